@@ -1,0 +1,20 @@
+"""metricli: learn a Mahalanobis distance from data and prove what kind of distance it is."""
+
+__version__ = "0.1.0"
+
+from metricli.axioms import check_mahalanobis
+from metricli.errors import MetricliError
+from metricli.io.bundle import Bundle, load_bundle, save_bundle
+from metricli.learners import LEARNERS, Covariance, MahalanobisLearner
+
+__all__ = [
+    "LEARNERS",
+    "Bundle",
+    "Covariance",
+    "MahalanobisLearner",
+    "MetricliError",
+    "__version__",
+    "check_mahalanobis",
+    "load_bundle",
+    "save_bundle",
+]

@@ -1,0 +1,3 @@
+from metricli.cli import main
+
+main()

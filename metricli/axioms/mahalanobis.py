@@ -1,0 +1,148 @@
+"""The metric axioms for d_M(x, y) = sqrt((x - y)ᵀ M (x - y)).
+
+d_M depends on M only through its symmetric part S = (M + Mᵀ)/2, so it is always
+symmetric in x and y. If S is positive semi-definite, d_M(x, y) = ||L(x - y)|| for
+any L with LᵀL = S, a seminorm of x - y: non-negative, symmetric, zero on the
+diagonal and subadditive, hence it satisfies the triangle inequality. It is a
+metric exactly when S is positive definite; a singular S makes it a pseudometric,
+with d_M(x, x + v) = 0 for every v in the null space. If S has a negative
+eigenvalue, (x - y)ᵀS(x - y) < 0 along its eigenvector and d_M is not a distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+DEFAULT_RTOL = 1e-9
+DEFAULT_ATOL = 0.0
+
+SQUARED_NOTE = (
+    "d_M is a metric here, but the squared distance d_M² is not: it fails the triangle "
+    "inequality (for example on three collinear points)"
+)
+
+
+def _named_point(vector: np.ndarray, names: Sequence[str] | None) -> dict[str, float] | list[float]:
+    values = [float(v) for v in vector]
+    if names is None:
+        return values
+    return dict(zip(names, values, strict=True))
+
+
+def _clean_direction(v: np.ndarray) -> np.ndarray:
+    """Scale so the largest entry is +1 and round off eigen-solver dust, for a readable witness."""
+    v = v / v[np.argmax(np.abs(v))]
+    v[np.abs(v) < 1e-12] = 0.0
+    return v
+
+
+def check_mahalanobis(
+    M: np.ndarray,
+    feature_names: Sequence[str] | None = None,
+    *,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+) -> dict[str, Any]:
+    """Check the metric axioms for the Mahalanobis distance defined by ``M``.
+
+    An eigenvalue λ counts as zero when |λ| <= atol + rtol · λ_max, so floating-point
+    noise from forming M = LᵀL is not mistaken for a negative or null direction.
+
+    Returns a JSON-ready report with the verdict (``metric``, ``pseudometric`` or
+    ``not a distance``), each axiom with its witness where it fails, the eigenvalues,
+    rank and condition number of the symmetric part.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    d = M.shape[0]
+    asymmetry = float(np.max(np.abs(M - M.T))) if M.size else 0.0
+    scale = float(np.max(np.abs(M))) if M.size else 0.0
+    S = (M + M.T) / 2
+    values, vectors = np.linalg.eigh(S)
+    top = float(max(values.max(), 0.0)) if values.size else 0.0
+    threshold = atol + rtol * max(top, float(np.max(np.abs(values))) if values.size else 0.0)
+    negative = values < -threshold
+    null = np.abs(values) <= threshold
+    positive = values > threshold
+    rank = int(positive.sum())
+    condition = float(top / values[positive].min()) if rank == d and rank > 0 else None
+
+    axioms: dict[str, Any] = {}
+    if negative.any():
+        v = _clean_direction(vectors[:, int(np.argmin(values))].copy())
+        squared = float(v @ S @ v)
+        axioms["non_negativity"] = {
+            "holds": False,
+            "negative_eigenvalues": int(negative.sum()),
+            "min_eigenvalue": float(values.min()),
+            "witness": {
+                "x": _named_point(np.zeros(d), feature_names),
+                "y": _named_point(v, feature_names),
+                "squared_distance": squared,
+            },
+        }
+    else:
+        axioms["non_negativity"] = {
+            "holds": True,
+            "min_eigenvalue": float(values.min()) if d else 0.0,
+        }
+
+    matrix_symmetric = asymmetry <= atol + rtol * scale
+    axioms["symmetry"] = {
+        "holds": True,
+        "matrix_symmetric": bool(matrix_symmetric),
+        "max_asymmetry": asymmetry,
+        "note": "d_M depends only on (M + Mᵀ)/2, so it is symmetric in x and y"
+        + ("" if matrix_symmetric else "; M itself is not symmetric"),
+    }
+
+    if null.any() and not negative.any():
+        v = _clean_direction(vectors[:, int(np.flatnonzero(null)[0])].copy())
+        axioms["identity_of_indiscernibles"] = {
+            "holds": False,
+            "null_dimension": int(null.sum()),
+            "witness": {
+                "x": _named_point(np.zeros(d), feature_names),
+                "y": _named_point(v, feature_names),
+                "distance": float(np.sqrt(max(float(v @ S @ v), 0.0))),
+            },
+        }
+    else:
+        axioms["identity_of_indiscernibles"] = {
+            "holds": not negative.any(),
+            "null_dimension": int(null.sum()),
+        }
+
+    axioms["triangle_inequality"] = {
+        "holds": not negative.any(),
+        "note": "implied by M positive semi-definite: d_M(x, y) = ||L(x - y)||",
+    }
+
+    if negative.any():
+        verdict = "not a distance"
+    elif null.any():
+        verdict = "pseudometric"
+    else:
+        verdict = "metric"
+    notes = []
+    if verdict in ("metric", "pseudometric"):
+        notes.append(SQUARED_NOTE.replace("a metric", f"a {verdict}"))
+    if not matrix_symmetric:
+        notes.append(
+            f"M is not symmetric (max |M - Mᵀ| = {asymmetry:.3g}); only its symmetric part matters"
+        )
+
+    return {
+        "kind": "mahalanobis",
+        "verdict": verdict,
+        "holds": verdict == "metric",
+        "n_features": d,
+        "rank": rank,
+        "condition_number": condition,
+        "eigenvalues": [float(v) for v in values[::-1]],
+        "tolerance": {"rtol": rtol, "atol": atol, "zero_eigenvalue_threshold": threshold},
+        "axioms": axioms,
+        "notes": notes,
+    }

@@ -1,0 +1,82 @@
+"""What every command shares: consoles, the --json/--quiet switches, option types."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from metricli.io.bundle import to_json
+
+#: Rich tables and results; progress, notes and errors go to ``err``.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Settings:
+    json: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+
+settings = Settings()
+
+
+def configure(json_output: bool, quiet: bool) -> None:
+    """Merge a command's own --json/--quiet with the global ones given before it."""
+    settings.json = settings.json or json_output
+    settings.quiet = settings.quiet or quiet
+
+
+def note(message: str) -> None:
+    """A one-line note on stderr, silenced by --quiet."""
+    if not settings.quiet:
+        err.print(message, markup=False, highlight=False)
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(to_json(payload))
+    sys.stdout.flush()
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite the output if it exists.")]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Input format: csv, tsv, parquet or npy (default: by extension; stdin: csv).",
+    ),
+]
+FeaturesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--features",
+        help="Feature columns to use (repeat, or comma-separate). Default: all numeric.",
+    ),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", help="Columns to leave out (repeat, or comma-separate)."),
+]
+IdOption = Annotated[
+    str | None, typer.Option("--id", help="Column of unique row ids (not a feature).")
+]
+DropMissingOption = Annotated[
+    bool,
+    typer.Option(
+        "--drop-missing", help="Drop rows with missing or infinite values instead of failing."
+    ),
+]
+
+
+def split_columns(values: list[str] | None) -> list[str] | None:
+    """--features a,b --features c -> [a, b, c]."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]

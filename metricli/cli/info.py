@@ -1,0 +1,51 @@
+"""``metricli info``: describe a model bundle."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from metricli.cli import render
+from metricli.cli.common import JsonOption, QuietOption, configure, emit_json, out, settings
+from metricli.io.bundle import load_bundle
+
+
+def info(
+    bundle_path: Annotated[
+        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
+    ],
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Describe a model bundle: algorithm, parameters, features, input checksum, fit report, verdict."""
+    configure(json_output, quiet)
+    bundle = load_bundle(bundle_path)
+    meta = bundle.metadata
+    if settings.json:
+        emit_json({"bundle": str(bundle.path), "metadata": meta, "axioms": bundle.axioms})
+        return
+    fit, data = meta.get("fit", {}), meta.get("input", {})
+    render.key_values(
+        f"{bundle.path}",
+        [
+            ("algorithm", f"{meta.get('algorithm')} ({meta.get('supervision')})"),
+            ("verdict", bundle.axioms.get("verdict")),
+            ("features", f"{meta['n_features']}: {', '.join(meta['feature_names'])}"),
+            ("components", meta.get("n_components")),
+            ("parameters", ", ".join(f"{k}={v}" for k, v in meta.get("params", {}).items()) or "-"),
+            ("seed", meta.get("seed")),
+            ("standardized", "yes" if meta.get("preprocessing", {}).get("standardize") else "no"),
+            ("input", data.get("path")),
+            ("input sha256", data.get("sha256")),
+            ("rows used", f"{data.get('rows_used')} of {data.get('rows_read')}"),
+            ("label / target", data.get("label") or data.get("target")),
+            ("iterations", fit.get("iterations")),
+            ("objective", fit.get("objective")),
+            ("converged", "yes" if fit.get("converged") else "NO"),
+            ("fit seconds", fit.get("seconds")),
+            ("created", meta.get("created")),
+            ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())),
+        ],
+    )
+    out.print("checksums verified", style="dim")

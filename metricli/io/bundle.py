@@ -1,0 +1,234 @@
+"""The model bundle: a folder anyone can read without metricli.
+
+Layout::
+
+    OUT/
+      M.npy  M.csv        the Mahalanobis matrix (CSV: feature names as header and first column)
+      L.npy  L.csv        the components, one row per output dimension
+      metadata.json       algorithm, parameters, seed, features, input checksum, fit report,
+                          versions, and the sha256 of every other file
+      axioms.json         the axiom report of M (metricli check)
+
+Loading never executes anything (``allow_pickle=False``, JSON only), refuses files
+whose checksums do not match the metadata, and reads only the fixed names above,
+so nothing in a bundle can point outside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metricli.errors import MetricliError
+from metricli.io.atomic import atomic_path
+from metricli.io.tables import sha256_file
+
+FORMAT = "metricli-bundle"
+FORMAT_VERSION = 1
+DATA_FILES = ("M.npy", "M.csv", "L.npy", "L.csv", "axioms.json")
+
+
+@dataclass
+class Bundle:
+    """A loaded model bundle."""
+
+    path: Path
+    M: np.ndarray
+    L: np.ndarray
+    metadata: dict[str, Any]
+    axioms: dict[str, Any]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.metadata["feature_names"])
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.metadata.get("algorithm", "?"))
+
+
+def to_json(obj: Any) -> str:
+    """JSON with non-finite floats written as null (JSON has no inf or NaN)."""
+    return json.dumps(_finite(obj), indent=2, ensure_ascii=False) + "\n"
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _finite(obj.item())
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    return obj
+
+
+def versions() -> dict[str, str]:
+    import scipy
+
+    from metricli import __version__
+
+    return {
+        "metricli": __version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _matrix_csv(
+    path: Path, matrix: np.ndarray, row_names: list[str], column_names: list[str]
+) -> None:
+    frame = pd.DataFrame(matrix, index=pd.Index(row_names, name=""), columns=column_names)
+    frame.to_csv(path, float_format="%.17g")
+
+
+def save_bundle(
+    path: str | Path,
+    L: np.ndarray,
+    feature_names: list[str],
+    metadata: dict[str, Any],
+    axioms: dict[str, Any],
+    force: bool = False,
+) -> Path:
+    """Write a bundle atomically: a temporary folder renamed into place when complete."""
+    L = np.ascontiguousarray(L, dtype=np.float64)
+    M = L.T @ L
+    component_names = [f"c{i}" for i in range(L.shape[0])]
+    target = Path(path)
+    with atomic_path(target, force=force) as tmp:
+        tmp.mkdir()
+        np.save(tmp / "M.npy", M, allow_pickle=False)
+        np.save(tmp / "L.npy", L, allow_pickle=False)
+        _matrix_csv(tmp / "M.csv", M, feature_names, feature_names)
+        _matrix_csv(tmp / "L.csv", L, component_names, feature_names)
+        (tmp / "axioms.json").write_text(to_json(axioms), encoding="utf-8")
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            **metadata,
+            "feature_names": list(feature_names),
+            "n_features": len(feature_names),
+            "n_components": int(L.shape[0]),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": versions(),
+            "files": {name: sha256_file(tmp / name) for name in DATA_FILES},
+        }
+        (tmp / "metadata.json").write_text(to_json(meta), encoding="utf-8")
+    return target
+
+
+def _read_json(path: Path, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MetricliError(f"{where}: corrupt bundle, cannot read {path.name} ({exc})") from None
+    if not isinstance(value, dict):
+        raise MetricliError(f"{where}: corrupt bundle, {path.name} is not a JSON object")
+    return value
+
+
+def _read_npy(path: Path, where: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise MetricliError(f"{where}: corrupt bundle, cannot read {path.name} ({exc})") from None
+    if array.dtype != np.float64 or array.ndim != 2:
+        raise MetricliError(f"{where}: corrupt bundle, {path.name} is not a 2-D float64 matrix")
+    return array
+
+
+def is_bundle(path: str | Path) -> bool:
+    return Path(path).is_dir() and (Path(path) / "metadata.json").is_file()
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load and verify a bundle; any mismatch is refused with a MetricliError."""
+    root = Path(path)
+    where = str(root)
+    if not root.exists():
+        raise MetricliError(f"{where}: no such bundle")
+    if not root.is_dir() or not (root / "metadata.json").is_file():
+        raise MetricliError(f"{where}: not a metricli bundle (no metadata.json)")
+    metadata = _read_json(root / "metadata.json", where)
+    if metadata.get("format") != FORMAT:
+        raise MetricliError(
+            f"{where}: not a metricli bundle (metadata.json has no format '{FORMAT}')"
+        )
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise MetricliError(
+            f"{where}: bundle format version {metadata.get('format_version')} is not supported "
+            f"(this metricli reads version {FORMAT_VERSION})"
+        )
+    checksums = metadata.get("files")
+    if not isinstance(checksums, dict):
+        raise MetricliError(f"{where}: corrupt bundle, metadata.json lists no file checksums")
+    for name in DATA_FILES:
+        file = root / name
+        if not file.is_file() or file.is_symlink():
+            raise MetricliError(f"{where}: corrupt bundle, {name} is missing")
+        if sha256_file(file) != checksums.get(name):
+            raise MetricliError(
+                f"{where}: {name} does not match the checksum in metadata.json; the bundle was "
+                "modified or damaged, refit it"
+            )
+    M = _read_npy(root / "M.npy", where)
+    L = _read_npy(root / "L.npy", where)
+    names = metadata.get("feature_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise MetricliError(f"{where}: corrupt bundle, metadata.json has no list of feature names")
+    d = len(names)
+    if M.shape != (d, d) or L.shape[1] != d:
+        raise MetricliError(
+            f"{where}: corrupt bundle, M is {M.shape[0]}x{M.shape[1]} and L is {L.shape[0]}x{L.shape[1]} "
+            f"but there are {d} features"
+        )
+    axioms = _read_json(root / "axioms.json", where)
+    return Bundle(path=root, M=M, L=L, metadata=metadata, axioms=axioms)
+
+
+def read_matrix_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
+    """A square matrix M from .npy or CSV/TSV (with a header, and optionally a first column of names)."""
+    p = Path(path)
+    where = str(p)
+    if not p.is_file():
+        raise MetricliError(f"{where}: no such file")
+    if p.suffix.lower() == ".npy":
+        try:
+            array = np.load(p, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise MetricliError(f"{where}: not a plain numeric .npy matrix ({exc})") from None
+        names = None
+    else:
+        from metricli.io.tables import numeric_column, read_table
+
+        frame, _ = read_table(str(p), None)
+        first = frame.columns[0]
+        if not pd.api.types.is_numeric_dtype(frame[first]) and frame.shape[1] == frame.shape[0] + 1:
+            frame = frame.set_index(first)
+        names = [str(c) for c in frame.columns]
+        array = np.column_stack([numeric_column(frame[c], where, c, 2) for c in frame.columns])
+    if array.dtype.kind not in "biuf":
+        raise MetricliError(f"{where}: matrix is not numeric")
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise MetricliError(
+            f"{where}: matrix must be square; got shape {'x'.join(map(str, array.shape))}"
+        )
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        i, j = np.argwhere(~np.isfinite(array))[0]
+        raise MetricliError(
+            f"{where}: matrix has a missing or infinite value at row {i}, column {j}"
+        )
+    return array, names

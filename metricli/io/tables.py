@@ -1,0 +1,408 @@
+"""Reading tables of points: CSV, TSV, Parquet, .npy, or standard input.
+
+Every problem is reported as a :class:`~metricli.errors.MetricliError` that names
+the file, the column and the rows at fault. Rows are counted from 0, the first
+data row after the header, which is also how constraint files refer to points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metricli.errors import MetricliError
+
+FORMATS = ("csv", "tsv", "parquet", "npy")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npy": "npy",
+}
+STDIN = "-"
+DEFAULT_BATCH_ROWS = 65_536
+
+
+def detect_format(source: str, fmt: str | None = None) -> str:
+    """The format named by ``fmt``, else by the file's extension; stdin defaults to CSV."""
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            raise MetricliError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+        return fmt
+    if source == STDIN:
+        return "csv"
+    suffix = Path(source).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise MetricliError(
+            f"{source}: cannot tell the format from the extension '{suffix}'; "
+            f"pass --format ({', '.join(FORMATS)})"
+        )
+    return _EXTENSIONS[suffix]
+
+
+def display_name(source: str) -> str:
+    return "<stdin>" if source == STDIN else str(source)
+
+
+def _open_source(source: str) -> tuple[object, str]:
+    """The raw input (a path, or the bytes of stdin) and its sha256."""
+    if source == STDIN:
+        data = sys.stdin.buffer.read()
+        return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+    path = Path(source)
+    if not path.exists():
+        raise MetricliError(f"{source}: no such file")
+    if path.is_dir():
+        raise MetricliError(f"{source}: is a folder, not a table")
+    return path, sha256_file(path)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _npy_frame(array: np.ndarray, name: str) -> pd.DataFrame:
+    if array.dtype.kind not in "biuf":
+        raise MetricliError(f"{name}: .npy array of dtype {array.dtype} is not numeric")
+    if array.ndim != 2:
+        raise MetricliError(
+            f"{name}: .npy array has {array.ndim} dimensions; expected 2 (rows, columns)"
+        )
+    return pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
+
+
+def _load_npy(raw: object, name: str, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(raw, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except ValueError as exc:
+        raise MetricliError(f"{name}: not a plain numeric .npy array ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise MetricliError(f"{name}: cannot read as .npy ({exc})") from None
+
+
+def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Read a whole table; return it with the sha256 of the bytes read."""
+    fmt = detect_format(source, fmt)
+    name = display_name(source)
+    raw, digest = _open_source(source)
+    try:
+        if fmt in ("csv", "tsv"):
+            frame = pd.read_csv(raw, sep="," if fmt == "csv" else "\t")
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            frame = pq.read_table(raw).to_pandas()
+        else:
+            frame = _npy_frame(_load_npy(raw, name), name)
+    except pd.errors.EmptyDataError:
+        raise MetricliError(f"{name}: empty file, no header and no rows") from None
+    except pd.errors.ParserError as exc:
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+    except UnicodeDecodeError:
+        raise MetricliError(
+            f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)"
+        ) from None
+    except MetricliError:
+        raise
+    except Exception as exc:  # pyarrow raises a zoo of types for corrupt files
+        if fmt != "parquet":
+            raise
+        raise MetricliError(f"{name}: cannot read as Parquet ({_first_line(exc)})") from None
+    if frame.shape[1] == 0:
+        raise MetricliError(f"{name}: empty file, no columns")
+    if frame.shape[0] == 0:
+        raise MetricliError(f"{name}: header only, no data rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame, digest
+
+
+def iter_table(
+    source: str, fmt: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Read a table in batches of at most ``batch_rows`` rows, so memory stays bounded."""
+    fmt = detect_format(source, fmt)
+    name = display_name(source)
+    if source != STDIN:
+        path = Path(source)
+        if not path.exists():
+            raise MetricliError(f"{source}: no such file")
+        if path.is_dir():
+            raise MetricliError(f"{source}: is a folder, not a table")
+    seen = 0
+    try:
+        if fmt in ("csv", "tsv"):
+            raw = sys.stdin.buffer if source == STDIN else source
+            reader = pd.read_csv(raw, sep="," if fmt == "csv" else "\t", chunksize=batch_rows)
+            batches: Iterator[pd.DataFrame] = iter(reader)
+        elif fmt == "parquet":
+            batches = _parquet_batches(sys.stdin.buffer if source == STDIN else source, batch_rows)
+        else:
+            raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
+            array = _load_npy(raw, name, mmap=source != STDIN)
+            _npy_frame(array[:0], name)
+            batches = (
+                _npy_frame(np.asarray(array[i : i + batch_rows]), name)
+                for i in range(0, array.shape[0], batch_rows)
+            )
+        for batch in batches:
+            batch.columns = [str(c) for c in batch.columns]
+            batch.index = pd.RangeIndex(seen, seen + len(batch))
+            seen += len(batch)
+            yield batch
+    except pd.errors.EmptyDataError:
+        raise MetricliError(f"{name}: empty file, no header and no rows") from None
+    except pd.errors.ParserError as exc:
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+    except UnicodeDecodeError:
+        raise MetricliError(
+            f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)"
+        ) from None
+    if seen == 0:
+        raise MetricliError(f"{name}: header only, no data rows")
+
+
+def _parquet_batches(raw: object, batch_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(raw)
+    except Exception as exc:
+        raise MetricliError(
+            f"{display_name(str(raw))}: cannot read as Parquet ({_first_line(exc)})"
+        ) from None
+    for record_batch in parquet.iter_batches(batch_size=batch_rows):
+        yield record_batch.to_pandas()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def describe_rows(rows: Sequence[int] | np.ndarray, limit: int = 5) -> str:
+    """'rows 3, 8 and 2 more' style listing, counted from 0."""
+    rows = [int(r) for r in rows]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    word = "row" if len(rows) == 1 else "rows"
+    return f"{word} {shown}{more}"
+
+
+@dataclass
+class Dataset:
+    """Points and their supervision, chosen from a table's columns.
+
+    ``labels`` holds the class of each row as a string, or None for an unlabelled
+    row; ``rows`` maps each kept point back to its row in the file.
+    """
+
+    name: str
+    X: np.ndarray
+    feature_names: list[str]
+    rows: np.ndarray
+    labels: np.ndarray | None = None
+    label_column: str | None = None
+    target: np.ndarray | None = None
+    target_column: str | None = None
+    ids: np.ndarray | None = None
+    id_column: str | None = None
+    sha256: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the rows that carry a label."""
+        if self.labels is None:
+            return np.zeros(self.n_samples, dtype=bool)
+        return np.array([v is not None for v in self.labels], dtype=bool)
+
+
+def _require_column(frame: pd.DataFrame, column: str, name: str, option: str) -> None:
+    if column not in frame.columns:
+        listing = ", ".join(frame.columns[:20]) + (", ..." if frame.shape[1] > 20 else "")
+        raise MetricliError(f"{name}: no column '{column}' (from {option}); columns are: {listing}")
+
+
+def numeric_column(
+    series: pd.Series, name: str, column: str, line_offset: int | None
+) -> np.ndarray:
+    """The column as float64, or an error naming the first cells that are not numbers."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    coerced = pd.to_numeric(series, errors="coerce")
+    bad = series.notna().to_numpy() & coerced.isna().to_numpy()
+    if not bad.any():
+        return coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+    first = np.flatnonzero(bad)[:3]
+    cells = ", ".join(
+        f"row {series.index[i]}"
+        + (f" (line {series.index[i] + line_offset})" if line_offset is not None else "")
+        + f" is {series.iloc[i]!r}"
+        for i in first
+    )
+    raise MetricliError(
+        f"{name}: column '{column}' is not numeric: {cells}; "
+        f"fix those cells or leave the column out with --exclude {column}"
+    )
+
+
+def select_columns(
+    frame: pd.DataFrame,
+    name: str,
+    *,
+    fmt: str = "csv",
+    label: str | None = None,
+    target: str | None = None,
+    id_column: str | None = None,
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    drop_missing: bool = False,
+    unlabeled: str | None = None,
+    sha256: str | None = None,
+) -> Dataset:
+    """Choose feature, label, target and id columns and validate them.
+
+    By default the features are every column except the label, target and id
+    columns; a column of text is left out with a note, a column of numbers with a
+    few non-numeric cells is an error naming the cells.
+    """
+    line_offset = 2 if fmt in ("csv", "tsv") else None
+    for column, option in ((label, "--label"), (target, "--target"), (id_column, "--id")):
+        if column is not None:
+            _require_column(frame, column, name, option)
+    for column in list(features or []) + list(exclude):
+        _require_column(
+            frame, column, name, "--features" if column in (features or []) else "--exclude"
+        )
+    if label is not None and label == target:
+        raise MetricliError(f"{name}: column '{label}' cannot be both --label and --target")
+
+    reserved = {c for c in (label, target, id_column) if c is not None}
+    notes: list[str] = []
+    if features:
+        clash = [c for c in features if c in reserved]
+        if clash:
+            raise MetricliError(
+                f"{name}: column '{clash[0]}' is the label, target or id; it cannot be a feature"
+            )
+        chosen = [c for c in features if c not in exclude]
+    else:
+        chosen = []
+        for column in frame.columns:
+            if column in reserved or column in exclude:
+                continue
+            series = frame[column]
+            is_numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+            if not is_numeric and pd.to_numeric(series, errors="coerce").notna().sum() == 0:
+                notes.append(f"{name}: leaving out text column '{column}' (not numeric)")
+                continue
+            chosen.append(column)
+    if not chosen:
+        raise MetricliError(
+            f"{name}: no numeric feature columns to learn from; name them with --features"
+        )
+
+    X = np.column_stack([numeric_column(frame[c], name, c, line_offset) for c in chosen])
+    keep = np.ones(frame.shape[0], dtype=bool)
+
+    finite = np.isfinite(X)
+    target_values = None
+    if target is not None:
+        target_values = numeric_column(frame[target], name, target, line_offset)
+    missing_rows = ~finite.all(axis=1)
+    if target_values is not None:
+        missing_rows |= ~np.isfinite(target_values)
+    if missing_rows.any():
+        if not drop_missing:
+            column_names = [c for j, c in enumerate(chosen) if not finite[:, j].all()]
+            if target_values is not None and not np.isfinite(target_values).all():
+                column_names.append(target)
+            rows = np.flatnonzero(missing_rows)
+            raise MetricliError(
+                f"{name}: missing or infinite values in column "
+                f"{', '.join(repr(c) for c in column_names[:5])} at {describe_rows(rows)}; "
+                "fix them or pass --drop-missing to drop those rows"
+            )
+        notes.append(
+            f"{name}: dropped {int(missing_rows.sum())} rows with missing or infinite values"
+        )
+        keep &= ~missing_rows
+
+    labels = None
+    if label is not None:
+        series = frame[label]
+        text = series.astype(object).where(series.notna(), None)
+        values = np.array(
+            [
+                None
+                if (v is None or (unlabeled is not None and str(v) == unlabeled) or str(v) == "")
+                else _label_text(v)
+                for v in text
+            ],
+            dtype=object,
+        )
+        labels = values[keep]
+
+    ids = None
+    if id_column is not None:
+        id_series = frame[id_column]
+        if id_series.isna().any():
+            rows = np.flatnonzero(id_series.isna().to_numpy())
+            raise MetricliError(
+                f"{name}: id column '{id_column}' is blank at {describe_rows(rows)}"
+            )
+        dup = id_series.duplicated(keep="first").to_numpy()
+        if dup.any():
+            first = int(np.flatnonzero(dup)[0])
+            raise MetricliError(
+                f"{name}: id column '{id_column}' repeats the value {id_series.iloc[first]!r} at row {first}; ids must be unique"
+            )
+        ids = id_series.astype(str).to_numpy(dtype=object)[keep]
+
+    return Dataset(
+        name=name,
+        X=np.ascontiguousarray(X[keep]),
+        feature_names=list(chosen),
+        rows=np.flatnonzero(keep),
+        labels=labels,
+        label_column=label,
+        target=None if target_values is None else target_values[keep],
+        target_column=target,
+        ids=ids,
+        id_column=id_column,
+        sha256=sha256,
+        notes=notes,
+    )
+
+
+def _label_text(value: object) -> str:
+    # 1.0 read from a float column with blanks should name the class "1", as in the file
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def load_dataset(source: str, fmt: str | None = None, **selection) -> Dataset:
+    """Read ``source`` and choose its columns: :func:`read_table` then :func:`select_columns`."""
+    frame, digest = read_table(source, fmt)
+    return select_columns(
+        frame, display_name(source), fmt=detect_format(source, fmt), sha256=digest, **selection
+    )

@@ -1,0 +1,89 @@
+"""Writing tables incrementally, batch by batch, atomically (or to stdout)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from metricli.errors import MetricliError
+from metricli.io.atomic import atomic_path
+
+OUTPUT_FORMATS = ("csv", "tsv", "parquet")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def output_format(path: str, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt.lower() not in OUTPUT_FORMATS:
+            raise MetricliError(
+                f"cannot write format '{fmt}'; use one of: {', '.join(OUTPUT_FORMATS)}"
+            )
+        return fmt.lower()
+    if path == "-":
+        return "csv"
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise MetricliError(
+            f"{path}: cannot tell the output format from '{suffix}'; pass --output-format "
+            f"({', '.join(OUTPUT_FORMATS)})"
+        )
+    return _EXTENSIONS[suffix]
+
+
+class TableWriter:
+    """Append DataFrames to one CSV/TSV/Parquet output; the file appears only when complete.
+
+    ``path`` '-' writes CSV/TSV to stdout as batches arrive.
+    """
+
+    def __init__(self, path: str, fmt: str | None = None, force: bool = False) -> None:
+        self.path = path
+        self.fmt = output_format(path, fmt)
+        self.force = force
+        self.rows = 0
+        self._stack = contextlib.ExitStack()
+        self._parquet: Any = None
+        self._handle: Any = None
+
+    def __enter__(self) -> TableWriter:
+        if self.path == "-":
+            if self.fmt == "parquet":
+                raise MetricliError("Parquet cannot be written to stdout; name an output file")
+            self._handle = sys.stdout
+        else:
+            tmp = self._stack.enter_context(atomic_path(self.path, force=self.force))
+            self._tmp = tmp
+            if self.fmt != "parquet":
+                self._handle = self._stack.enter_context(
+                    open(tmp, "w", encoding="utf-8", newline="")
+                )
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(str(self._tmp), table.schema)
+            self._parquet.write_table(table)
+        else:
+            frame.to_csv(
+                self._handle,
+                sep="," if self.fmt == "csv" else "\t",
+                index=False,
+                header=self.rows == 0,
+                float_format="%.17g",
+            )
+            self._handle.flush()
+        self.rows += len(frame)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self._stack.__exit__(exc_type, exc, tb)
