@@ -130,9 +130,7 @@ def check_mahalanobis(
     if verdict in ("metric", "pseudometric"):
         notes.append(SQUARED_NOTE.replace("a metric", f"a {verdict}"))
     if not matrix_symmetric:
-        notes.append(
-            f"M is not symmetric (max |M - Mᵀ| = {asymmetry:.3g}); only its symmetric part matters"
-        )
+        notes.append(f"M is not symmetric (max |M - Mᵀ| = {asymmetry:.3g}); only its symmetric part matters")
 
     return {
         "kind": "mahalanobis",

@@ -105,9 +105,7 @@ def _global_options(
     json_output: Annotated[
         bool, typer.Option("--json", help="JSON output on stdout, for every command.")
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")
-    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
 ) -> None:
     settings.json, settings.quiet, settings.debug = json_output, quiet, debug

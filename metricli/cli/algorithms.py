@@ -35,9 +35,7 @@ def describe(cls: Any) -> dict[str, Any]:
 
 
 def algorithms(
-    name: Annotated[
-        str | None, typer.Argument(help="Show one algorithm's parameters in full.")
-    ] = None,
+    name: Annotated[str | None, typer.Argument(help="Show one algorithm's parameters in full.")] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -52,9 +50,7 @@ def algorithms(
         d = described[0]
         out.print(f"[bold]{d['name']}[/bold] ({d['supervision']}): {d['summary']}")
         out.print(f"reference: {d['reference']}")
-        table = Table(
-            "parameter", "default", "meaning", box=None, header_style="bold", pad_edge=False
-        )
+        table = Table("parameter", "default", "meaning", box=None, header_style="bold", pad_edge=False)
         for p in d["parameters"]:
             table.add_row(p["name"].replace("_", "-"), repr(p["default"]), p["help"])
         out.print(table)

@@ -58,7 +58,5 @@ def check(
         emit_json({"source": source, **report})
     else:
         render.mahalanobis_report(source, report)
-    accepted = report["verdict"] == "metric" or (
-        allow_pseudometric and report["verdict"] == "pseudometric"
-    )
+    accepted = report["verdict"] == "metric" or (allow_pseudometric and report["verdict"] == "pseudometric")
     raise typer.Exit(0 if accepted else 1)

@@ -64,14 +64,10 @@ ExcludeOption = Annotated[
     list[str] | None,
     typer.Option("--exclude", help="Columns to leave out (repeat, or comma-separate)."),
 ]
-IdOption = Annotated[
-    str | None, typer.Option("--id", help="Column of unique row ids (not a feature).")
-]
+IdOption = Annotated[str | None, typer.Option("--id", help="Column of unique row ids (not a feature).")]
 DropMissingOption = Annotated[
     bool,
-    typer.Option(
-        "--drop-missing", help="Drop rows with missing or infinite values instead of failing."
-    ),
+    typer.Option("--drop-missing", help="Drop rows with missing or infinite values instead of failing."),
 ]
 
 

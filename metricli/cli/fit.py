@@ -261,9 +261,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     X, fit_args, supervision_info = _supervision(cls, dataset)
 
     params = {
-        name: _coerce_param(cls, name, options[name])
-        for name in cls._param_names()
-        if name not in _SHARED
+        name: _coerce_param(cls, name, options[name]) for name in cls._param_names() if name not in _SHARED
     }
     if "random_state" in cls._param_names():
         params["random_state"] = options["seed"]
@@ -334,9 +332,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     }
     save_bundle(output, L, dataset.feature_names, metadata, report_axioms, force=options["force"])
     if settings.json:
-        emit_json(
-            {"output": str(output), "metadata": metadata, "verdict": report_axioms["verdict"]}
-        )
+        emit_json({"output": str(output), "metadata": metadata, "verdict": report_axioms["verdict"]})
     else:
         render.fit_summary(output, metadata, report_axioms)
 
@@ -348,9 +344,7 @@ def _make_command(cls: type[MahalanobisLearner]):
     parameters = _common_parameters(cls) + _learner_parameters(cls)
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
-    command.__doc__ = (
-        f"{cls.summary}.\n\n{cls.supervision.capitalize()}. Reference: {cls.reference}."
-    )
+    command.__doc__ = f"{cls.summary}.\n\n{cls.supervision.capitalize()}. Reference: {cls.reference}."
     command.__name__ = f"fit_{cls.name}"
     return command
 

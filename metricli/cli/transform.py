@@ -37,14 +37,10 @@ def transform(
     bundle_path: Annotated[
         str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
     ],
-    data: Annotated[
-        str, typer.Argument(help="Points to transform; '-' reads stdin.", show_default=False)
-    ],
+    data: Annotated[str, typer.Argument(help="Points to transform; '-' reads stdin.", show_default=False)],
     output: Annotated[
         str,
-        typer.Option(
-            "--output", "-o", help="Output file (.csv, .tsv, .parquet), or '-' for CSV on stdout."
-        ),
+        typer.Option("--output", "-o", help="Output file (.csv, .tsv, .parquet), or '-' for CSV on stdout."),
     ] = "-",
     fmt: FormatOption = None,
     output_format: Annotated[
@@ -55,15 +51,12 @@ def transform(
         list[str] | None,
         typer.Option(
             "--keep",
-            help="Input columns to copy to the output "
-            "(e.g. an id or label; repeat or comma-separate).",
+            help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate).",
         ),
     ] = None,
     batch_rows: Annotated[
         int,
-        typer.Option(
-            "--batch-rows", min=1, help="Rows per batch; memory is O(batch-rows × columns)."
-        ),
+        typer.Option("--batch-rows", min=1, help="Rows per batch; memory is O(batch-rows × columns)."),
     ] = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,
     force: ForceOption = False,

@@ -87,9 +87,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def _matrix_csv(
-    path: Path, matrix: np.ndarray, row_names: list[str], column_names: list[str]
-) -> None:
+def _matrix_csv(path: Path, matrix: np.ndarray, row_names: list[str], column_names: list[str]) -> None:
     frame = pd.DataFrame(matrix, index=pd.Index(row_names, name=""), columns=column_names)
     frame.to_csv(path, float_format="%.17g")
 
@@ -163,9 +161,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise MetricliError(f"{where}: not a metricli bundle (no metadata.json)")
     metadata = _read_json(root / "metadata.json", where)
     if metadata.get("format") != FORMAT:
-        raise MetricliError(
-            f"{where}: not a metricli bundle (metadata.json has no format '{FORMAT}')"
-        )
+        raise MetricliError(f"{where}: not a metricli bundle (metadata.json has no format '{FORMAT}')")
     if metadata.get("format_version") != FORMAT_VERSION:
         raise MetricliError(
             f"{where}: bundle format version {metadata.get('format_version')} is not supported "
@@ -222,13 +218,9 @@ def read_matrix_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
     if array.dtype.kind not in "biuf":
         raise MetricliError(f"{where}: matrix is not numeric")
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
-        raise MetricliError(
-            f"{where}: matrix must be square; got shape {'x'.join(map(str, array.shape))}"
-        )
+        raise MetricliError(f"{where}: matrix must be square; got shape {'x'.join(map(str, array.shape))}")
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         i, j = np.argwhere(~np.isfinite(array))[0]
-        raise MetricliError(
-            f"{where}: matrix has a missing or infinite value at row {i}, column {j}"
-        )
+        raise MetricliError(f"{where}: matrix has a missing or infinite value at row {i}, column {j}")
     return array, names

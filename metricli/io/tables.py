@@ -79,9 +79,7 @@ def _npy_frame(array: np.ndarray, name: str) -> pd.DataFrame:
     if array.dtype.kind not in "biuf":
         raise MetricliError(f"{name}: .npy array of dtype {array.dtype} is not numeric")
     if array.ndim != 2:
-        raise MetricliError(
-            f"{name}: .npy array has {array.ndim} dimensions; expected 2 (rows, columns)"
-        )
+        raise MetricliError(f"{name}: .npy array has {array.ndim} dimensions; expected 2 (rows, columns)")
     return pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
 
 
@@ -113,9 +111,7 @@ def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
     except pd.errors.ParserError as exc:
         raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
     except UnicodeDecodeError:
-        raise MetricliError(
-            f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)"
-        ) from None
+        raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     except MetricliError:
         raise
     except Exception as exc:  # pyarrow raises a zoo of types for corrupt files
@@ -168,9 +164,7 @@ def iter_table(
     except pd.errors.ParserError as exc:
         raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
     except UnicodeDecodeError:
-        raise MetricliError(
-            f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)"
-        ) from None
+        raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     if seen == 0:
         raise MetricliError(f"{name}: header only, no data rows")
 
@@ -241,9 +235,7 @@ def _require_column(frame: pd.DataFrame, column: str, name: str, option: str) ->
         raise MetricliError(f"{name}: no column '{column}' (from {option}); columns are: {listing}")
 
 
-def numeric_column(
-    series: pd.Series, name: str, column: str, line_offset: int | None
-) -> np.ndarray:
+def numeric_column(series: pd.Series, name: str, column: str, line_offset: int | None) -> np.ndarray:
     """The column as float64, or an error naming the first cells that are not numbers."""
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -289,9 +281,7 @@ def select_columns(
         if column is not None:
             _require_column(frame, column, name, option)
     for column in list(features or []) + list(exclude):
-        _require_column(
-            frame, column, name, "--features" if column in (features or []) else "--exclude"
-        )
+        _require_column(frame, column, name, "--features" if column in (features or []) else "--exclude")
     if label is not None and label == target:
         raise MetricliError(f"{name}: column '{label}' cannot be both --label and --target")
 
@@ -316,9 +306,7 @@ def select_columns(
                 continue
             chosen.append(column)
     if not chosen:
-        raise MetricliError(
-            f"{name}: no numeric feature columns to learn from; name them with --features"
-        )
+        raise MetricliError(f"{name}: no numeric feature columns to learn from; name them with --features")
 
     X = np.column_stack([numeric_column(frame[c], name, c, line_offset) for c in chosen])
     keep = np.ones(frame.shape[0], dtype=bool)
@@ -341,9 +329,7 @@ def select_columns(
                 f"{', '.join(repr(c) for c in column_names[:5])} at {describe_rows(rows)}; "
                 "fix them or pass --drop-missing to drop those rows"
             )
-        notes.append(
-            f"{name}: dropped {int(missing_rows.sum())} rows with missing or infinite values"
-        )
+        notes.append(f"{name}: dropped {int(missing_rows.sum())} rows with missing or infinite values")
         keep &= ~missing_rows
 
     labels = None
@@ -366,9 +352,7 @@ def select_columns(
         id_series = frame[id_column]
         if id_series.isna().any():
             rows = np.flatnonzero(id_series.isna().to_numpy())
-            raise MetricliError(
-                f"{name}: id column '{id_column}' is blank at {describe_rows(rows)}"
-            )
+            raise MetricliError(f"{name}: id column '{id_column}' is blank at {describe_rows(rows)}")
         dup = id_series.duplicated(keep="first").to_numpy()
         if dup.any():
             first = int(np.flatnonzero(dup)[0])

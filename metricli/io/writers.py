@@ -19,9 +19,7 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet
 def output_format(path: str, fmt: str | None) -> str:
     if fmt is not None:
         if fmt.lower() not in OUTPUT_FORMATS:
-            raise MetricliError(
-                f"cannot write format '{fmt}'; use one of: {', '.join(OUTPUT_FORMATS)}"
-            )
+            raise MetricliError(f"cannot write format '{fmt}'; use one of: {', '.join(OUTPUT_FORMATS)}")
         return fmt.lower()
     if path == "-":
         return "csv"
@@ -58,9 +56,7 @@ class TableWriter:
             tmp = self._stack.enter_context(atomic_path(self.path, force=self.force))
             self._tmp = tmp
             if self.fmt != "parquet":
-                self._handle = self._stack.enter_context(
-                    open(tmp, "w", encoding="utf-8", newline="")
-                )
+                self._handle = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
         return self
 
     def write(self, frame: pd.DataFrame) -> None:

@@ -12,9 +12,7 @@ LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covar
 def get_learner(name: str) -> type[MahalanobisLearner]:
     key = name.lower()
     if key not in LEARNERS:
-        raise MetricliError(
-            f"unknown algorithm '{name}'; choose one of: {', '.join(sorted(LEARNERS))}"
-        )
+        raise MetricliError(f"unknown algorithm '{name}'; choose one of: {', '.join(sorted(LEARNERS))}")
     return LEARNERS[key]
 
 

@@ -125,9 +125,7 @@ class MahalanobisLearner:
                 "try standardizing the features or a smaller step / stronger regularization"
             )
         if objective is not None and not np.isfinite(objective):
-            raise MetricliError(
-                f"{self.name}: the objective became {objective} at iteration {n_iter}"
-            )
+            raise MetricliError(f"{self.name}: the objective became {objective} at iteration {n_iter}")
         self.components_ = components
         self.n_features_in_ = components.shape[1]
         self.n_iter_ = int(n_iter)
@@ -157,9 +155,7 @@ def check_points(X: np.ndarray, min_rows: int = 1, what: str = "points") -> np.n
         raise MetricliError(f"{what}: no feature columns")
     if not np.all(np.isfinite(X)):
         rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise MetricliError(
-            f"{what}: missing or infinite values in rows {', '.join(map(str, rows[:5]))}"
-        )
+        raise MetricliError(f"{what}: missing or infinite values in rows {', '.join(map(str, rows[:5]))}")
     return X
 
 
