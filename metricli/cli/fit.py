@@ -134,9 +134,81 @@ def _common_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
             ),
         ),
         inspect.Parameter("force", kw, default=False, annotation=ForceOption),
+        *(_weak_parameters(cls) if cls.supervision == "weakly-supervised" else []),
         inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
         inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
     ]
+    return params
+
+
+def _weak_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
+    """Where weak supervision comes from: constraint files, a chunk column, or labels."""
+    kw = inspect.Parameter.KEYWORD_ONLY
+    panel = "Constraints (or draw them from --label)"
+    params = []
+    for kind in cls.constraint_kinds:
+        if kind == "chunks":
+            params.append(
+                inspect.Parameter(
+                    "chunks",
+                    kw,
+                    default=None,
+                    annotation=_option(
+                        str | None,
+                        "--chunks",
+                        rich_help_panel=panel,
+                        help="Column of chunk ids in DATA (blank or -1: in no chunk).",
+                    ),
+                )
+            )
+            params.append(
+                inspect.Parameter(
+                    "chunk_size",
+                    kw,
+                    default=2,
+                    annotation=_option(
+                        int,
+                        "--chunk-size",
+                        min=2,
+                        rich_help_panel=panel,
+                        help="Points per chunk when chunks are drawn from --label.",
+                    ),
+                )
+            )
+        else:
+            columns = {
+                "pairs": "a,b,y (y = 1 similar, -1 dissimilar)",
+                "triplets": "anchor,positive,negative",
+                "quadruplets": "a,b,c,d: d(a,b) < d(c,d)",
+            }
+            params.append(
+                inspect.Parameter(
+                    kind,
+                    kw,
+                    default=None,
+                    annotation=_option(
+                        str | None,
+                        f"--{kind}",
+                        rich_help_panel=panel,
+                        help=f"File of {kind}: {columns[kind]}; rows of DATA by number, or by --id.",
+                    ),
+                )
+            )
+    params.append(
+        inspect.Parameter(
+            "n_constraints",
+            kw,
+            default=None,
+            annotation=_option(
+                int | None,
+                "--n-constraints",
+                min=1,
+                rich_help_panel=panel,
+                help="How many constraints (chunks, for chunk learners) to draw from --label "
+                "(default: 20 × classes², or 100 chunks).",
+            ),
+        )
+    )
     return params
 
 
@@ -195,7 +267,9 @@ def _coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:
     return value
 
 
-def _supervision(cls: type[MahalanobisLearner], dataset: Dataset) -> tuple[np.ndarray, tuple, dict]:
+def _supervision(
+    cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, Any]
+) -> tuple[np.ndarray, tuple, dict]:
     """X and the extra ``fit`` arguments for the learner's kind of supervision."""
     info: dict[str, Any] = {}
     if cls.supervision == "unsupervised":
@@ -222,7 +296,50 @@ def _supervision(cls: type[MahalanobisLearner], dataset: Dataset) -> tuple[np.nd
             return dataset.X[labelled], (dataset.labels[labelled],), info
         info["n_unlabelled"] = int((~labelled).sum())
         return dataset.X, (dataset.labels,), info
-    raise MetricliError(f"{cls.name}: fitting {cls.supervision} learners is not available yet")
+    return dataset.X, (_weak_constraints(cls, dataset, options),), info
+
+
+def _weak_constraints(cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, Any]):
+    """The constraints given in files or a chunk column, else drawn from the labels (seeded)."""
+    from metricli import constraints as weak
+    from metricli.io.constraints import chunks_from_column, read_constraints
+
+    given = [k for k in cls.constraint_kinds if options.get(k)]
+    if len(given) > 1:
+        raise MetricliError(f"{cls.name}: give one of {', '.join('--' + k for k in given)}, not several")
+    if given:
+        kind = given[0]
+        if options.get("n_constraints") is not None:
+            raise MetricliError(
+                f"--n-constraints draws constraints from labels; it cannot be used with --{kind}"
+            )
+        if kind == "chunks":
+            column = options["chunks"]
+            found = weak.Chunks(chunks_from_column(dataset.extra[column], dataset.name, column))
+            weak.validate(found, dataset.n_samples, where=f"{dataset.name}: column '{column}'")
+            return found
+        return read_constraints(options[kind], kind, dataset.n_samples, ids=dataset.ids)
+    if dataset.labels is None:
+        flags = ", ".join(f"--{k}" for k in cls.constraint_kinds)
+        raise MetricliError(
+            f"{cls.name} learns from constraints: give {flags}, or --label to draw them from labels"
+        )
+    kind = cls.constraint_kinds[0]
+    n_classes = len({str(v) for v in dataset.labels[dataset.labelled]})
+    if n_classes < 2:
+        raise MetricliError(
+            f"{dataset.name}: label column '{dataset.label_column}' has fewer than two classes; "
+            "constraints cannot be drawn from it"
+        )
+    n = options.get("n_constraints") or (100 if kind == "chunks" else 20 * n_classes**2)
+    drawn = weak.from_labels(
+        kind, dataset.labels, n, seed=options.get("seed"), chunk_size=options.get("chunk_size") or 2
+    )
+    if len(drawn) < n:
+        note(
+            f"{dataset.name}: drew {len(drawn)} {kind} from the labels ({n} asked; no more distinct ones exist)"
+        )
+    return drawn
 
 
 def _progress_display():
@@ -255,10 +372,11 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         exclude=split_columns(options["exclude"]) or (),
         drop_missing=options["drop_missing"],
         unlabeled=options["unlabeled"],
+        extra_columns=[options["chunks"]] if options.get("chunks") else (),
     )
     for message in dataset.notes:
         note(message)
-    X, fit_args, supervision_info = _supervision(cls, dataset)
+    X, fit_args, supervision_info = _supervision(cls, dataset, options)
 
     params = {
         name: _coerce_param(cls, name, options[name]) for name in cls._param_names() if name not in _SHARED

@@ -216,6 +216,8 @@ class Dataset:
     id_column: str | None = None
     sha256: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: raw columns asked for by name (e.g. a chunk column), rows aligned with X
+    extra: dict[str, pd.Series] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -268,6 +270,7 @@ def select_columns(
     exclude: Sequence[str] = (),
     drop_missing: bool = False,
     unlabeled: str | None = None,
+    extra_columns: Sequence[str] = (),
     sha256: str | None = None,
 ) -> Dataset:
     """Choose feature, label, target and id columns and validate them.
@@ -280,12 +283,14 @@ def select_columns(
     for column, option in ((label, "--label"), (target, "--target"), (id_column, "--id")):
         if column is not None:
             _require_column(frame, column, name, option)
+    for column in extra_columns:
+        _require_column(frame, column, name, "--chunks")
     for column in list(features or []) + list(exclude):
         _require_column(frame, column, name, "--features" if column in (features or []) else "--exclude")
     if label is not None and label == target:
         raise MetricliError(f"{name}: column '{label}' cannot be both --label and --target")
 
-    reserved = {c for c in (label, target, id_column) if c is not None}
+    reserved = {c for c in (label, target, id_column, *extra_columns) if c is not None}
     notes: list[str] = []
     if features:
         clash = [c for c in features if c in reserved]
@@ -374,6 +379,7 @@ def select_columns(
         id_column=id_column,
         sha256=sha256,
         notes=notes,
+        extra={c: frame[c][keep].reset_index(drop=True) for c in extra_columns},
     )
 
 
