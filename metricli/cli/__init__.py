@@ -12,7 +12,6 @@ import sys
 import traceback
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -35,8 +34,18 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+class _PipeClosed(Exception):
+    """The reader of stdout went away; not an OSError, so the parser does not turn it into exit 1."""
+
+
 class MetricliGroup(TyperGroup):
     """Runs a command and maps every outcome to an exit status and at most one line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
         extra.pop("standalone_mode", None)
@@ -53,23 +62,23 @@ class MetricliGroup(TyperGroup):
                 args=argv, prog_name=prog_name or "metricli", standalone_mode=False, **extra
             )
             code = result if isinstance(result, int) else 0
-        except click.exceptions.Exit as exc:
+        except typer.Exit as exc:
             code = exc.exit_code
-        except click.UsageError as exc:
-            where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
-            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            code = _fail(f"{where}{exc.format_message()}{hint}", 2)
-        except click.ClickException as exc:
-            code = _fail(exc.format_message(), exc.exit_code)
+        except typer.TyperException as exc:
+            # usage errors (unknown option, missing argument, bad value): one line, exit 2
+            ctx = getattr(exc, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            code = _fail(f"{where}{exc.format_message()}{hint}", getattr(exc, "exit_code", 2))
         except MetricliError as exc:
             if debug:
                 traceback.print_exc()
             code = _fail(exc.message, exc.exit_code)
-        except (KeyboardInterrupt, click.Abort):
+        except (KeyboardInterrupt, typer.Abort):
             code = _fail("interrupted; no output was written", 130)
         except Terminated:
             code = _fail("terminated; no output was written", 143)
-        except BrokenPipeError:
+        except (BrokenPipeError, _PipeClosed):
             # the reader went away (e.g. `| head`): not an error
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,60 @@
+import numpy as np
+
+from metricli import check_mahalanobis
+
+
+def _as_vector(point, names):
+    return np.array([point[n] for n in names]) if isinstance(point, dict) else np.array(point)
+
+
+def test_positive_definite_is_a_metric():
+    A = np.array([[2.0, 0.5], [0.5, 1.0]])
+    report = check_mahalanobis(A, ["a", "b"])
+    assert report["verdict"] == "metric" and report["holds"]
+    assert report["rank"] == 2
+    eig = np.linalg.eigvalsh(A)
+    assert np.isclose(report["condition_number"], eig.max() / eig.min())
+    assert all(axiom["holds"] for axiom in report["axioms"].values())
+
+
+def test_singular_psd_is_a_pseudometric_with_a_zero_distance_witness():
+    L = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, -1.0]])
+    M = L.T @ L  # null space spanned by (-1, 1, 2)
+    names = ["u", "v", "w"]
+    report = check_mahalanobis(M, names)
+    assert report["verdict"] == "pseudometric" and not report["holds"]
+    axiom = report["axioms"]["identity_of_indiscernibles"]
+    assert axiom["holds"] is False and axiom["null_dimension"] == 1
+    x = _as_vector(axiom["witness"]["x"], names)
+    y = _as_vector(axiom["witness"]["y"], names)
+    assert np.linalg.norm(x - y) > 0.5
+    assert np.sqrt(max((x - y) @ M @ (x - y), 0)) < 1e-7
+    np.testing.assert_allclose((y - x) / np.abs(y - x).max(), np.array([-1, 1, 2]) / 2)
+    assert report["axioms"]["triangle_inequality"]["holds"]
+
+
+def test_negative_eigenvalue_is_not_a_distance_and_the_witness_shows_it():
+    M = np.array([[1.0, 0.0], [0.0, -0.5]])
+    report = check_mahalanobis(M)
+    assert report["verdict"] == "not a distance"
+    witness = report["axioms"]["non_negativity"]["witness"]
+    diff = np.array(witness["y"]) - np.array(witness["x"])
+    assert diff @ M @ diff < 0
+    assert np.isclose(witness["squared_distance"], diff @ M @ diff)
+
+
+def test_floating_noise_is_not_a_violation():
+    rng = np.random.default_rng(0)
+    L = rng.normal(size=(3, 5))
+    M = L.T @ L  # rank 3: two null directions, computed eigenvalues around ±1e-16
+    report = check_mahalanobis(M)
+    assert report["verdict"] == "pseudometric"
+    assert report["axioms"]["identity_of_indiscernibles"]["null_dimension"] == 2
+
+
+def test_asymmetric_matrix_uses_its_symmetric_part():
+    M = np.array([[2.0, 1.0], [0.0, 2.0]])  # symmetric part [[2, .5], [.5, 2]] is PD
+    report = check_mahalanobis(M)
+    assert report["verdict"] == "metric"
+    assert report["axioms"]["symmetry"]["matrix_symmetric"] is False
+    assert any("not symmetric" in n for n in report["notes"])

@@ -1,0 +1,116 @@
+import io
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metricli import MetricliError
+from metricli.io.tables import iter_table, load_dataset, read_table
+
+from ..conftest import IRIS
+
+
+@pytest.fixture
+def formats(tmp_path, iris_frame):
+    """iris written as CSV, TSV, Parquet and .npy (features only)."""
+    paths = {"csv": IRIS}
+    paths["tsv"] = tmp_path / "iris.tsv"
+    iris_frame.to_csv(paths["tsv"], sep="\t", index=False)
+    paths["parquet"] = tmp_path / "iris.parquet"
+    iris_frame.to_parquet(paths["parquet"])
+    paths["npy"] = tmp_path / "iris.npy"
+    np.save(paths["npy"], iris_frame.drop(columns="species").to_numpy())
+    return paths
+
+
+def test_every_format_gives_the_same_points(formats, iris_X):
+    for fmt, path in formats.items():
+        label = None if fmt == "npy" else "species"
+        data = load_dataset(str(path), label=label)
+        np.testing.assert_array_equal(data.X, iris_X)
+        assert data.n_samples == 150
+        if fmt == "npy":
+            assert data.feature_names == ["x0", "x1", "x2", "x3"]
+        else:
+            assert data.feature_names == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+            assert data.labels[0] == "setosa"
+
+
+def test_stdin_with_explicit_format(monkeypatch, formats, iris_X):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(formats["tsv"].read_bytes())))
+    data = load_dataset("-", "tsv", label="species")
+    np.testing.assert_array_equal(data.X, iris_X)
+
+
+def test_batches_cover_every_row_in_order(formats, iris_X):
+    for fmt in ("csv", "parquet", "npy"):
+        batches = list(iter_table(str(formats[fmt]), batch_rows=40))
+        assert [len(b) for b in batches] == [40, 40, 40, 30]
+        assert batches[-1].index[0] == 120
+        joined = pd.concat(batches)
+        cols = [c for c in joined.columns if c != "species"]
+        np.testing.assert_array_equal(joined[cols].to_numpy(dtype=float), iris_X)
+
+
+def test_checksum_is_of_the_bytes_read(formats):
+    import hashlib
+
+    _, digest = read_table(str(IRIS))
+    assert digest == hashlib.sha256(IRIS.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty file"),
+        ("a,b,c\n", "header only"),
+        ("a,b\n1,2\n3,x\n4,5\n", "column 'b' is not numeric: row 1 (line 3) is 'x'"),
+        ("a,b\n1,2\n3,\n4,inf\n", "missing or infinite values in column 'b' at rows 1, 2"),
+    ],
+)
+def test_bad_tables_name_the_file_column_and_rows(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(MetricliError) as info:
+        load_dataset(str(path))
+    assert str(path) in info.value.message
+    assert message in info.value.message
+
+
+def test_drop_missing_drops_exactly_those_rows(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b\n1,2\n3,\n4,5\nnan,1\n")
+    data = load_dataset(str(path), drop_missing=True)
+    np.testing.assert_array_equal(data.X, [[1, 2], [4, 5]])
+    np.testing.assert_array_equal(data.rows, [0, 2])
+    assert any("dropped 2 rows" in n for n in data.notes)
+
+
+def test_unknown_column_lists_the_columns():
+    with pytest.raises(MetricliError, match=r"no column 'kind' \(from --label\); columns are: sepal_length"):
+        load_dataset(str(IRIS), label="kind")
+
+
+def test_text_column_is_left_out_with_a_note_and_blank_labels_are_unlabelled(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("name,x,y,label\nann,1,2,a\nbob,2,3,\ncat,4,1,b\n")
+    data = load_dataset(str(path), label="label")
+    assert data.feature_names == ["x", "y"]
+    assert list(data.labels) == ["a", None, "b"]
+    assert data.labelled.tolist() == [True, False, True]
+    assert any("leaving out text column 'name'" in n for n in data.notes)
+
+
+def test_unlabeled_marker_and_numeric_labels(tmp_path):
+    path = tmp_path / "marks.csv"
+    path.write_text("x,y,label\n1,2,1\n2,3,-1\n4,1,2\n")
+    data = load_dataset(str(path), label="label", unlabeled="-1")
+    assert list(data.labels) == ["1", None, "2"]
+
+
+def test_ids_must_be_unique(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("id,x\np1,1\np2,2\np1,3\n")
+    with pytest.raises(MetricliError, match="repeats the value 'p1' at row 2"):
+        load_dataset(str(path), id_column="id")
