@@ -202,17 +202,22 @@ def test_bad_tables_for_fit(cli, tmp_path, name, content, fragments):
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
-def test_bad_tables_for_transform(cli, iris_bundle, tmp_path):
-    for name, content, fragments in BAD_TABLES[:4]:
-        data = _write(
-            tmp_path, name.replace(".csv", "_t.csv"), content.replace("a,b", "sepal_length,sepal_width")
-        )
-        out = tmp_path / "emb.csv"
-        run = cli("transform", iris_bundle, data, "-o", out)
-        assert run.exit_code == 2, (name, run.stderr)
-        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
-        assert fragments[0] in run.stderr
-        assert not out.exists()
+HEADER = "sepal_length,sepal_width,petal_length,petal_width\n"
+BAD_TRANSFORM_INPUTS = [
+    ("empty.csv", "", "empty file"),
+    ("header.csv", HEADER, "header only"),
+    ("text.csv", HEADER + "1,2,3,4\n1,oops,3,4\n", "column 'sepal_width' is not numeric: row 1 (line 3)"),
+    ("nan.csv", HEADER + "1,2,3,4\n1,,3,4\n1,2,inf,4\n", "missing or infinite values at rows 1, 2"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BAD_TRANSFORM_INPUTS)
+def test_bad_tables_for_transform(cli, iris_bundle, tmp_path, name, content, message):
+    data = _write(tmp_path, name, content)
+    out = tmp_path / "emb.csv"
+    assert_one_line_error(cli("transform", iris_bundle, data, "-o", out), name, message)
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize(
