@@ -38,6 +38,10 @@ class _PipeClosed(Exception):
     """The reader of stdout went away; not an OSError, so the parser does not turn it into exit 1."""
 
 
+class _Interrupted(Exception):
+    """Ctrl-C, carried past the parser (which would exit 130 silently) to get its one line."""
+
+
 class MetricliGroup(TyperGroup):
     """Runs a command and maps every outcome to an exit status and at most one line."""
 
@@ -46,6 +50,8 @@ class MetricliGroup(TyperGroup):
             return super().invoke(ctx)
         except BrokenPipeError as exc:
             raise _PipeClosed() from exc
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
         extra.pop("standalone_mode", None)
@@ -74,7 +80,7 @@ class MetricliGroup(TyperGroup):
             if debug:
                 traceback.print_exc()
             code = _fail(exc.message, exc.exit_code)
-        except (KeyboardInterrupt, typer.Abort):
+        except (KeyboardInterrupt, _Interrupted, typer.Abort):
             code = _fail("interrupted; no output was written", 130)
         except Terminated:
             code = _fail("terminated; no output was written", 143)

@@ -16,6 +16,7 @@ so nothing in a bundle can point outside it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
@@ -123,8 +124,16 @@ def save_bundle(
             "versions": versions(),
             "files": {name: sha256_file(tmp / name) for name in DATA_FILES},
         }
+        meta["metadata_sha256"] = _metadata_digest(meta)
         (tmp / "metadata.json").write_text(to_json(meta), encoding="utf-8")
     return target
+
+
+def _metadata_digest(meta: dict[str, Any]) -> str:
+    """sha256 of the metadata's canonical JSON without this digest, so edits to it are caught too."""
+    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    canonical = json.dumps(_finite(body), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _read_json(path: Path, where: str) -> dict[str, Any]:
@@ -157,7 +166,7 @@ def load_bundle(path: str | Path) -> Bundle:
     where = str(root)
     if not root.exists():
         raise MetricliError(f"{where}: no such bundle")
-    if not root.is_dir() or not (root / "metadata.json").is_file():
+    if not root.is_dir() or not (root / "metadata.json").is_file() or (root / "metadata.json").is_symlink():
         raise MetricliError(f"{where}: not a metricli bundle (no metadata.json)")
     metadata = _read_json(root / "metadata.json", where)
     if metadata.get("format") != FORMAT:
@@ -166,6 +175,10 @@ def load_bundle(path: str | Path) -> Bundle:
         raise MetricliError(
             f"{where}: bundle format version {metadata.get('format_version')} is not supported "
             f"(this metricli reads version {FORMAT_VERSION})"
+        )
+    if metadata.get("metadata_sha256") != _metadata_digest(metadata):
+        raise MetricliError(
+            f"{where}: metadata.json does not match its own checksum; the bundle was modified or damaged, refit it"
         )
     checksums = metadata.get("files")
     if not isinstance(checksums, dict):

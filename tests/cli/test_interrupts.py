@@ -1,0 +1,60 @@
+"""SIGINT / SIGTERM mid-run: conventional exit status, one line, nothing half-written."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ..conftest import IRIS
+from .test_fit_check_transform import _executable
+
+HEADER = b"sepal_length,sepal_width,petal_length,petal_width\n"
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_transform_leaves_no_partial_file(tmp_path, sig, status):
+    bundle = tmp_path / "B"
+    subprocess.run([*_executable(), "fit", "covariance", str(IRIS), "--label", "species", "-o", str(bundle)],
+                   check=True, capture_output=True, timeout=120)
+    out = tmp_path / "emb.csv"
+    proc = subprocess.Popen([*_executable(), "transform", str(bundle), "-", "-o", str(out), "--batch-rows", "2"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(HEADER + b"1,2,3,4\n" * 50)
+    proc.stdin.flush()
+    # the first batches are written to a temporary file beside the output; stdin stays open
+    assert _wait_for(lambda: any(p.name.startswith(".emb.csv.") for p in tmp_path.iterdir()))
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == status
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "no output was written" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B"]
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_fit_keeps_the_existing_bundle(tmp_path, sig, status):
+    bundle = tmp_path / "B"
+    subprocess.run([*_executable(), "fit", "covariance", str(IRIS), "--label", "species", "-o", str(bundle)],
+                   check=True, capture_output=True, timeout=120)
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    proc = subprocess.Popen([*_executable(), "fit", "covariance", "-", "-o", str(bundle), "--force"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(HEADER + b"1,2,3,4\n")
+    proc.stdin.flush()
+    time.sleep(1.0)  # the process is up and blocked reading the rest of its input
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == status, stderr
+    assert len(stderr.decode().strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B"]
