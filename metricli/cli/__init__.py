@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from metricli.cli import algorithms, check, info, transform
+from metricli.cli import algorithms, check, info, report, transform
 from metricli.cli.common import err, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
@@ -131,6 +131,7 @@ app.command("check")(check.check)
 app.command("transform")(transform.transform)
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
+app.command("report")(report.report)
 
 
 def main() -> None:

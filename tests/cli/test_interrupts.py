@@ -24,11 +24,19 @@ def _wait_for(predicate, timeout=60.0):
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_transform_leaves_no_partial_file(tmp_path, sig, status):
     bundle = tmp_path / "B"
-    subprocess.run([*_executable(), "fit", "covariance", str(IRIS), "--label", "species", "-o", str(bundle)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*_executable(), "fit", "covariance", str(IRIS), "--label", "species", "-o", str(bundle)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     out = tmp_path / "emb.csv"
-    proc = subprocess.Popen([*_executable(), "transform", str(bundle), "-", "-o", str(out), "--batch-rows", "2"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*_executable(), "transform", str(bundle), "-", "-o", str(out), "--batch-rows", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdin.write(HEADER + b"1,2,3,4\n" * 50)
     proc.stdin.flush()
     # the first batches are written to a temporary file beside the output; stdin stays open
@@ -44,11 +52,19 @@ def test_interrupted_transform_leaves_no_partial_file(tmp_path, sig, status):
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_fit_keeps_the_existing_bundle(tmp_path, sig, status):
     bundle = tmp_path / "B"
-    subprocess.run([*_executable(), "fit", "covariance", str(IRIS), "--label", "species", "-o", str(bundle)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*_executable(), "fit", "covariance", str(IRIS), "--label", "species", "-o", str(bundle)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     before = {p.name: p.read_bytes() for p in bundle.iterdir()}
-    proc = subprocess.Popen([*_executable(), "fit", "covariance", "-", "-o", str(bundle), "--force"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*_executable(), "fit", "covariance", "-", "-o", str(bundle), "--force"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdin.write(HEADER + b"1,2,3,4\n")
     proc.stdin.flush()
     time.sleep(1.0)  # the process is up and blocked reading the rest of its input

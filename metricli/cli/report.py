@@ -1,0 +1,77 @@
+"""``metricli report``: one self-contained HTML page per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from metricli.cli.common import (
+    ForceOption,
+    FormatOption,
+    IdOption,
+    JsonOption,
+    QuietOption,
+    configure,
+    emit_json,
+    note,
+    settings,
+)
+from metricli.io.atomic import atomic_path, refuse_to_overwrite
+from metricli.io.bundle import load_bundle
+from metricli.io.tables import display_name, load_dataset
+
+
+def report(
+    bundle_path: Annotated[
+        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
+    ],
+    data: Annotated[
+        str,
+        typer.Argument(help="Points to show (e.g. the training data); '-' reads stdin.", show_default=False),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    label: Annotated[
+        str | None, typer.Option("--label", "-y", help="Column of classes: colours the points.")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Column of regression targets.")] = None,
+    id_column: IdOption = None,
+    fmt: FormatOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the plotted sample of a large data set.")] = 0,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write an HTML page: the verdict and axioms, the eigen-spectrum of M, the data before and
+    after, the objective per iteration, parameters and provenance.
+
+    Needs the optional extra: pip install 'metricli[report]'. --json prints the same figures.
+    """
+    from metricli.report import render_html, report_figures
+
+    configure(json_output, quiet)
+    refuse_to_overwrite(output, force)
+    bundle = load_bundle(bundle_path)
+    dataset = load_dataset(
+        data, fmt, label=label, target=target, id_column=id_column, features=bundle.feature_names
+    )
+    for message in dataset.notes:
+        note(message)
+    figures = report_figures(
+        bundle,
+        dataset.X,
+        labels=dataset.labels,
+        target=dataset.target,
+        data_name=display_name(data),
+        seed=seed,
+    )
+    page = render_html(figures)
+    with atomic_path(output, force=force) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    if settings.json:
+        emit_json({"output": str(output), **figures})
+    else:
+        note(f"wrote {output} ({len(page) // 1024} KiB): {figures['verdict']}")

@@ -1,0 +1,307 @@
+"""Drawing a report: matplotlib figures as inline SVG images in one HTML file.
+
+matplotlib is an optional extra (``pip install 'metricli[report]'``); nothing here
+fetches anything: fonts are drawn as paths, styles are inline, there is no script
+from outside.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import numpy as np
+
+from metricli.errors import MetricliError
+
+PALETTE = [
+    "#4C72B0",
+    "#DD8452",
+    "#55A868",
+    "#C44E52",
+    "#8172B3",
+    "#937860",
+    "#DA8BC3",
+    "#8C8C8C",
+    "#CCB974",
+    "#64B5CD",
+]
+INK = "#222222"
+MUTED = "#8C8C8C"
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MetricliError(
+            "metricli report draws with matplotlib, which is not installed; "
+            "install the extra: pip install 'metricli[report]'"
+        ) from None
+    return matplotlib, Figure
+
+
+def _svg(fig: Any) -> str:
+    matplotlib, _ = _matplotlib()
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "metricli"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figure(width: float, height: float, ncols: int = 1):
+    _, Figure = _matplotlib()
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    for ax in axes:
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(colors=INK, labelsize=8)
+    return fig, axes
+
+
+def spectrum_svg(spectrum: dict[str, Any]) -> str:
+    values = np.array(spectrum["eigenvalues"])
+    threshold = spectrum["null_threshold"]
+    fig, (ax,) = _figure(6.4, 2.6)
+    index = np.arange(1, len(values) + 1)
+    null = np.abs(values) <= threshold
+    floor = max(float(values[values > threshold].min()) if (values > threshold).any() else 1.0, 1e-300) / 100
+    heights = np.where(values > threshold, values, floor)
+    ax.bar(
+        index[~null & (values > 0)],
+        heights[~null & (values > 0)],
+        color=PALETTE[0],
+        label="stretched (λ > 0)",
+    )
+    if null.any():
+        ax.bar(index[null], heights[null], color=MUTED, label="null: distance ignores it")
+    if (values < -threshold).any():
+        ax.bar(
+            index[values < -threshold],
+            np.full((values < -threshold).sum(), floor),
+            color=PALETTE[3],
+            label="negative: not a distance",
+        )
+    if values.max() > 0 and (heights.max() / heights.min() > 100):
+        ax.set_yscale("log")
+    ax.set_xlabel("eigen-direction of M (largest first)", fontsize=9)
+    ax.set_ylabel("eigenvalue", fontsize=9)
+    ax.set_xticks(index if len(index) <= 20 else index[:: max(1, len(index) // 10)])
+    ax.legend(frameon=False, fontsize=8)
+    return _svg(fig)
+
+
+def _scatter(ax: Any, panel: dict[str, Any], colour_by: dict[str, Any]) -> Any:
+    x, y = np.array(panel["x"]), np.array(panel["y"])
+    handle = None
+    if colour_by["kind"] == "class":
+        values = np.array(["(unlabelled)" if v is None else v for v in colour_by["values"]], dtype=object)
+        for i, cls in enumerate(sorted(set(values))):
+            mask = values == cls
+            colour = MUTED if cls == "(unlabelled)" else PALETTE[i % len(PALETTE)]
+            ax.scatter(x[mask], y[mask], s=10, color=colour, alpha=0.8, linewidths=0, label=str(cls))
+    elif colour_by["kind"] == "target":
+        handle = ax.scatter(x, y, s=10, c=colour_by["values"], cmap="viridis", alpha=0.85, linewidths=0)
+    else:
+        ax.scatter(x, y, s=10, color=PALETTE[0], alpha=0.8, linewidths=0)
+    ax.set_title(panel["title"], fontsize=9, color=INK)
+    return handle
+
+
+def scatter_svg(scatter: dict[str, Any]) -> str:
+    fig, axes = _figure(9.6, 3.8, ncols=2)
+    _scatter(axes[0], scatter["before"], scatter["colour_by"])
+    handle = _scatter(axes[1], scatter["after"], scatter["colour_by"])
+    if scatter["colour_by"]["kind"] == "class":
+        classes = {v for v in scatter["colour_by"]["values"]}
+        if len(classes) <= 12:
+            axes[1].legend(
+                frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=1.5
+            )
+    elif handle is not None:
+        fig.colorbar(handle, ax=axes[1], label="target")
+    return _svg(fig)
+
+
+def objective_svg(history: list[float]) -> str:
+    fig, (ax,) = _figure(6.4, 2.6)
+    ax.plot(
+        np.arange(1, len(history) + 1),
+        history,
+        color=PALETTE[0],
+        marker="o" if len(history) < 40 else None,
+        markersize=3,
+    )
+    ax.set_xlabel("iteration", fontsize=9)
+    ax.set_ylabel("objective", fontsize=9)
+    return _svg(fig)
+
+
+def evaluation_svg(evaluation: dict[str, Any]) -> str:
+    folds = evaluation["folds"]
+    fig, (ax,) = _figure(6.4, 2.6)
+    index = np.arange(len(folds))
+    width = 0.38
+    ax.bar(index - width / 2, [f["euclidean"] for f in folds], width, color=MUTED, label="Euclidean")
+    ax.bar(index + width / 2, [f["learned"] for f in folds], width, color=PALETTE[0], label="learned metric")
+    ax.set_xticks(index, [f"fold {i + 1}" for i in index])
+    ax.set_ylabel(evaluation["score"], fontsize=9)
+    if evaluation["score"] == "accuracy":
+        low = min(min(f["euclidean"], f["learned"]) for f in folds)
+        ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    return _svg(fig)
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+CSS = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
+       max-width: 1040px; margin: 2rem auto; padding: 0 1.5rem; background: #fff; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+h2 { font-size: 1.15rem; margin-top: 2.2rem; border-bottom: 1px solid #e5e5e5; padding-bottom: .3rem; }
+.sub { color: #666; margin-top: 0; }
+.verdict { display: inline-block; padding: .15rem .7rem; border-radius: 1rem; font-weight: 600; }
+.metric { background: #e3f4e8; color: #1d6b35; } .pseudometric { background: #fff4d6; color: #8a5a00; }
+.bad { background: #fde4e4; color: #9c1c1c; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .92rem; }
+th, td { text-align: left; padding: .25rem .9rem .25rem 0; border-bottom: 1px solid #f0f0f0; vertical-align: top; }
+th { color: #555; font-weight: 600; }
+td.num { font-variant-numeric: tabular-nums; text-align: right; }
+.yes { color: #1d6b35; } .no { color: #9c1c1c; font-weight: 600; }
+img { display: block; max-width: 100%; height: auto; margin: .6rem 0; }
+.note { color: #666; font-size: .9rem; }
+code { background: #f5f5f5; padding: 0 .25rem; border-radius: 3px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("-" if value is None else str(value))
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _e(value)
+
+
+def _rows(pairs: list[tuple[str, Any]]) -> str:
+    return "".join(f"<tr><th>{_e(k)}</th><td>{_num(v)}</td></tr>" for k, v in pairs)
+
+
+def _axiom_table(axioms: dict[str, Any]) -> str:
+    names = {
+        "non_negativity": "non-negativity",
+        "symmetry": "symmetry",
+        "identity_of_indiscernibles": "identity of indiscernibles",
+        "triangle_inequality": "triangle inequality",
+    }
+    rows = []
+    for key, label in names.items():
+        axiom = axioms["axioms"].get(key, {})
+        holds = bool(axiom.get("holds"))
+        detail = ""
+        if "witness" in axiom:
+            w = axiom["witness"]
+            detail = f"witness: x = {_e(w['x'])}, y = {_e(w['y'])}"
+        elif key == "identity_of_indiscernibles":
+            detail = f"null space of dimension {axiom.get('null_dimension', 0)}"
+        rows.append(
+            f"<tr><th>{label}</th><td class='{'yes' if holds else 'no'}'>{'holds' if holds else 'fails'}"
+            f"</td><td class='note'>{detail}</td></tr>"
+        )
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _evaluation_section(evaluation: dict[str, Any] | None) -> str:
+    if not evaluation:
+        return "<p class='note'>Not computed (pass <code>--cv N</code> with labels or a target).</p>"
+    score = evaluation["score"]
+    head = "<tr><th>fold</th><th>Euclidean</th><th>learned</th></tr>"
+    body = "".join(
+        f"<tr><td>{i + 1}</td><td class='num'>{f['euclidean']:.4f}</td><td class='num'>{f['learned']:.4f}</td></tr>"
+        for i, f in enumerate(evaluation["folds"])
+    )
+    mean = (
+        f"<tr><th>mean ± sd</th><td class='num'>{evaluation['euclidean']['mean']:.4f} ± "
+        f"{evaluation['euclidean']['std']:.4f}</td><td class='num'>{evaluation['learned']['mean']:.4f} ± "
+        f"{evaluation['learned']['std']:.4f}</td></tr>"
+    )
+    what = (
+        f"kNN {score} (k = {evaluation['k']}) on {len(evaluation['folds'])} held-out folds, the learner "
+        f"refitted on each training part with the bundle's parameters; higher is better"
+        if score == "accuracy"
+        else f"kNN regression {score} (k = {evaluation['k']}) on {len(evaluation['folds'])} held-out folds; lower is better"
+    )
+    return (
+        f"<p class='note'>{_e(what)}.</p><img alt='kNN score per fold, Euclidean against learned' "
+        f"src='data:image/svg+xml;base64,{evaluation_svg(evaluation)}'><table>{head}{body}{mean}</table>"
+    )
+
+
+def render_html(figures: dict[str, Any]) -> str:
+    """The whole page as one string: inline CSS, images as data URIs, no script, no network."""
+    verdict = figures["verdict"]
+    badge = "metric" if verdict == "metric" else "pseudometric" if verdict == "pseudometric" else "bad"
+    spectrum = figures["spectrum"]
+    scatter = figures["scatter"]
+    history = figures["fit"].get("objective_history") or []
+    provenance = figures["provenance"]
+    data_in = provenance["input"]
+    sections = [
+        f"<h1>{_e(figures['title'])}</h1>",
+        f"<p class='sub'>{_e(figures['algorithm'])} ({_e(figures['supervision'])}) · bundle "
+        f"<code>{_e(figures['bundle'])}</code> · points from <code>{_e(figures['data'])}</code></p>",
+        "<h2>Verdict</h2>",
+        f"<p><span class='verdict {badge}'>{_e(verdict)}</span> &nbsp; rank {spectrum['rank']} of "
+        f"{len(spectrum['eigenvalues'])}, condition number {_num(figures['axioms']['condition_number'])}</p>",
+        _axiom_table(figures["axioms"]),
+        "".join(f"<p class='note'>{_e(n)}</p>" for n in figures["axioms"].get("notes", [])),
+        "<h2>Which directions the metric stretches</h2>",
+        "<p class='note'>Eigenvalues of M: a large one stretches distances along its direction, "
+        "a zero one makes the distance ignore it.</p>",
+        f"<img alt='eigen-spectrum of M' src='data:image/svg+xml;base64,{spectrum_svg(spectrum)}'>",
+        "<h2>The data before and after</h2>",
+        f"<p class='note'>{scatter['n_shown']} of {scatter['n_points']} points"
+        f"{' (a seeded sample)' if scatter['n_shown'] < scatter['n_points'] else ''}.</p>",
+        f"<img alt='scatter before and after' src='data:image/svg+xml;base64,{scatter_svg(scatter)}'>",
+        "<h2>kNN with the learned metric against Euclidean</h2>",
+        _evaluation_section(figures.get("evaluation")),
+        "<h2>How the objective fell</h2>",
+        (
+            f"<img alt='objective per iteration' src='data:image/svg+xml;base64,{objective_svg(history)}'>"
+            if len(history) > 1
+            else f"<p class='note'>{_e(figures['algorithm'])} has no iterations to show (closed form, "
+            f"{_e(figures['fit'].get('iterations'))} step).</p>"
+        ),
+        "<h2>Parameters and provenance</h2>",
+        "<table>"
+        + _rows([(k, v) for k, v in figures["params"].items()] + [("seed", figures["seed"])])
+        + "</table>",
+        "<table>"
+        + _rows(
+            [
+                ("input", data_in.get("path")),
+                ("input sha256", data_in.get("sha256")),
+                ("rows used", f"{data_in.get('rows_used')} of {data_in.get('rows_read')}"),
+                ("label / target", data_in.get("label") or data_in.get("target")),
+                ("standardized", "yes" if provenance["preprocessing"].get("standardize") else "no"),
+                ("iterations", figures["fit"].get("iterations")),
+                ("converged", figures["fit"].get("converged")),
+                ("fit seconds", figures["fit"].get("seconds")),
+                ("created", provenance.get("created")),
+                ("versions", ", ".join(f"{k} {v}" for k, v in provenance["versions"].items())),
+            ]
+        )
+        + "</table>",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_e(figures['title'])}</title><style>{CSS}</style></head><body>"
+        + "\n".join(sections)
+        + "</body></html>\n"
+    )

@@ -1,0 +1,84 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from metricli.axioms import check_mahalanobis
+
+from ..conftest import IRIS
+from .chromium import find_chromium, inspect_page
+
+pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is not installed")
+
+
+@pytest.fixture
+def iris_report(cli, tmp_path):
+    bundle = tmp_path / "B"
+    assert cli("fit", "covariance", IRIS, "--label", "species", "-o", bundle).exit_code == 0
+    page = tmp_path / "report.html"
+    run = cli("report", bundle, IRIS, "--label", "species", "-o", page, "--json")
+    assert run.exit_code == 0, run.stderr
+    return bundle, page, json.loads(run.stdout)
+
+
+def test_report_figures_agree_with_check(cli, iris_report, iris_X):
+    bundle, page, figures = iris_report
+    check = json.loads(cli("check", bundle, "--json").stdout)
+    assert figures["verdict"] == check["verdict"] == "metric"
+    assert figures["axioms"]["rank"] == check["rank"]
+    np.testing.assert_allclose(figures["spectrum"]["eigenvalues"], check["eigenvalues"], rtol=1e-12)
+    # the 'after' panel is the first two columns of X Lᵀ
+    L = np.load(bundle / "L.npy")
+    np.testing.assert_allclose(figures["scatter"]["after"]["x"], iris_X @ L[0], rtol=1e-12)
+    np.testing.assert_allclose(figures["scatter"]["after"]["y"], iris_X @ L[1], rtol=1e-12)
+    assert figures["scatter"]["colour_by"]["values"][0] == "setosa"
+    html = page.read_text()
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert html.count("<img ") == 2  # spectrum and scatter (no objective curve for a closed form)
+
+
+def test_pseudometric_report_shows_the_witness(cli, tmp_path, iris_frame):
+    frame = iris_frame.copy()
+    frame.insert(4, "petal_sum", frame["petal_length"] + frame["petal_width"])
+    data = tmp_path / "dependent.csv"
+    frame.to_csv(data, index=False)
+    bundle = tmp_path / "B"
+    assert cli("fit", "covariance", data, "--label", "species", "-o", bundle).exit_code == 0
+    run = cli("report", bundle, data, "--label", "species", "-o", tmp_path / "r.html", "--json")
+    figures = json.loads(run.stdout)
+    assert figures["verdict"] == "pseudometric"
+    assert figures["spectrum"]["rank"] == 4
+    assert figures["axioms"] == check_mahalanobis(np.load(bundle / "M.npy"), list(frame.columns[:5]))
+    assert "witness" in (tmp_path / "r.html").read_text()
+
+
+def test_report_refuses_to_overwrite_and_names_missing_features(cli, iris_report, tmp_path):
+    bundle, page, _ = iris_report
+    run = cli("report", bundle, IRIS, "-o", page)
+    assert run.exit_code == 2 and "already exists" in run.stderr
+    other = tmp_path / "other.csv"
+    other.write_text("sepal_length,sepal_width\n1,2\n")
+    run = cli("report", bundle, other, "-o", tmp_path / "x.html")
+    assert run.exit_code == 2 and "no column 'petal_length'" in run.stderr
+    assert not (tmp_path / "x.html").exists()
+
+
+CHROMIUM = find_chromium()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here (CI installs Debian's chromium)")
+def test_page_renders_in_headless_chromium_without_errors(iris_report, tmp_path):
+    _, page, _ = iris_report
+    shot = tmp_path / "report.png"
+    seen = inspect_page(CHROMIUM, page, shot)
+    assert seen["console_errors"] == [] and seen["exceptions"] == [] and seen["log_errors"] == []
+    assert seen["failed_loads"] == []
+    # nothing but the page itself and its inline images was requested
+    assert all(url.startswith(("file://", "data:")) for url in seen["requests"])
+    assert len(seen["images"]) == 2
+    for image in seen["images"]:
+        assert image["complete"] and image["width"] > 100 and image["height"] > 100 and image["shown"] > 100
+    assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("METRICLI_KEEP_SCREENSHOT"):
+        shot.replace(os.environ["METRICLI_KEEP_SCREENSHOT"])
