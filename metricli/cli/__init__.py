@@ -25,8 +25,27 @@ class Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that every ``finally`` cleans up."""
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated()
+#: the exit status owed to a signal received during this run (130 SIGINT, 143 SIGTERM), if any;
+#: kept because libraries may wrap the exception a signal raises inside them (pandas' CSV
+#: parser turns it into a ParserError), and the signal must still win
+_signalled: list[int] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    if signum == signal.SIGTERM:
+        _signalled.append(143)
+        raise Terminated()
+    _signalled.append(130)
+    raise KeyboardInterrupt()
+
+
+def _signal_code() -> int:
+    """If a signal arrived, report it (whatever exception it turned into) and return its status."""
+    if not _signalled:
+        return 0
+    if _signalled[0] == 143:
+        return _fail("terminated; no output was written", 143)
+    return _fail("interrupted; no output was written", 130)
 
 
 def _fail(message: str, code: int) -> int:
@@ -58,11 +77,13 @@ class MetricliGroup(TyperGroup):
         settings.json = settings.quiet = settings.debug = False
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
-        previous = signal.getsignal(signal.SIGTERM)
+        _signalled.clear()
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            signal.signal(signal.SIGTERM, _on_sigterm)
+            for sig in previous:
+                signal.signal(sig, _on_signal)
         except ValueError:  # not the main thread
-            previous = None
+            previous = {}
         try:
             result = super().main(
                 args=argv, prog_name=prog_name or "metricli", standalone_mode=False, **extra
@@ -79,7 +100,7 @@ class MetricliGroup(TyperGroup):
         except MetricliError as exc:
             if debug:
                 traceback.print_exc()
-            code = _fail(exc.message, exc.exit_code)
+            code = _signal_code() or _fail(exc.message, exc.exit_code)
         except (KeyboardInterrupt, _Interrupted, typer.Abort):
             code = _fail("interrupted; no output was written", 130)
         except Terminated:
@@ -94,13 +115,13 @@ class MetricliGroup(TyperGroup):
         except Exception as exc:
             if debug:
                 raise
-            code = _fail(
+            code = _signal_code() or _fail(
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
                 70,
             )
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         sys.exit(code)
 
 

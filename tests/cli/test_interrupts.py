@@ -12,6 +12,15 @@ from .test_fit_check_transform import _executable
 HEADER = b"sepal_length,sepal_width,petal_length,petal_width\n"
 
 
+def _blocked_reading_stdin(proc) -> bool:
+    """True once the process sleeps in a pipe read: it is up, with handlers installed, mid-run."""
+    try:
+        with open(f"/proc/{proc.pid}/wchan") as f:
+            return "pipe" in f.read()
+    except OSError:
+        return False
+
+
 def _wait_for(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -43,7 +52,7 @@ def test_interrupted_transform_leaves_no_partial_file(tmp_path, sig, status):
     assert _wait_for(lambda: any(p.name.startswith(".emb.csv.") for p in tmp_path.iterdir()))
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == status
+    assert proc.returncode == status, stderr
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "no output was written" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["B"]
@@ -67,7 +76,8 @@ def test_interrupted_fit_keeps_the_existing_bundle(tmp_path, sig, status):
     )
     proc.stdin.write(HEADER + b"1,2,3,4\n")
     proc.stdin.flush()
-    time.sleep(1.0)  # the process is up and blocked reading the rest of its input
+    # the process is up and blocked reading the rest of its input
+    assert _wait_for(lambda: _blocked_reading_stdin(proc))
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == status, stderr
