@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 
 from metricli import Covariance
@@ -7,7 +9,7 @@ from metricli.statistics import ScatterStats, combine
 def test_combined_pieces_equal_the_whole(iris_X):
     whole = ScatterStats.from_array(iris_X)
     cuts = [0, 1, 7, 60, 61, 150]
-    parts = [ScatterStats.from_array(iris_X[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    parts = [ScatterStats.from_array(iris_X[a:b]) for a, b in itertools.pairwise(cuts)]
     merged = combine([*parts, ScatterStats.empty(4)])
     assert merged.n == 150
     np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-14)

@@ -1,0 +1,78 @@
+"""The Dask engine on a real two-process LocalCluster on loopback, against one machine."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metricli import Covariance
+
+dd = pytest.importorskip("dask.dataframe", reason="the dask extra is not installed")
+distributed = pytest.importorskip("distributed")
+
+from metricli import distributed as engine  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def partitioned(tmp_path_factory, request):
+    """iris x 20 with noise, written as 7 Parquet files of unequal size."""
+    frame = pd.read_csv(request.config.rootpath / "sample_data" / "iris.csv")
+    rng = np.random.default_rng(0)
+    big = pd.concat([frame] * 20, ignore_index=True)
+    features = big.columns[:4]
+    big[features] = big[features].to_numpy() + rng.normal(scale=0.05, size=(len(big), 4))
+    folder = tmp_path_factory.mktemp("parts") / "iris"
+    folder.mkdir()
+    cuts = [0, 100, 500, 501, 1200, 2000, 2900, len(big)]
+    for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+        big.iloc[a:b].to_parquet(folder / f"part-{i}.parquet", index=False)
+    return folder, big
+
+
+def test_transform_matches_one_machine(client, partitioned, tmp_path):
+    folder, big = partitioned
+    X = big.iloc[:, :4].to_numpy()
+    L = Covariance().fit(X).components_
+    names = list(big.columns[:4])
+    ddf = engine.read_parquet(str(folder))
+    out = tmp_path / "emb"
+    rows = engine.write_parquet(
+        engine.transform(ddf, L, names, ["species"], str(folder)), str(out), force=False
+    )
+    assert rows == len(big)
+    got = pd.concat([pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))], ignore_index=True)
+    np.testing.assert_allclose(got[["c0", "c1", "c2", "c3"]].to_numpy(), X @ L.T, rtol=1e-10, atol=1e-10)
+    assert (got["species"].to_numpy() == big["species"].to_numpy()).all()  # same rows, same order
+
+
+def test_covariance_from_partition_statistics_matches_one_machine(client, partitioned):
+    folder, big = partitioned
+    names = list(big.columns[:4])
+    stats = engine.scatter_statistics(engine.read_parquet(str(folder)), names, str(folder))
+    assert stats.n == len(big)
+    M_cluster = Covariance().fit_statistics(stats).get_mahalanobis_matrix()
+    M_local = Covariance().fit(big[names].to_numpy()).get_mahalanobis_matrix()
+    np.testing.assert_allclose(M_cluster, M_local, rtol=1e-10, atol=1e-10 * np.abs(M_local).max())
+
+
+def test_bad_partition_is_our_error(client, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, 3.0]}).to_parquet(folder / "p0.parquet", index=False)
+    pd.DataFrame({"a": [1.0, np.nan], "b": [1.0, 3.0]}).to_parquet(folder / "p1.parquet", index=False)
+    from metricli import MetricliError
+
+    with pytest.raises(MetricliError, match="missing or infinite values"):
+        engine.scatter_statistics(engine.read_parquet(str(folder)), ["a", "b"], str(folder))
