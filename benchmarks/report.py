@@ -105,13 +105,18 @@ def _memory(record: dict | None) -> str:
     return f"{record['peak_rss_mb']:.0f} (+{record['fit_rss_mb']:.1f})"
 
 
-def _speedup(ours: dict | None, peer: dict | None) -> str:
+def _speedup(ours: dict | None, peer: dict | None, notes: Notes) -> str:
     if not ours or not peer or ours["status"] != "ok" or peer["status"] != "ok":
         return "—"
     if ours["fit_wall_s"] <= 0:
         return "—"
     ratio = peer["fit_wall_s"] / ours["fit_wall_s"]
-    return f"{ratio:.2f}×" if ratio < 1 else f"{ratio:.1f}×" if ratio < 100 else f"{ratio:.0f}×"
+    text = f"{ratio:.2f}×" if ratio < 1 else f"{ratio:.1f}×" if ratio < 100 else f"{ratio:.0f}×"
+    if ours.get("run") != peer.get("run"):
+        text += " " + notes.ref(
+            "metricli and the peer were timed in different runs: the ratio mixes machine loads"
+        )
+    return text
 
 
 def _table(
@@ -148,7 +153,7 @@ def _table(
                 lines.append(
                     f"| {learner} | {dataset} | {base} | {_score(ours, notes, digits)} | {peer_name} "
                     f"| {_score(peer, notes, digits)} | {_seconds(ours)} | {_seconds(peer)} "
-                    f"| {_speedup(ours, peer)} | {_memory(ours)} | {_memory(peer)} |"
+                    f"| {_speedup(ours, peer, notes)} | {_memory(ours)} | {_memory(peer)} |"
                 )
     return lines
 
@@ -168,6 +173,7 @@ def _describe_run(run: dict) -> list[str]:
         f"load average {m['load_start']} at start, {m.get('load_end', '?')} at end",
         f"  - metricli {ours.get('metricli', '?')} (git {ours.get('git', '?')}), numpy {ours.get('numpy', '?')}, "
         f"Python {ours.get('python', '?')}; peers: {peer_text}",
+        "  - data: " + ", ".join(f"{k} ({v})" for k, v in run.get("data", {}).items()),
         f"  - {s['threads_text']}; per-fit timeout {s['timeout']:g} s; address space limit "
         f"{s['memory_limit_gb']:g} GB per process; seed {s['seed']}; wall time of the run {run.get('elapsed_s', 0):.0f} s",
     ]
@@ -192,7 +198,8 @@ def render(results: dict, title: str) -> str:
         "",
         "Columns: accuracy / RMSE is the mean over the folds of kNN (k = 3, majority vote) in the learned "
         "space, the Euclidean column is the same kNN on the standardized features; fit s is the mean "
-        "wall-clock time of one `fit` (no data loading, no transform); peak MB is the worker process's "
+        "over the folds of the wall-clock time of one `fit` (no data loading, no transform; fits under "
+        "50 ms: the median of repeated fits); peak MB is the worker process's "
         "peak resident set size during a fit (Linux VmHWM, reset before each fit; imports and data "
         "included, largest over the folds) and (+fit) how much the fit added above the resident size "
         "just before it; speed-up > 1 means metricli is faster.",

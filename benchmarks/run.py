@@ -233,6 +233,8 @@ class Fold:
     y_test: np.ndarray
     #: training points whose label the learner saw (all but for semi-supervised learners)
     labelled: np.ndarray
+    #: constraints actually drawn (fewer than asked when the labels cannot give more)
+    n_constraints: int = 0
 
 
 def build_job(
@@ -249,10 +251,13 @@ def build_job(
             hidden = np.random.default_rng(seed + f).permutation(len(train))
             labelled[hidden[: round(bench.unlabelled_fraction * len(train))]] = False
             arrays[f"labelled_{f}"] = labelled
+        n_constraints = 0
         if bench is not None and bench.constraints:
             drawn = draw_constraints(bench.constraints, data.y[train], data.n_classes, seed + f)
             arrays.update({f"{name}_{f}": values for name, values in drawn.items()})
-        scoring.append(Fold(data.y[train], data.y[test], labelled))
+            cons = drawn["cons"]
+            n_constraints = len(np.unique(cons[cons >= 0])) if cons.ndim == 1 else len(cons)
+        scoring.append(Fold(data.y[train], data.y[test], labelled, n_constraints))
     return arrays, scoring
 
 
@@ -345,7 +350,9 @@ def run_worker(python: str, job_dir: Path, spec: dict, env: dict) -> dict:
     return result
 
 
-def summarize(bench: Benchmark, data: datasets.Data, side: Side, result: dict, scores: list[dict]) -> dict:
+def summarize(
+    bench: Benchmark, data: datasets.Data, side: Side, result: dict, scores: list[dict], scoring: list[Fold]
+) -> dict:
     """One record of the results JSON: status, mean score, mean fit time, peak memory, what was run."""
     folds = result.get("folds", [])
     record = {
@@ -369,7 +376,8 @@ def summarize(bench: Benchmark, data: datasets.Data, side: Side, result: dict, s
     if bench.constraints:
         record["constraints"] = {
             "kind": bench.constraints,
-            "count": constraint_count(bench.constraints, data.n_classes),
+            "asked": constraint_count(bench.constraints, data.n_classes),
+            "drawn_per_fold": [fold.n_constraints for fold in scoring],
             **({"chunk_size": CHUNK_SIZE} if bench.constraints == "chunks" else {}),
         }
     if bench.unlabelled_fraction:
@@ -413,7 +421,7 @@ def run_side(
     for f in range(len(result.get("folds", []))):
         with np.load(job_dir / f"embed_{f}.npz") as embedded:
             scores.append(score_fold(data.task, embedded["train"], embedded["test"], scoring[f]))
-    return summarize(bench, data, side, result, scores)
+    return summarize(bench, data, side, result, scores, scoring)
 
 
 def euclidean_record(data: datasets.Data, folds: list) -> dict:
@@ -424,7 +432,7 @@ def euclidean_record(data: datasets.Data, folds: list) -> dict:
     ]
     base = Benchmark(report.EUCLIDEAN, "supervised" if data.task == CLASSIFICATION else "regression", {}, ())
     side = Side("baseline", report.EUCLIDEAN, "", "", "", {})
-    return summarize(base, data, side, {"status": "ok"}, scores)
+    return summarize(base, data, side, {"status": "ok"}, scores, scoring)
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -517,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line(argv),
         "machine": machine(),
         "versions": versions,
+        "data": {},
         "settings": {
             "mode": "quick" if args.quick else "full",
             "folds": args.folds,
@@ -532,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="metricli-bench-") as tmp:
         for name in names:
             data = datasets.load(name, args.data_dir)
+            run["data"][name] = (
+                os.path.relpath(data.source, REPO) if os.path.isabs(data.source) else data.source
+            )
             chosen = [b for b in benches if applies(b, data, explicit)]
             if not chosen:
                 continue
@@ -547,10 +559,10 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.time()
                     if side.kind == "metricli" and bench.learner not in LEARNERS:
                         result = {"status": "missing", "reason": "not in metricli yet"}
-                        record = summarize(bench, data, side, result, [])
+                        record = summarize(bench, data, side, result, [], scoring)
                     elif (bench.learner, side.subject) in gave_up:
                         result = {"status": "skipped", "reason": gave_up[(bench.learner, side.subject)]}
-                        record = summarize(bench, data, side, result, [])
+                        record = summarize(bench, data, side, result, [], scoring)
                     else:
                         record = run_side(bench, data, side, job_dir, scoring, args, limit)
                     record["protocol"] = protocol

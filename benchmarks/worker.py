@@ -10,7 +10,9 @@ them); this script writes, after every fold, ``embed_<fold>.npz`` (the training 
 test points mapped by the learned L) and ``result.json`` (fit times, peak memory,
 status). Scoring is not done here: the harness scores both sides with one code.
 
-Fit time is measured around ``fit`` only (wall clock and process CPU time). Memory
+Fit time is measured around ``fit`` only (wall clock and process CPU time); a fit
+under 50 ms is repeated on fresh models (up to 25 times or 0.25 s) and the median
+kept, since a single few-millisecond timing is mostly scheduler noise. Memory
 is the resident set size on Linux's ``/proc/self/status``: VmRSS just before each
 fit and VmHWM (the peak) just after it, the peak being reset before the fit through
 ``/proc/self/clear_refs``, so each fold's peak is its own. Not ``ru_maxrss``: Linux
@@ -33,6 +35,12 @@ from pathlib import Path
 
 #: about the libraries' future, not about this fit: not recorded
 QUIET_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+#: fits faster than this are repeated (fresh model each time) and the median time kept
+REPEAT_BELOW_S = 0.05
+REPEAT_BUDGET_S = 0.25
+MAX_REPEATS = 25
 
 
 class FitTimeout(Exception):
@@ -230,6 +238,15 @@ def main(job_dir: str) -> int:
             break
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         peak = _peak_kb()
+        repeats = [(wall, cpu)]
+        if wall < REPEAT_BELOW_S:  # a few ms: one timing is mostly scheduler noise
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                while len(repeats) < MAX_REPEATS and sum(w for w, _ in repeats) < REPEAT_BUDGET_S:
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    build(spec)[0].fit(*args)
+                    repeats.append((time.perf_counter() - w0, time.process_time() - c0))
+            wall, cpu = float(np.median([w for w, _ in repeats])), float(np.median([c for _, c in repeats]))
         try:
             embed_train = model.transform(data[f"train_{fold}"])
             embed_test = model.transform(data[f"test_{fold}"])
@@ -252,6 +269,7 @@ def main(job_dir: str) -> int:
                 "fold": fold,
                 "fit_wall_s": wall,
                 "fit_cpu_s": cpu,
+                "timed_fits": len(repeats),
                 "rss_kb_before_fit": rss_before,
                 "peak_rss_kb": peak,
                 "n_iter": None if n_iter is None else int(np.max(n_iter)),
