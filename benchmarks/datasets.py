@@ -26,6 +26,10 @@ SCALING = {"gauss-1k": 1_000, "gauss-5k": 5_000, "gauss-20k": 20_000, "gauss-50k
 ALL = tuple(REAL) + tuple(SCALING)
 
 
+def task_of(name: str) -> str:
+    return CLASSIFICATION if name in SCALING else REAL[name]
+
+
 @dataclass
 class Data:
     name: str
@@ -56,7 +60,7 @@ def search_dirs(data_dir: str | None) -> list[Path]:
 def load(name: str, data_dir: str | None = None) -> Data:
     if name in SCALING:
         X, y = gaussian_mixture(SCALING[name])
-        return Data(name, CLASSIFICATION, X, y, "synthetic (seed 0)", scaling=True)
+        return Data(name, CLASSIFICATION, X, y, "synthetic, seed 0", scaling=True)
     dirs = search_dirs(data_dir)
     for directory in dirs:
         path = directory / f"{name}.csv"

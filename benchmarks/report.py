@@ -21,16 +21,26 @@ def record_key(record: dict) -> tuple[str, str, str]:
     return (record["learner"], record["dataset"], record["subject"])
 
 
-def merge(path: Path, run: dict, records: list[dict], fresh: bool) -> dict:
-    """Add ``run`` and its records to the results at ``path`` (replacing the same keys)."""
-    previous = {"runs": [], "records": []}
+def load(path: Path, fresh: bool) -> dict:
+    """The results so far (empty with ``fresh`` or when there are none)."""
     if path.exists() and not fresh:
-        previous = json.loads(path.read_text())
+        return json.loads(path.read_text())
+    return {"runs": [], "records": []}
+
+
+def next_run_id(previous: dict) -> str:
     taken = {r["id"] for r in previous["runs"]}
     number = 1
     while f"r{number}" in taken:
         number += 1
-    run = {**run, "id": f"r{number}"}
+    return f"r{number}"
+
+
+def merge(previous: dict, run: dict, records: list[dict]) -> dict:
+    """``previous`` plus ``run`` and its records, which replace records with the same key.
+
+    Runs none of whose records survive are dropped.
+    """
     new_keys = {record_key(r) for r in records}
     kept = [r for r in previous["records"] if record_key(r) not in new_keys]
     merged_records = kept + [{**r, "run": run["id"]} for r in records]
@@ -96,7 +106,11 @@ def _seconds(record: dict | None) -> str:
     if record is None or record["status"] != "ok":
         return "—"
     s = record["fit_wall_s"]
-    return f"{s:.2g}" if s < 0.01 else f"{s:.3f}" if s < 1 else f"{s:.2f}" if s < 100 else f"{s:.0f}"
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s:.3g} s" if s < 1000 else f"{s:.0f} s"
 
 
 def _memory(record: dict | None) -> str:
@@ -130,7 +144,7 @@ def _table(
     score_name = "RMSE" if lower_is_better else "accuracy"
     lines = [
         f"| learner | data set | Euclidean {score_name} | metricli {score_name} | peer | peer {score_name} "
-        "| metricli fit s | peer fit s | speed-up (peer s ÷ metricli s) | metricli peak MB (+fit) "
+        "| metricli fit time | peer fit time | speed-up (peer time ÷ metricli time) | metricli peak MB (+fit) "
         "| peer peak MB (+fit) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -197,7 +211,7 @@ def render(results: dict, title: str) -> str:
     out += [
         "",
         "Columns: accuracy / RMSE is the mean over the folds of kNN (k = 3, majority vote) in the learned "
-        "space, the Euclidean column is the same kNN on the standardized features; fit s is the mean "
+        "space, the Euclidean column is the same kNN on the standardized features; fit time is the mean "
         "over the folds of the wall-clock time of one `fit` (no data loading, no transform; fits under "
         "50 ms: the median of repeated fits); peak MB is the worker process's "
         "peak resident set size during a fit (Linux VmHWM, reset before each fit; imports and data "

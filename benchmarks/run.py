@@ -35,7 +35,10 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-if str(REPO) not in sys.path:  # run as a script: make `benchmarks` importable
+# run as a script: import this directory as the `benchmarks` package, not its files as top-level
+# modules (its datasets.py must not shadow anything)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
@@ -146,10 +149,11 @@ def select_datasets(args: argparse.Namespace) -> tuple[list[str], bool]:
     return sorted(chosen, key=order.index), True
 
 
-def applies(bench: Benchmark, data: datasets.Data, explicit: bool) -> bool:
-    if bench.task != data.task:
+def applies(bench: Benchmark, dataset: str, explicit: bool) -> bool:
+    """Same task; the scaling series only for the learners flagged for it, unless named explicitly."""
+    if bench.task != datasets.task_of(dataset):
         return False
-    return not data.scaling or bench.scaling or explicit
+    return dataset not in datasets.SCALING or bench.scaling or explicit
 
 
 # -- the peer interpreter ----------------------------------------------------------------------
@@ -284,10 +288,14 @@ class Side:
     params: dict
 
 
-def sides_of(bench: Benchmark, peer_py: str | None) -> list[Side]:
-    sides = [Side("metricli", "metricli", sys.executable, "metricli", bench.learner, bench.params)]
+def sides_of(bench: Benchmark, peer_py: str | None, seed: int) -> list[Side]:
+    """metricli and the peers, with ``--seed`` as every side's ``random_state``."""
+    ours = {**bench.params, "random_state": seed}  # dropped by the worker if the learner has no seed
+    sides = [Side("metricli", "metricli", sys.executable, "metricli", bench.learner, ours)]
     if peer_py:
-        sides += [Side("peer", p.label, peer_py, p.library, p.cls, p.params) for p in bench.peers]
+        for peer in bench.peers:
+            params = {**peer.params, "random_state": seed} if "random_state" in peer.params else peer.params
+            sides.append(Side("peer", peer.label, peer_py, peer.library, peer.cls, params))
     return sides
 
 
@@ -321,19 +329,24 @@ def run_worker(python: str, job_dir: Path, spec: dict, env: dict) -> dict:
             [python, str(WORKER), str(job_dir)], stdout=out, stderr=err, env=env, start_new_session=True
         )
         started = time.time()
-        while proc.poll() is None:
-            time.sleep(0.2)
-            try:
-                fold, fold_start = (job_dir / "progress").read_text().split()
-            except (OSError, ValueError):  # not fitting yet (or the file is being written)
-                if time.time() - started > STARTUP_GRACE_S:
-                    killed = f"worker did not start fitting within {STARTUP_GRACE_S:g} s"
-            else:
-                if time.time() - float(fold_start) > spec["timeout"] + KILL_GRACE_S:
-                    killed = f"timeout after {spec['timeout']:g} s (fold {fold}; killed)"
-            if killed:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        try:
+            while proc.poll() is None:
+                time.sleep(0.2)
+                try:
+                    fold, fold_start = (job_dir / "progress").read_text().split()
+                except (OSError, ValueError):  # not fitting yet (or the file is being written)
+                    if time.time() - started > STARTUP_GRACE_S:
+                        killed = f"worker did not start fitting within {STARTUP_GRACE_S:g} s"
+                else:
+                    if time.time() - float(fold_start) > spec["timeout"] + KILL_GRACE_S:
+                        killed = f"timeout after {spec['timeout']:g} s (fold {fold}; killed)"
+                if killed:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        except BaseException:  # Ctrl-C: take the worker down with us
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     result_path = job_dir / "result.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else {"folds": []}
     if killed:
@@ -473,7 +486,7 @@ def metricli_versions() -> dict:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "--short", "HEAD") or "?"
-    if git("status", "--porcelain", "--", "metricli"):
+    if git("status", "--porcelain", "--", "metricli", "benchmarks", ":!benchmarks/results"):
         commit += " + uncommitted changes"
     return {
         "metricli": metricli.__version__,
@@ -512,6 +525,11 @@ def main(argv: list[str] | None = None) -> int:
     names, explicit = select_datasets(args)
     for name in sorted(set(LEARNERS) - set(BY_NAME)):
         print(f"note: metricli learner '{name}' has no entry in benchmarks/peers.py", file=sys.stderr)
+    if not any(applies(b, name, explicit) for b in benches for name in names):
+        raise SystemExit(
+            "nothing to run: none of the chosen learners applies to the chosen data sets "
+            "(mlkr needs diabetes; the others need a classification data set)"
+        )
     peer_py = None if args.no_peers else peer_python(args)
     versions = {"metricli": metricli_versions()}
     if peer_py:
@@ -536,17 +554,20 @@ def main(argv: list[str] | None = None) -> int:
             "threads_text": threads,
         },
     }
+    stem = args.output or run["settings"]["mode"]
+    previous = report.load(RESULTS / f"{stem}.json", args.fresh)
+    run["id"] = report.next_run_id(previous)
     records: list[dict] = []
     gave_up: dict[tuple[str, str], str] = {}  # (learner, subject) -> why the larger scaling sizes are skipped
     with tempfile.TemporaryDirectory(prefix="metricli-bench-") as tmp:
         for name in names:
+            chosen = [b for b in benches if applies(b, name, explicit)]
+            if not chosen:
+                continue
             data = datasets.load(name, args.data_dir)
             run["data"][name] = (
                 os.path.relpath(data.source, REPO) if os.path.isabs(data.source) else data.source
             )
-            chosen = [b for b in benches if applies(b, data, explicit)]
-            if not chosen:
-                continue
             folds = fold_indices(data, args.folds, args.seed)
             protocol = protocol_text(data, len(folds), args.seed)
             records.append({**euclidean_record(data, folds), "protocol": protocol})
@@ -555,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
                 job_dir = Path(tmp) / f"{bench.learner}-{name}"
                 job_dir.mkdir()
                 np.savez(job_dir / "data.npz", **arrays)
-                for side in sides_of(bench, peer_py):
+                for side in sides_of(bench, peer_py, args.seed):
                     t0 = time.time()
                     if side.kind == "metricli" and bench.learner not in LEARNERS:
                         result = {"status": "missing", "reason": "not in metricli yet"}
@@ -574,19 +595,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"{bench.learner:10s} {name:13s} {side.subject:45s} {shown}  ({time.time() - t0:.1f} s)",
                         file=sys.stderr,
                     )
+                # after every (learner, data set): an interrupted full run keeps what it measured
+                write_results(stem, previous, run, records, started)
+    print(write_results(stem, previous, run, records, started))
+    print(f"wrote {RESULTS / stem}.md and {stem}.json in {run['elapsed_s']:.0f} s", file=sys.stderr)
+    return 0
+
+
+def write_results(stem: str, previous: dict, run: dict, records: list[dict], started: float) -> str:
     run["machine"]["load_end"] = load_average()
     run["elapsed_s"] = time.time() - started
-    stem = args.output or run["settings"]["mode"]
-    json_path = RESULTS / f"{stem}.json"
-    results = report.merge(json_path, run, records, args.fresh)
+    results = report.merge(previous, run, records)
     markdown = report.render(results, f"metricli vs metric-learn / scikit-learn — {stem} benchmark")
-    report.write_atomic(json_path, json.dumps(results, indent=1))
+    report.write_atomic(RESULTS / f"{stem}.json", json.dumps(results, indent=1))
     report.write_atomic(RESULTS / f"{stem}.md", markdown)
-    print(markdown)
-    print(
-        f"wrote {RESULTS / (stem + '.md')} and {json_path.name} in {run['elapsed_s']:.0f} s", file=sys.stderr
-    )
-    return 0
+    return markdown
 
 
 if __name__ == "__main__":

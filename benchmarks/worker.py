@@ -174,6 +174,9 @@ def _fit_arguments(spec: dict, data: dict, fold: int) -> tuple:
 
 
 def main(job_dir: str) -> int:
+    # this directory's files (datasets.py, ...) must not shadow the libraries' imports
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text())
     limit = spec.get("memory_limit_bytes")
