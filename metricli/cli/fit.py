@@ -14,7 +14,6 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import numpy as np
 import typer
 
@@ -225,7 +224,7 @@ def _learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter
         extra: dict[str, Any] = {}
         args = typing.get_args(annotation)
         if typing.get_origin(annotation) is typing.Literal:
-            annotation, extra["click_type"] = str, click.Choice([str(a) for a in args])
+            pass  # typer turns Literal into a choice
         elif annotation is bool:
             flag = f"{flag}/--no-{p.name.replace('_', '-')}"
         elif any(a is np.ndarray for a in args) or annotation is np.ndarray:
