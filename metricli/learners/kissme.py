@@ -12,6 +12,7 @@ from metricli.learners.scatter import (
     RANGE_RTOL,
     centered_and_scaled,
     check_regularization,
+    check_representable,
     range_basis,
     symmetric,
 )
@@ -97,6 +98,7 @@ class KISSME(MahalanobisLearner):
             )
         components = components_from_metric(metric) / scale  # clips negative eigenvalues: Π₊
         self.n_similar_, self.n_dissimilar_ = int(similar.sum()), int((~similar).sum())
+        components = check_representable(components, self.name)
         self._set_fit_result(components, n_iter=1, objective=None, converged=True)
         return self
 

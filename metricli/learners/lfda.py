@@ -15,6 +15,7 @@ from metricli.learners.scatter import (
     centered_and_scaled,
     check_n_components,
     check_regularization,
+    check_representable,
     discriminant_eigh,
     embedding_components,
     encode_classes,
@@ -180,6 +181,7 @@ class LFDA(MahalanobisLearner):
         components = embedding_components(values, vectors, self.embedding_type, self.n_components)
         if self.embedding_type != "orthonormalized":  # an orthonormal basis stays orthonormal
             components = components / scale
+        components = check_representable(components, self.name)
         m = components.shape[0]
         self.eigenvalues_ = values[:m]
         self._set_fit_result(

@@ -11,6 +11,7 @@ from metricli.learners.scatter import (
     centered_and_scaled,
     check_n_components,
     check_regularization,
+    check_representable,
     range_basis,
     whitened_within,
 )
@@ -95,5 +96,6 @@ class RCA(MahalanobisLearner):
         components = fix_signs((vectors[:, chosen] / np.sqrt(values[chosen])[None, :]).T @ P.T) / scale
         self.n_chunks_ = int(dense_ids.max()) + 1
         self.n_points_used_ = int(p)
+        components = check_representable(components, self.name)
         self._set_fit_result(components, n_iter=1, objective=None, converged=True)
         return self

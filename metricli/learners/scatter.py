@@ -41,18 +41,32 @@ def symmetric(A: np.ndarray) -> np.ndarray:
 def centered_and_scaled(X: np.ndarray) -> tuple[np.ndarray, float]:
     """X - mean, divided by one global scale so that squares neither overflow nor underflow.
 
-    Columns that are exactly constant become exactly zero (the computed mean of equal
-    values may differ from them in the last bit, and that noise must not count as spread).
-    Returns (Z, scale) with X - mean = scale · Z.
+    X is divided by its largest magnitude before the mean is taken, so values near 1e±300
+    do not overflow. Columns that are exactly constant become exactly zero (the computed
+    mean of equal values may differ from them in the last bit, and that noise must not
+    count as spread). Returns (Z, scale) with X - mean = scale · Z.
     """
-    Z = X - X.mean(axis=0)
+    magnitude = float(np.max(np.abs(X))) if X.size else 0.0
+    Z = X / magnitude if magnitude > 0 else np.zeros_like(X)
+    Z -= Z.mean(axis=0)
     Z[:, np.ptp(X, axis=0) == 0] = 0.0
-    scale = float(np.max(np.abs(Z))) if Z.size else 0.0
-    if scale == 0.0:
+    spread = float(np.max(np.abs(Z))) if Z.size else 0.0
+    if spread == 0.0:
         raise MetricliError(
             f"all {X.shape[0]} points are identical; there is no spread to learn a metric from"
         )
-    return Z / scale, scale
+    return Z / spread, magnitude * spread
+
+
+def check_representable(components: np.ndarray, who: str) -> np.ndarray:
+    """L, unless M = Lᵀ L overflows or underflows float64 (data near 1e±150 and beyond)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        metric = components.T @ components
+    if not np.all(np.isfinite(components)) or not np.all(np.isfinite(metric)) or not np.any(metric):
+        raise MetricliError(
+            f"{who}: the data's scale makes the learned metric overflow or underflow float64; rescale the features"
+        )
+    return components
 
 
 def _is_unlabelled(value: object) -> bool:

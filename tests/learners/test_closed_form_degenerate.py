@@ -8,6 +8,7 @@ NaN, complex numbers or an M that depends on the order of the rows.
 import numpy as np
 import pytest
 
+from metricli import MetricliError
 from metricli.constraints import Chunks, Pairs, chunks_from_labels, pairs_from_labels
 from metricli.learners import KISSME, LFDA, RCA, SELF
 
@@ -85,3 +86,11 @@ def test_extreme_scales_give_the_rescaled_metric(name, exponent):
     M = fit(name, X, y).get_mahalanobis_matrix()
     scaled = fit(name, X * 10.0**exponent, y).components_ * 10.0**exponent  # L scales by 1/s
     np.testing.assert_allclose(scaled.T @ scaled, M, rtol=1e-9, atol=1e-12 * np.abs(M).max())
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("exponent", [-300, 300])
+def test_scales_beyond_float64_are_one_clear_error(name, exponent):
+    X, y = data("plain", seed=3)
+    with pytest.raises(MetricliError, match="overflow or underflow float64; rescale the features"):
+        fit(name, X * 10.0**exponent, y)
