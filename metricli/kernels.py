@@ -7,7 +7,7 @@ Euclidean distances come from ||a||² + ||b||² - 2 a·b, one matrix product a b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -122,3 +122,25 @@ def knn(
             cur_val = np.take_along_axis(merged_val, order, axis=1)
         best_idx[qs], best_val[qs] = cur_idx, cur_val
     return best_idx, best_val
+
+
+def pair_scatter(
+    X: np.ndarray,
+    weights: Callable[[slice, np.ndarray], np.ndarray],
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> np.ndarray:
+    """½ Σ_ij w_ij (x_i - x_j)(x_i - x_j)ᵀ = Xᵀ (diag(W 1) - W) X for a symmetric weight matrix W.
+
+    W is never held whole: ``weights(rows, D)`` receives a block of rows and their squared
+    distances ``D`` to every row of X and returns ``W[rows, :]``. This is the Laplacian form
+    of the pairwise scatter used by locality-preserving and local Fisher methods; memory is
+    O(n·d + block_bytes). Center X first for accuracy (the result does not depend on a shift).
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    scatter = np.zeros((X.shape[1], X.shape[1]))
+    for rows, D in iter_sq_distances(X, X, block_bytes):
+        W = weights(rows, D)
+        block = X[rows]
+        scatter += block.T @ (W.sum(axis=1)[:, None] * block)
+        scatter -= block.T @ (W @ X)
+    return (scatter + scatter.T) / 2

@@ -5,8 +5,14 @@ from __future__ import annotations
 from metricli.errors import MetricliError
 from metricli.learners.base import MahalanobisLearner
 from metricli.learners.covariance import Covariance
+from metricli.learners.kissme import KISSME
+from metricli.learners.lfda import LFDA
+from metricli.learners.rca import RCA
+from metricli.learners.self_lfda import SELF
 
-LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance,)}
+LEARNERS: dict[str, type[MahalanobisLearner]] = {
+    cls.name: cls for cls in (Covariance, LFDA, RCA, KISSME, SELF)
+}
 
 
 def get_learner(name: str) -> type[MahalanobisLearner]:
@@ -16,4 +22,4 @@ def get_learner(name: str) -> type[MahalanobisLearner]:
     return LEARNERS[key]
 
 
-__all__ = ["LEARNERS", "Covariance", "MahalanobisLearner", "get_learner"]
+__all__ = ["KISSME", "LEARNERS", "LFDA", "RCA", "SELF", "Covariance", "MahalanobisLearner", "get_learner"]

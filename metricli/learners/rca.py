@@ -1,0 +1,101 @@
+"""RCA: relevant component analysis (Bar-Hillel, Hertz, Shental & Weinshall, JMLR 2005)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricli.constraints import Chunks, validate
+from metricli.errors import MetricliError
+from metricli.learners.base import MahalanobisLearner, check_points, fix_signs
+from metricli.learners.scatter import (
+    centered_and_scaled,
+    check_n_components,
+    check_regularization,
+    check_representable,
+    range_basis,
+    whitened_within,
+)
+
+
+def chunk_centered(Z: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Each point minus the mean of its chunklet (ids are 0..K-1 for every row of Z)."""
+    counts = np.bincount(ids)
+    sums = np.zeros((counts.size, Z.shape[1]))
+    np.add.at(sums, ids, Z)
+    return Z - (sums / counts[:, None])[ids]
+
+
+class RCA(MahalanobisLearner):
+    """Relevant component analysis (Bar-Hillel et al., JMLR 6, 2005).
+
+    Points of a chunklet are known to belong together; the variation inside chunklets
+    is irrelevant and is whitened away. With p points in chunklets and m_j the mean of
+    chunklet j, the within-chunklet covariance is (Sec. 2, Algorithm 1)
+
+        Ĉ = (1/p) Σ_j Σ_{i∈j} (x_ji - m_j)(x_ji - m_j)ᵀ,      M = Ĉ⁻¹.
+
+    When Ĉ is singular (fewer chunklet points than features, constant or duplicated
+    columns) the paper first reduces the dimension to the rank of Ĉ (Sec. 4.2, a
+    constrained Fisher discriminant: keep directions of small within-chunklet variance
+    relative to the total variance S_t of the chunklet points). Here: the problem is
+    solved on the range of S_t (after whitening it, Pᵀ S_t P = I), and the whitened
+    Ĉ̃ = Pᵀ Ĉ P is inverted on its own range, i.e. M = P Ĉ̃⁺ Pᵀ, which equals Ĉ⁻¹ when Ĉ is
+    invertible. ``n_components`` keeps the directions with the smallest ratio of within-
+    chunklet to total variance (the most relevant ones, as in that reduction);
+    ``regularization`` α > 0 inverts Ĉ + α S_t instead, keeping every direction.
+
+    Only points in a chunklet of at least two points are used (ids < 0 are in none; a
+    chunklet of one point says nothing), so adding unchunked points does not change M.
+
+    Reference: A. Bar-Hillel, T. Hertz, N. Shental and D. Weinshall, "Learning a Mahalanobis
+    metric from equivalence constraints", Journal of Machine Learning Research 6:937-965, 2005.
+    """
+
+    name = "rca"
+    supervision = "weakly-supervised"
+    constraint_kinds = ("chunks",)
+    summary = "Relevant component analysis: whiten the variation within chunklets of equivalent points"
+    reference = "Bar-Hillel, Hertz, Shental & Weinshall, JMLR 6:937-965, 2005"
+    param_help = {
+        "n_components": "Keep the directions with the least within-chunklet variance relative to the "
+        "total (default: all in which Ĉ is invertible).",
+        "regularization": "α > 0 inverts Ĉ + α·S_t (keeps every direction); 0 inverts Ĉ on its range.",
+    }
+
+    def __init__(self, n_components: int | None = None, regularization: float = 0.0) -> None:
+        self.n_components = n_components
+        self.regularization = regularization
+
+    def fit(self, X: np.ndarray, chunks: Chunks | np.ndarray) -> RCA:
+        X = check_points(X, min_rows=2)
+        chunks = chunks if isinstance(chunks, Chunks) else Chunks(chunks)
+        validate(chunks, X.shape[0], where="rca: chunks")
+        check_n_components(self.n_components, X.shape[1], self.name)
+        alpha = check_regularization(self.regularization, self.name)
+
+        ids = np.where(chunks.ids >= 0, chunks.ids, -1)
+        sizes = np.bincount(ids[ids >= 0])
+        used = (ids >= 0) & (sizes[np.maximum(ids, 0)] >= 2)
+        if not used.any():
+            raise MetricliError(
+                "rca: no chunklet has two or more points; RCA needs points known to belong together"
+            )
+        _, dense_ids = np.unique(ids[used], return_inverse=True)
+        Z, scale = centered_and_scaled(X[used])
+        p = Z.shape[0]
+        residual = chunk_centered(Z, dense_ids)
+        within = residual.T @ residual / p
+        total = Z.T @ Z / p
+        P = range_basis(total)
+        values, vectors, keep = whitened_within(within, P, alpha)
+        if not keep.any():
+            raise MetricliError("rca: the chunklets show no variation; give a positive regularization")
+        chosen = np.flatnonzero(keep)  # ascending: the most relevant directions first
+        if self.n_components is not None:
+            chosen = chosen[: self.n_components]
+        components = fix_signs((vectors[:, chosen] / np.sqrt(values[chosen])[None, :]).T @ P.T) / scale
+        self.n_chunks_ = int(dense_ids.max()) + 1
+        self.n_points_used_ = int(p)
+        components = check_representable(components, self.name)
+        self._set_fit_result(components, n_iter=1, objective=None, converged=True)
+        return self

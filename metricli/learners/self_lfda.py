@@ -1,0 +1,98 @@
+"""SELF: semi-supervised local Fisher discriminant analysis (Sugiyama et al., Machine Learning 2010).
+
+The module is named ``self_lfda`` because ``self`` is best left to Python; the
+command-line name is ``self``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricli.errors import MetricliError
+from metricli.learners.base import check_not_all_identical, check_points
+from metricli.learners.lfda import LFDA, check_k, local_fisher_scatters
+from metricli.learners.scatter import (
+    EmbeddingType,
+    centered_and_scaled,
+    check_n_components,
+    check_regularization,
+    discriminant_eigh,
+    encode_classes,
+    require_classes,
+)
+
+
+class SELF(LFDA):
+    """Semi-supervised local Fisher discriminant analysis (Sugiyama, Idé, Nakajima & Sese, 2010).
+
+    LFDA on the labelled points, regularized by PCA on *all* points (labelled and
+    unlabelled), so that a few labels do not overfit (Sec. 3, eqs. 9-10):
+
+        S⁽ʳˡᵇ⁾ = (1 - β) S⁽ˡᵇ⁾ + β S⁽ᵗ⁾,     S⁽ʳˡʷ⁾ = (1 - β) S⁽ˡʷ⁾ + β τ I,
+
+    then S⁽ʳˡᵇ⁾ φ = λ S⁽ʳˡʷ⁾ φ as in LFDA. S⁽ˡᵇ⁾ and S⁽ˡʷ⁾ are LFDA's local scatters of
+    the labelled points, S⁽ᵗ⁾ the total scatter of all points. β = 0 is LFDA on the
+    labelled points alone, β = 1 is PCA.
+
+    Choices the paper leaves open, made here so that β means the same on any data:
+    every scatter is divided by its number of points (S⁽ˡᵇ⁾, S⁽ˡʷ⁾ by the labelled count,
+    S⁽ᵗ⁾ by all), and the identity is scaled by τ, the mean variance of the non-constant
+    features (τ = 1 on standardized data, where this is exactly the paper's I). As in
+    :class:`LFDA`, the problem is solved on the range of the mixed total scatter
+    (1 - β) S⁽ᵐ⁾ + β S⁽ᵗ⁾ with S⁽ʳˡʷ⁾ + α · that scatter (``regularization`` α).
+
+    Labels: None, NaN or '' mark an unlabelled row.
+
+    Reference: M. Sugiyama, T. Idé, S. Nakajima and J. Sese, "Semi-supervised local Fisher
+    discriminant analysis for dimensionality reduction", Machine Learning 78:35-61, 2010.
+    """
+
+    name = "self"
+    supervision = "semi-supervised"
+    summary = "Semi-supervised LFDA: LFDA on the labelled rows, PCA on all rows, traded off by beta"
+    reference = "Sugiyama, Idé, Nakajima & Sese, Machine Learning 78:35-61, 2010"
+    param_help = {
+        "beta": "Trade-off in [0, 1]: 0 is LFDA on the labelled rows only, 1 is PCA on all rows.",
+        **LFDA.param_help,
+    }
+
+    def __init__(
+        self,
+        beta: float = 0.5,
+        n_components: int | None = None,
+        k: int = 7,
+        embedding_type: EmbeddingType = "weighted",
+        regularization: float = 1e-3,
+    ) -> None:
+        self.beta = beta
+        self.n_components = n_components
+        self.k = k
+        self.embedding_type = embedding_type
+        self.regularization = regularization
+
+    def fit(self, X: np.ndarray, y: object) -> SELF:
+        X = check_points(X, min_rows=2)
+        codes, classes = encode_classes(y, X.shape[0])
+        require_classes(codes[codes >= 0], self.name)
+        check_not_all_identical(X)
+        check_n_components(self.n_components, X.shape[1], self.name)
+        k = check_k(self.k, self.name)
+        alpha = check_regularization(self.regularization, self.name)
+        beta = float(self.beta)
+        if not 0.0 <= beta <= 1.0:
+            raise MetricliError(f"self: beta must be between 0 and 1, got {self.beta}")
+
+        Z, scale = centered_and_scaled(X)
+        labelled = codes >= 0
+        local = local_fisher_scatters(Z[labelled], codes[labelled], k)
+        total_all = Z.T @ Z / Z.shape[0]
+        varying = np.diag(total_all) > 0
+        tau = float(np.trace(total_all)) / max(int(varying.sum()), 1)
+        between = (1 - beta) * local.between + beta * total_all
+        within = (1 - beta) * local.within + beta * tau * np.eye(X.shape[1])
+        total = (1 - beta) * local.total + beta * total_all
+        values, vectors = discriminant_eigh(between, within, total, alpha)
+        self.classes_ = classes
+        self.n_labelled_ = int(labelled.sum())
+        self._finish(values, vectors, scale)
+        return self

@@ -1,0 +1,72 @@
+"""SELF (Sugiyama et al. 2010): its two ends are LFDA and PCA, and in between the written-out formula."""
+
+import numpy as np
+import pytest
+
+from metricli import MetricliError
+from metricli.learners import LFDA, SELF
+
+from .lfda_reference import dense_local_scatters, weighted_metric
+
+
+def partly_labelled(seed: int = 0, n: int = 60, labelled_every: int = 3):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.array(["a", "b", "c"]), n // 3)
+    X = rng.normal(size=(n, 4)) * [3.0, 1.0, 0.5, 2.0]
+    X[:, 1] += (y == "b") * 2.0 - (y == "c") * 2.0
+    partial = y.astype(object)
+    partial[np.arange(n) % labelled_every != 0] = None
+    return X, y, partial
+
+
+def test_beta_zero_is_lfda_on_the_labelled_rows():
+    X, _, partial = partly_labelled()
+    labelled = np.array([v is not None for v in partial])
+    got = SELF(beta=0.0).fit(X, partial).get_mahalanobis_matrix()
+    expected = LFDA().fit(X[labelled], partial[labelled]).get_mahalanobis_matrix()
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+def test_beta_one_is_pca_on_all_rows():
+    X, _, partial = partly_labelled(seed=1)
+    L = SELF(beta=1.0, n_components=2).fit(X, partial).components_
+    centered = X - X.mean(axis=0)
+    _, vectors = np.linalg.eigh(centered.T @ centered)
+    for row, pc in zip(L, vectors[:, ::-1].T, strict=False):
+        assert abs(row @ pc) / np.linalg.norm(row) > 1 - 1e-9
+
+
+def test_in_between_it_solves_the_regularized_local_fisher_problem():
+    # S_rlb = (1-β) S_lb + β S_t, S_rlw = (1-β) S_lw + β τ I (eqs. 9-10), each scatter per point
+    X, _, partial = partly_labelled(seed=2)
+    labelled = np.array([v is not None for v in partial])
+    beta = 0.3
+    S_lb, S_lw, _ = dense_local_scatters(X[labelled], partial[labelled].astype(str), 7)
+    centered = X - X.mean(axis=0)
+    S_t = centered.T @ centered / len(X)
+    tau = np.trace(S_t) / X.shape[1]
+    between = (1 - beta) * S_lb + beta * S_t
+    within = (1 - beta) * S_lw + beta * tau * np.eye(X.shape[1])
+    expected = weighted_metric(between, within)
+    got = SELF(beta=beta, regularization=0.0).fit(X, partial).get_mahalanobis_matrix()
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+
+
+def test_unlabelled_rows_shape_the_metric():
+    X, _, partial = partly_labelled(seed=3)
+    labelled = np.array([v is not None for v in partial])
+    with_unlabelled = SELF(beta=0.5).fit(X, partial).get_mahalanobis_matrix()
+    labelled_only = SELF(beta=0.5).fit(X[labelled], partial[labelled]).get_mahalanobis_matrix()
+    assert np.abs(with_unlabelled - labelled_only).max() > 1e-3 * np.abs(labelled_only).max()
+
+
+def test_beta_outside_the_unit_interval_is_refused():
+    X, _, partial = partly_labelled()
+    with pytest.raises(MetricliError, match="beta must be between 0 and 1"):
+        SELF(beta=1.5).fit(X, partial)
+
+
+def test_no_labels_is_refused():
+    X, _, _ = partly_labelled()
+    with pytest.raises(MetricliError, match="no labelled points"):
+        SELF().fit(X, [None] * len(X))
