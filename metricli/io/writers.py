@@ -1,4 +1,7 @@
-"""Writing tables incrementally, batch by batch, atomically (or to stdout)."""
+"""Writing tables incrementally, batch by batch, atomically (or to stdout).
+
+Formats: CSV, TSV, Parquet, and JSON Lines (one object per row; floats to 15 digits).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,16 @@ import pandas as pd
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
 
-OUTPUT_FORMATS = ("csv", "tsv", "parquet")
-_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+OUTPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 def output_format(path: str, fmt: str | None) -> str:
@@ -35,7 +46,8 @@ def output_format(path: str, fmt: str | None) -> str:
 class TableWriter:
     """Append DataFrames to one CSV/TSV/Parquet output; the file appears only when complete.
 
-    ``path`` '-' writes CSV/TSV to stdout as batches arrive.
+    ``path`` '-' writes CSV/TSV/JSON Lines to stdout as batches arrive. Write at least
+    one (possibly empty) frame so that an empty result still has its header.
     """
 
     def __init__(self, path: str, fmt: str | None = None, force: bool = False) -> None:
@@ -43,6 +55,7 @@ class TableWriter:
         self.fmt = output_format(path, fmt)
         self.force = force
         self.rows = 0
+        self._started = False
         self._stack = contextlib.ExitStack()
         self._parquet: Any = None
         self._handle: Any = None
@@ -68,18 +81,28 @@ class TableWriter:
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(str(self._tmp), table.schema)
             self._parquet.write_table(table)
+        elif self.fmt == "jsonl":
+            if len(frame):
+                frame.to_json(self._handle, orient="records", lines=True, double_precision=15)
+            self._handle.flush()
         else:
             frame.to_csv(
                 self._handle,
                 sep="," if self.fmt == "csv" else "\t",
                 index=False,
-                header=self.rows == 0,
+                header=not self._started,
                 float_format="%.17g",
             )
             self._handle.flush()
         self.rows += len(frame)
+        self._started = True
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._parquet is not None:
             self._parquet.close()
+        elif self.fmt == "parquet" and exc_type is None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({}), str(self._tmp))
         self._stack.__exit__(exc_type, exc, tb)
