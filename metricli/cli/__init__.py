@@ -16,7 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from metricli.cli import algorithms, check, info, transform
+from metricli.cli import algorithms, check, distance, info, neighbors, transform
 from metricli.cli.common import err, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
@@ -114,6 +114,8 @@ def _global_options(
 app.add_typer(fit_app, name="fit")
 app.command("check")(check.check)
 app.command("transform")(transform.transform)
+app.command("distance")(distance.distance)
+app.command("neighbors")(neighbors.neighbors)
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 

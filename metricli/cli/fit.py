@@ -38,6 +38,7 @@ from metricli.cli.learner_options import (
     supervision,
     weak_parameters,
 )
+from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import save_bundle
@@ -79,21 +80,6 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
     ]
 
 
-def _progress_display():
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from metricli.cli.common import err
-
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=settings.quiet,
-    )
-
-
 def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     configure(options.pop("json_output"), options.pop("quiet"))
     output: Path = options["output"]
@@ -112,7 +98,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         scale = np.where(std > 0, std, 1.0)
     X_fit = (X - mean) / scale if options["standardize"] else X
 
-    with _progress_display() as progress:
+    with spinner() as progress:
         task = progress.add_task(f"fitting {cls.name}", total=None)
 
         def report(iteration: int, objective: float, **extra: Any) -> None:

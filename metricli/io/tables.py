@@ -435,13 +435,13 @@ def iter_points(
     features_why: str | None = None,
     keep: Sequence[str] = (),
     **selection,
-) -> Iterator[Dataset]:
+) -> Iterator[tuple[int, Dataset]]:
     """A table in batches, each chosen and validated like :func:`select_columns`.
 
-    The feature columns are fixed (e.g. those a metric was learned on) and must all be
-    present; ``Dataset.rows`` counts rows from the start of the file, so errors name
-    the right row whatever batch they fall in. Columns in ``keep`` are carried along,
-    unchanged, in ``Dataset.extra``.
+    Yields (rows read, points kept) per batch. The feature columns are fixed (e.g.
+    those a metric was learned on) and must all be present; ``Dataset.rows`` counts
+    rows from the start of the file, so errors name the right row whatever batch they
+    fall in. Columns in ``keep`` are carried along, unchanged, in ``Dataset.extra``.
     """
     name = display_name(source)
     kind = detect_format(source, fmt)
@@ -455,4 +455,4 @@ def iter_points(
             batch, name, fmt=kind, features=list(features), features_why=features_why, **selection
         )
         points.extra.update({c: batch[c].loc[points.rows].reset_index(drop=True) for c in keep})
-        yield points
+        yield len(batch), points

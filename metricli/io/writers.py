@@ -72,6 +72,11 @@ class TableWriter:
                 self._handle = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
         return self
 
+    def write_if_empty(self, frame: pd.DataFrame) -> None:
+        """Write ``frame`` (typically no rows, just the columns) if nothing was written yet."""
+        if not self._started:
+            self.write(frame)
+
     def write(self, frame: pd.DataFrame) -> None:
         if self.fmt == "parquet":
             import pyarrow as pa
