@@ -290,11 +290,16 @@ def cross_validate(
         if n < n_splits:
             raise MetricliError(f"{n_splits} folds need at least {n_splits} rows; got {n}")
         folds = kfold(n, n_splits, seed)
-    results = []
+    splits = []
     for f, test in enumerate(folds):
         is_train = np.ones(n, dtype=bool)
         is_train[test] = False
         train = np.flatnonzero(is_train)
+        # check every fold before fitting any: a slow learner should not run to fail at scoring
+        _check_k(k, int(labelled[train].sum()), f"the training part of fold {f + 1}")
+        splits.append((train, test))
+    results = []
+    for f, (train, test) in enumerate(splits):
         mean, scale = standardization(X[train]) if standardize else (0.0, 1.0)
         X_train = (X[train] - mean) / scale if standardize else X[train]
         X_test = (X[test] - mean) / scale if standardize else X[test]

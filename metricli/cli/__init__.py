@@ -15,8 +15,9 @@ from typing import Annotated, Any
 import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
-from metricli.cli import algorithms, check, distance, info, neighbors, transform
+from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, transform
 from metricli.cli.common import err, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
@@ -53,19 +54,24 @@ class MetricliGroup(TyperGroup):
                 args=argv, prog_name=prog_name or "metricli", standalone_mode=False, **extra
             )
             code = result if isinstance(result, int) else 0
-        except click.exceptions.Exit as exc:
+        except (click.exceptions.Exit, typer.Exit) as exc:
             code = exc.exit_code
-        except click.UsageError as exc:
-            where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
-            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            code = _fail(f"{where}{exc.format_message()}{hint}", 2)
-        except click.ClickException as exc:
-            code = _fail(exc.format_message(), exc.exit_code)
+        except (click.ClickException, TyperException) as exc:
+            # typer >= 0.20 vendors click: its usage errors are TyperExceptions, not click's
+            ctx = getattr(exc, "ctx", None)
+            if not exc.format_message().strip():  # no_args_is_help: the help was the message
+                code = 2
+            elif isinstance(exc, click.UsageError) or hasattr(exc, "ctx"):
+                where = f"{ctx.command_path}: " if ctx is not None else ""
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                code = _fail(f"{where}{exc.format_message()}{hint}", 2)
+            else:
+                code = _fail(exc.format_message(), exc.exit_code)
         except MetricliError as exc:
             if debug:
                 traceback.print_exc()
             code = _fail(exc.message, exc.exit_code)
-        except (KeyboardInterrupt, click.Abort):
+        except (KeyboardInterrupt, click.Abort, typer.Abort):
             code = _fail("interrupted; no output was written", 130)
         except Terminated:
             code = _fail("terminated; no output was written", 143)
@@ -116,6 +122,7 @@ app.command("check")(check.check)
 app.command("transform")(transform.transform)
 app.command("distance")(distance.distance)
 app.command("neighbors")(neighbors.neighbors)
+app.add_typer(evaluate.evaluate_app, name="evaluate")
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 

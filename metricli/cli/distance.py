@@ -75,23 +75,22 @@ def distance(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Learned distances d(x, y) = sqrt((x - y)ᵀ M (x - y)) between rows of DATA (and OTHER).
+    """Learned distances d(x, y) = sqrt((x - y)ᵀ M (x - y)) between rows.
 
-    \b
-    Three shapes of output:
-      metricli distance B DATA              every pair i < j of DATA: columns i, j, d
-      metricli distance B DATA --to OTHER   every pair (i in DATA, j in OTHER), ordered by i
-      metricli distance B DATA --pairs P    the pairs listed in P (its columns, then d)
-    --square writes the matrix instead (d(i, i) = 0 exactly); with --id its first column
-    holds the row ids and its header the column ids, the form `metricli check` reads.
-    Rows are named by 0-based row number in their file, or by their --id value.
+    metricli distance B DATA             pairs i < j of DATA: columns i, j, d
+    metricli distance B DATA --to OTHER  pairs (i in DATA, j in OTHER), by i
+    metricli distance B DATA --pairs P   the pairs listed in P: P's columns, d
 
-    \b
-    Memory: DATA is held in memory, except with --to, where OTHER is held in memory
-    and DATA is streamed in batches of --batch-rows; listed pairs are streamed too.
-    Distances are computed in the learned space x -> L x in bounded blocks; pairs
-    closer than 1% of the points' norms are recomputed from their difference, so
-    duplicates are exactly 0.
+    Rows are named by their 0-based row number in their file, or by their --id
+    value. --square writes the matrix instead, d(i, i) = 0 exactly; with --id
+    its first column holds the row ids and its header the column ids, the form
+    `metricli check` reads.
+
+    Memory: DATA is held in memory, except with --to, where OTHER is held in
+    memory and DATA is streamed in batches of --batch-rows; listed pairs are
+    streamed too. Distances are computed in the learned space x -> L x in
+    bounded blocks; pairs closer than 1% of the points' norms are recomputed
+    from their difference, so duplicates are exactly 0.
     """
     configure(json_output, quiet)
     if square and pairs:

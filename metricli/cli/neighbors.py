@@ -78,16 +78,16 @@ def neighbors(
 ) -> None:
     """The k nearest REFERENCE rows of each QUERY row under the learned metric, exactly.
 
-    \b
-    Output: one row per (query, neighbour), nearest first: columns query, rank (1, 2, ...),
-    reference, d. Rows are named by 0-based row number in their file, or by --id value.
-    Ties are broken by reference row order. --radius R gives every reference row within
-    distance R instead (at most k of them with -k).
+    Output: one row per (query, neighbour), nearest first, with columns query,
+    rank (1, 2, ...), reference and d. Rows are named by their 0-based row
+    number in their file, or by their --id value. Ties are broken by reference
+    row order. --radius R gives every reference row within distance R instead
+    (at most k of them with -k).
 
-    \b
-    The search is brute force in the learned space x -> L x, in bounded blocks on both
-    sides: REFERENCE is held in memory, QUERY is streamed in batches of --batch-rows and
-    its neighbours written as each batch is done. --format applies to both files.
+    The search is brute force in the learned space x -> L x, in bounded blocks
+    on both sides: REFERENCE is held in memory, QUERY is streamed in batches
+    of --batch-rows and its neighbours are written as each batch is done.
+    --format applies to both files.
     """
     configure(json_output, quiet)
     if k is None and radius is None:

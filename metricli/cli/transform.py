@@ -50,9 +50,10 @@ def transform(
 ) -> None:
     """Map each row x of DATA to L x, the space where Euclidean distance is the learned metric.
 
-    Columns are matched to the bundle's features by name; other columns are ignored
-    unless kept with --keep. Output columns are c0, c1, ... DATA is read in batches of
-    --batch-rows and written as it goes, so memory does not grow with its size.
+    Columns are matched to the bundle's features by name; other columns are
+    ignored unless kept with --keep. Output columns are c0, c1, ... DATA is
+    read in batches of --batch-rows and written as it goes, so memory does not
+    grow with its size.
     """
     configure(json_output, quiet)
     bundle = load_bundle(bundle_path)
