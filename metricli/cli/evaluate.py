@@ -47,7 +47,7 @@ from metricli.cli.learner_options import (
     weak_parameters,
 )
 from metricli.cli.progress import spinner
-from metricli.cli.streaming import LearnedSpace, PointStream, load_points, row_keys
+from metricli.cli.streaming import PointStream, load_points, row_keys
 from metricli.errors import MetricliError
 from metricli.evaluation import ClassificationScorer, RegressionScorer, cross_validate
 from metricli.io.atomic import refuse_to_overwrite
@@ -306,9 +306,9 @@ def evaluate_bundle(
         ref_X, ref_y = ref.X[labelled], ref.labels[labelled].astype(str)
     else:
         ref_X, ref_y = ref.X, ref.target
-    learned = LearnedSpace(bundle, ref_X)
-    euclidean = _euclidean_space(bundle, ref_X)
-    spaces = {"learned": learned, "euclidean": euclidean}
+    # x -> L x and x -> x / scale exactly as in cross-validation and the benchmark protocol
+    # (no centring): the same split then gives the same figures, ties and all
+    spaces = {"learned": lambda X: X @ bundle.L.T, "euclidean": _euclidean_space(bundle, ref_X.shape[1])}
     scorers: dict[str, ClassificationScorer | RegressionScorer] = {}
     for side, space in spaces.items():
         if label is not None:
@@ -368,19 +368,14 @@ def evaluate_bundle(
     )
 
 
-def _euclidean_space(bundle: Bundle, reference: np.ndarray):
+def _euclidean_space(bundle: Bundle, n_features: int):
     """The baseline: the raw features, divided by the bundle's training scale if it standardized."""
     preprocessing = bundle.metadata.get("preprocessing") or {}
-    scale = np.ones(reference.shape[1])
-    if preprocessing.get("standardize") and preprocessing.get("scale") is not None:
-        scale = np.asarray(preprocessing["scale"], dtype=np.float64)
-        if scale.shape != (reference.shape[1],) or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-            raise MetricliError(
-                f"{bundle.path}: corrupt bundle, metadata.json has an invalid standardization scale"
-            )
-    center = reference.mean(axis=0) if reference.shape[0] else 0.0
-
-    def space(X: np.ndarray) -> np.ndarray:
-        return (X - center) / scale
-
-    return space
+    if not (preprocessing.get("standardize") and preprocessing.get("scale") is not None):
+        return lambda X: X
+    scale = np.asarray(preprocessing["scale"], dtype=np.float64)
+    if scale.shape != (n_features,) or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+        raise MetricliError(
+            f"{bundle.path}: corrupt bundle, metadata.json has an invalid standardization scale"
+        )
+    return lambda X: X / scale
