@@ -256,3 +256,115 @@ def _rank_within_row(rows: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     run_start = np.repeat(starts, np.diff(np.r_[starts, rows.size]))
     return np.arange(rows.size) - run_start
+
+
+class StreamingNeighbors:
+    """Exact nearest reference rows of fixed query rows, for a reference that arrives in batches.
+
+    For a reference too large for memory: :meth:`add` each batch (with the reference
+    index of each of its rows, increasing from batch to batch), then :meth:`result`.
+    Keeps the k nearest of each query (``k``), every row within ``radius``, or at most
+    k within radius; ties go to the smaller reference index, as in :func:`knn`. Once a
+    query holds k rows, a reference row can only enter if it is closer than the current
+    k-th, so after the first batch most of each block is discarded by one comparison.
+    Memory is O(block_bytes + n_query · k), or the size of the answer for a bare radius.
+    """
+
+    def __init__(
+        self,
+        query: np.ndarray,
+        *,
+        k: int | None = None,
+        radius: float | None = None,
+        exclude: np.ndarray | None = None,
+        exact: bool = False,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+    ) -> None:
+        if k is None and radius is None:
+            raise ValueError("give k, radius or both")
+        self.query = np.ascontiguousarray(query, dtype=np.float64)
+        self.q_sq = squared_norms(self.query)
+        self.k, self.exact, self.block_bytes = k, exact, block_bytes
+        self.limit = np.inf if radius is None else float(radius) ** 2
+        self.exclude = None if exclude is None else np.asarray(exclude, dtype=np.intp)
+        n_q = self.query.shape[0]
+        if k is not None:
+            self.best_idx = np.full((n_q, k), -1, dtype=np.intp)
+            self.best_val = np.full((n_q, k), np.inf)
+        else:
+            self.found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, batch: np.ndarray, indices: np.ndarray) -> None:
+        batch = np.ascontiguousarray(batch, dtype=np.float64)
+        indices = np.asarray(indices, dtype=np.intp)
+        if batch.shape[0] == 0:
+            return
+        b_sq = squared_norms(batch)
+        for rows in row_blocks(self.query.shape[0], block_rows(batch.shape[0], self.block_bytes)):
+            D = sq_distances(self.query[rows], batch, self.q_sq[rows], b_sq)
+            if self.exact:
+                refine_near(D, self.query[rows], batch, self.q_sq[rows], b_sq)
+            if self.exclude is not None:
+                excluded = self.exclude[rows]
+                at = np.minimum(np.searchsorted(indices, excluded), indices.size - 1)
+                hit = indices[at] == excluded
+                D[np.flatnonzero(hit), at[hit]] = np.inf
+            if self.k is None:
+                r, c = np.nonzero(D <= self.limit)
+                self.found.append((r + rows.start, indices[c], D[r, c]))
+            else:
+                self._merge(rows, D, indices)
+
+    def _merge(self, rows: slice, D: np.ndarray, indices: np.ndarray) -> None:
+        k = self.k
+        kth = self.best_val[rows, -1]
+        filling = np.flatnonzero(np.isinf(kth))
+        # queries still short of k rows: their k best of this block, found densely
+        part_r = [np.repeat(filling, min(k, D.shape[1]))]
+        cols, _ = (
+            _smallest_k(D[filling], min(k, D.shape[1]), 0) if filling.size else (np.empty((0, 0), int), None)
+        )
+        part_c = [cols.ravel()]
+        # full queries: only rows closer than their k-th (strictly: ties go to the earlier index)
+        full = ~np.isinf(kth)
+        r, c = np.nonzero((D < kth[:, None]) & full[:, None])
+        part_r.append(r)
+        part_c.append(c)
+        r, c = np.concatenate(part_r), np.concatenate(part_c)
+        values = D[r, c]
+        keep = values <= self.limit
+        r, c, values = r[keep], c[keep], values[keep]
+        if r.size == 0:
+            return
+        touched = np.unique(r)
+        q = touched + rows.start
+        all_r = np.concatenate([np.repeat(touched, k), r])
+        all_idx = np.concatenate([self.best_idx[q].ravel(), indices[c]])
+        all_val = np.concatenate([self.best_val[q].ravel(), values])
+        order = np.lexsort((all_idx, all_val, all_r))
+        first = order[_rank_within_row(all_r[order]) < k]
+        self.best_idx[q] = all_idx[first].reshape(-1, k)
+        self.best_val[q] = all_val[first].reshape(-1, k)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR-style ``(offsets, indices, squared distances)`` as :func:`radius_neighbors` returns."""
+        n_q = self.query.shape[0]
+        if self.k is None:
+            rows, idx, val = _sorted_within_rows(self.found, None)
+        else:
+            finite = np.isfinite(self.best_val)
+            rows = np.repeat(np.arange(n_q), finite.sum(axis=1))
+            idx, val = self.best_idx[finite], self.best_val[finite]
+        offsets = np.zeros(n_q + 1, dtype=np.intp)
+        np.cumsum(np.bincount(rows, minlength=n_q), out=offsets[1:])
+        return offsets, idx, val
+
+    def held(self) -> np.ndarray:
+        """The reference indices currently among the answers (sorted, unique)."""
+        if self.k is None:
+            return (
+                np.unique(np.concatenate([part[1] for part in self.found]))
+                if self.found
+                else np.empty(0, int)
+            )
+        return np.unique(self.best_idx[self.best_idx >= 0])

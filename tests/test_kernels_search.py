@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from metricli.kernels import (
+    StreamingNeighbors,
     iter_sq_distances,
     knn,
     pair_sq_distances,
@@ -83,3 +84,29 @@ def test_exact_distances_survive_cancellation_far_from_the_origin():
     assert idx.tolist() == [[0, 20], [1, 21], [2, 22]] and not sq[:, :2].any()
     a, b = np.array([0, 5, 20]), np.array([20, 7, 0])
     np.testing.assert_allclose(pair_sq_distances(A, A, a, b), truth[a, b], rtol=1e-12, atol=0)
+
+
+def _stream(query, reference, batch, **options):
+    search = StreamingNeighbors(query, block_bytes=1500, **options)
+    for start in range(0, reference.shape[0], batch):
+        search.add(reference[start : start + batch], np.arange(start, min(start + batch, reference.shape[0])))
+    offsets, idx, sq = search.result()
+    return [idx[offsets[i] : offsets[i + 1]].tolist() for i in range(query.shape[0])], sq
+
+
+def test_streaming_neighbors_over_reference_batches_equal_brute_force():
+    rng = np.random.default_rng(6)
+    # integer points: many exact ties, which must go to the smaller reference index across batches
+    reference = rng.integers(-3, 4, size=(90, 2)).astype(float)
+    query = rng.integers(-3, 4, size=(25, 2)).astype(float)
+    D = _direct(query, reference)
+    for batch in (7, 90):
+        got, sq = _stream(query, reference, batch, k=6)
+        assert got == _brute_radius(D, np.inf, 6)
+        np.testing.assert_array_equal(sq, np.concatenate([D[i, g] for i, g in enumerate(got)]))
+        assert _stream(query, reference, batch, radius=1.5)[0] == _brute_radius(D, 2.25)
+        assert _stream(query, reference, batch, k=3, radius=1.0)[0] == _brute_radius(D, 1.0, 3)
+    # exclusions name reference indices: each query row i skips reference row i
+    D[np.arange(25), np.arange(25)] = np.inf
+    got, _ = _stream(query, reference, 11, k=4, exclude=np.arange(25))
+    assert got == _brute_radius(D, np.inf, 4)

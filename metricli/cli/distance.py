@@ -24,7 +24,7 @@ from metricli.cli.common import (
     settings,
 )
 from metricli.cli.progress import RowProgress
-from metricli.cli.streaming import LearnedSpace, PointStream, load_points, open_writer, row_keys
+from metricli.cli.streaming import PointStream, load_points, open_writer, row_keys
 from metricli.errors import MetricliError
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, describe_rows, display_name, iter_table
@@ -146,7 +146,7 @@ def _within(
     writer: TableWriter,
 ) -> dict[str, Any]:
     points = load_points(data, fmt, bundle.feature_names, **selection)
-    Z = LearnedSpace(bundle, points.X)(points.X)
+    Z = points.X @ bundle.L.T
     keys = row_keys(points)
     n = Z.shape[0]
     with RowProgress(display_name(data), n) as progress:
@@ -175,13 +175,12 @@ def _to_other(
     writer: TableWriter,
 ) -> dict[str, Any]:
     other = load_points(to, fmt, bundle.feature_names, **selection)
-    space = LearnedSpace(bundle, other.X)
-    Z_other = space(other.X)
+    Z_other = other.X @ bundle.L.T
     other_keys = row_keys(other)
     m = Z_other.shape[0]
     with PointStream(data, fmt, batch_rows, bundle.feature_names, **selection) as stream:
         for points in stream:
-            Z = space(points.X)
+            Z = points.X @ bundle.L.T
             keys = row_keys(points)
             for rows, D in iter_sq_distances(Z, Z_other, _BLOCK_BYTES, exact=True):
                 shape.finish(D)
@@ -215,9 +214,8 @@ def _listed(
 ) -> dict[str, Any]:
     points = load_points(data, fmt, bundle.feature_names, **selection)
     other = load_points(to, fmt, bundle.feature_names, **selection) if to is not None else points
-    space = LearnedSpace(bundle, other.X)
-    Z = space(points.X)
-    Z_other = space(other.X) if to is not None else Z
+    Z = points.X @ bundle.L.T
+    Z_other = other.X @ bundle.L.T if to is not None else Z
     where = display_name(pairs)
     with RowProgress(where) as progress:
         for batch in iter_table(pairs, None, batch_rows):

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import numpy as np
 import typer
 
@@ -201,10 +200,12 @@ def learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
         annotation = hints.get(p.name, str)
         flag = "--" + p.name.replace("_", "-")
         help_text = cls.param_help.get(p.name, "")
-        extra: dict[str, Any] = {}
         args = typing.get_args(annotation)
+        default = p.default
         if typing.get_origin(annotation) is typing.Literal:
-            annotation, extra["click_type"] = str, click.Choice([str(a) for a in args])
+            # typer (>= 0.20, which vendors click and dropped click_type) offers Literals as choices
+            annotation = typing.Literal[tuple(str(a) for a in args)]
+            default = default if default is None or default is inspect.Parameter.empty else str(default)
         elif annotation is bool:
             flag = f"{flag}/--no-{p.name.replace('_', '-')}"
         elif any(a is np.ndarray for a in args) or annotation is np.ndarray:
@@ -215,15 +216,14 @@ def learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
             if literal:
                 choices = [str(c) for c in typing.get_args(literal[0])]
                 annotation = str | None if type(None) in args else str
-                help_text += f" One of: {', '.join(choices)}, or a number."
+                number = " or a number" if int in args or float in args else ""
+                help_text += f" One of: {', '.join(choices)}{number}."
         params.append(
             inspect.Parameter(
                 p.name,
                 _KW,
-                default=p.default,
-                annotation=option(
-                    annotation, flag, help=help_text, rich_help_panel="Algorithm options", **extra
-                ),
+                default=default,
+                annotation=option(annotation, flag, help=help_text, rich_help_panel="Algorithm options"),
             )
         )
     return params
@@ -235,6 +235,8 @@ def coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:
         return value
     hint = typing.get_type_hints(cls.__init__).get(name)
     args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:  # offered as strings: give back the literal itself
+        return next((a for a in args if str(a) == value), value)
     if np.ndarray in args and (value.endswith((".npy", ".csv", ".tsv")) or Path(value).is_file()):
         matrix, _ = read_matrix_file(value)
         return matrix

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -24,11 +25,12 @@ from metricli.cli.common import (
     note,
     settings,
 )
-from metricli.cli.streaming import LearnedSpace, PointStream, load_points, open_writer, row_keys
+from metricli.cli.streaming import PointStream, load_points, open_writer, row_keys
 from metricli.errors import MetricliError
-from metricli.io.bundle import load_bundle
-from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, display_name
-from metricli.kernels import knn, radius_neighbors
+from metricli.io.bundle import Bundle, load_bundle
+from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, display_name, table_rows
+from metricli.io.writers import TableWriter
+from metricli.kernels import StreamingNeighbors, knn, radius_neighbors
 
 
 def neighbors(
@@ -66,6 +68,16 @@ def neighbors(
             help="QUERY is the REFERENCE file: a row is not its own neighbour (its duplicates still are).",
         ),
     ] = False,
+    stream: Annotated[
+        Literal["auto", "query", "reference"],
+        typer.Option(
+            "--stream",
+            help="Which file to read in batches: query (REFERENCE in memory, neighbours written per "
+            "query batch), reference (QUERY in memory, REFERENCE streamed past it, neighbours written "
+            "at the end: for a reference larger than memory), auto (reference when REFERENCE is a "
+            "Parquet or .npy file whose features exceed 256 MiB, else query).",
+        ),
+    ] = "auto",
     id_column: IdOption = None,
     output: OutputOption = "-",
     fmt: FormatOption = None,
@@ -96,16 +108,16 @@ def neighbors(
         raise MetricliError("--exclude-self needs --query to be the REFERENCE file itself")
     bundle = load_bundle(bundle_path)
     selection = {"id_column": id_column, "drop_missing": drop_missing}
+    search = Search(k, radius, exclude_self)
+    if _streamed_side(stream, reference, fmt, len(bundle.feature_names)) == "reference":
+        with open_writer(output, output_format, force) as writer:
+            queries = _stream_reference(bundle, reference, query, fmt, batch_rows, selection, search, writer)
+        _finish(output, writer, queries, search)
+        return
     ref = load_points(reference, fmt, bundle.feature_names, **selection)
-    available = ref.n_samples - 1 if exclude_self else ref.n_samples
-    if k is not None and k > available:
-        raise MetricliError(
-            f"-k {k} is larger than the {available} rows of {display_name(reference)}"
-            + (" (not counting the row itself)" if exclude_self else "")
-            + "; choose a smaller -k"
-        )
-    space = LearnedSpace(bundle, ref.X)
-    Z_ref = space(ref.X)
+    if k is not None:
+        _check_k(k, ref.n_samples - exclude_self, reference, exclude_self)
+    Z_ref = ref.X @ bundle.L.T
     ref_keys = row_keys(ref)
     columns = ["query", "rank", "reference", "d"]
     with (
@@ -113,7 +125,7 @@ def neighbors(
         PointStream(query, fmt, batch_rows, bundle.feature_names, **selection) as stream,
     ):
         for points in stream:
-            Z = space(points.X)
+            Z = points.X @ bundle.L.T
             exclude = np.searchsorted(ref.rows, points.rows) if exclude_self else None
             if radius is None:
                 idx, sq = knn(Z, Z_ref, k, exclude=exclude, exact=True)
@@ -122,31 +134,109 @@ def neighbors(
             else:
                 offsets, idx, sq = radius_neighbors(Z, Z_ref, radius, k=k, exclude=exclude, exact=True)
                 counts = np.diff(offsets)
-            starts = np.repeat(np.cumsum(counts) - counts, counts)
-            frame = pd.DataFrame(
-                {
-                    "query": np.repeat(row_keys(points), counts),
-                    "rank": np.arange(idx.size) - starts + 1,
-                    "reference": ref_keys[idx],
-                    "d": np.sqrt(sq),
-                }
-            )
-            writer.write(frame)
+            writer.write(_neighbour_rows(row_keys(points), counts, ref_keys[idx], sq))
         writer.write_if_empty(pd.DataFrame(columns=columns))
+    _finish(output, writer, stream.read - stream.dropped, search)
+
+
+@dataclass
+class Search:
+    k: int | None
+    radius: float | None
+    exclude_self: bool
+
+
+def _finish(output: str, writer: TableWriter, queries: int, search: Search) -> None:
     if output == "-":
         return
-    summary = {
-        "output": output,
-        "rows": writer.rows,
-        "queries": stream.read - stream.dropped,
-        "reference_rows": ref.n_samples,
-        "k": k,
-        "radius": radius,
-    }
     if settings.json:
-        emit_json(summary)
+        emit_json(
+            {
+                "output": output,
+                "rows": writer.rows,
+                "queries": queries,
+                "k": search.k,
+                "radius": search.radius,
+            }
+        )
     else:
-        note(f"wrote {writer.rows} neighbours of {summary['queries']} query rows to {output}")
+        note(f"wrote {writer.rows} neighbours of {queries} query rows to {output}")
+
+
+#: with --stream auto, a reference whose features take more than this is streamed
+_STREAM_REFERENCE_BYTES = 256 * 2**20
+
+
+def _streamed_side(choice: str, reference: str, fmt: str | None, n_features: int) -> str:
+    if choice != "auto":
+        return choice
+    rows = table_rows(reference, fmt)
+    return "reference" if rows is not None and rows * n_features * 8 > _STREAM_REFERENCE_BYTES else "query"
+
+
+def _stream_reference(
+    bundle: Bundle,
+    reference: str,
+    query: str,
+    fmt: str | None,
+    batch_rows: int,
+    selection: dict[str, Any],
+    search: Search,
+    writer: TableWriter,
+) -> int:
+    """QUERY in memory, REFERENCE streamed past it; returns the number of query rows."""
+    queries = load_points(query, fmt, bundle.feature_names, **selection)
+    rows = table_rows(reference, fmt)
+    if search.k is not None and rows is not None:
+        _check_k(search.k, rows - search.exclude_self, reference, search.exclude_self)
+    # reference rows are known by their row in the file, which also orders ties
+    exclude = queries.rows if search.exclude_self else None
+    found = StreamingNeighbors(
+        queries.X @ bundle.L.T, k=search.k, radius=search.radius, exclude=exclude, exact=True
+    )
+    ids: dict[int, str] = {}
+    n_reference = 0
+    with PointStream(reference, fmt, batch_rows, bundle.feature_names, **selection) as stream:
+        for points in stream:
+            found.add(points.X @ bundle.L.T, points.rows)
+            n_reference += points.n_samples
+            if points.ids is not None:  # keep the ids of the rows that are answers so far, no more
+                held = found.held()
+                ids = {r: ids[r] for r in held if r in ids}
+                fresh = np.isin(points.rows, held)
+                ids.update(zip(points.rows[fresh].tolist(), points.ids[fresh], strict=True))
+    offsets, idx, sq = found.result()
+    counts = np.diff(offsets)
+    if search.k is not None and search.radius is None:
+        _check_k(search.k, n_reference - search.exclude_self, reference, search.exclude_self)
+    keys = np.array([ids[r] for r in idx.tolist()], dtype=object) if selection["id_column"] else idx
+    frame = _neighbour_rows(row_keys(queries), counts, keys, sq)
+    for part in range(0, len(frame), 1 << 20):
+        writer.write(frame.iloc[part : part + (1 << 20)])
+    writer.write_if_empty(frame)
+    return queries.n_samples
+
+
+def _check_k(k: int, available: int, reference: str, exclude_self: bool) -> None:
+    if k > available:
+        raise MetricliError(
+            f"-k {k} is larger than the {available} rows of {display_name(reference)}"
+            + (" (not counting the row itself)" if exclude_self else "")
+            + "; choose a smaller -k"
+        )
+
+
+def _neighbour_rows(query_keys: np.ndarray, counts: np.ndarray, reference_keys: np.ndarray, sq: np.ndarray):
+    """The output table: query, rank, reference, d; ``counts`` neighbours per query row, nearest first."""
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return pd.DataFrame(
+        {
+            "query": np.repeat(query_keys, counts),
+            "rank": np.arange(sq.size) - starts + 1,
+            "reference": reference_keys,
+            "d": np.sqrt(sq),
+        }
+    )
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -15,7 +15,6 @@ import numpy as np
 
 from metricli.cli.common import note, settings
 from metricli.cli.progress import RowProgress
-from metricli.io.bundle import Bundle
 from metricli.io.tables import Dataset, display_name, iter_points, load_dataset, table_rows
 from metricli.io.writers import TableWriter
 
@@ -80,21 +79,6 @@ class PointStream:
         self.progress.__exit__(exc_type, exc, tb)
         if exc_type is None and self.dropped:
             note(f"{self.name}: dropped {self.dropped} rows with missing or infinite values")
-
-
-class LearnedSpace:
-    """x -> L (x - c): the bundle's space, centred on a reference set.
-
-    Distances do not change under the shift by c; centring keeps the norms in
-    ||a||² + ||b||² - 2 a·b small, so less is lost to cancellation.
-    """
-
-    def __init__(self, bundle: Bundle, reference: np.ndarray) -> None:
-        self.L = bundle.L
-        self.center = reference.mean(axis=0) if reference.shape[0] else np.zeros(reference.shape[1])
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.center) @ self.L.T
 
 
 def row_keys(points: Dataset) -> np.ndarray:

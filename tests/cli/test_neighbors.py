@@ -145,3 +145,19 @@ def test_bad_inputs_give_one_line_exit_2_and_no_output(tied, tmp_path):
     assert "give -k K" in line
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["-k", "4"], ["--radius", "2"], ["-k", "2", "--radius", "2"], ["-k", "3", "--exclude-self"]],
+)
+def test_streaming_the_reference_gives_the_same_answer_as_streaming_the_query(tied, options):
+    bundle, ref_file, query_file, _ = tied
+    if "--exclude-self" in options:
+        query_file = ref_file
+    common = ["neighbors", bundle, ref_file, "-Q", query_file, "--id", "name", "--batch-rows", "3", *options]
+    by_query = run(*common, "--stream", "query")
+    by_reference = run(*common, "--stream", "reference")
+    assert by_query.exit_code == 0 and by_reference.exit_code == 0, by_query.output + by_reference.output
+    assert by_reference.stdout == by_query.stdout
+    assert len(by_query.stdout.splitlines()) > 4
