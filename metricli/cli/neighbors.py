@@ -30,7 +30,7 @@ from metricli.errors import MetricliError
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, display_name, table_rows
 from metricli.io.writers import TableWriter
-from metricli.kernels import StreamingNeighbors, knn, radius_neighbors
+from metricli.kernels import StreamingNeighbors, row_blocks
 
 
 def neighbors(
@@ -127,14 +127,12 @@ def neighbors(
         for points in stream:
             Z = points.X @ bundle.L.T
             exclude = np.searchsorted(ref.rows, points.rows) if exclude_self else None
-            if radius is None:
-                idx, sq = knn(Z, Z_ref, k, exclude=exclude, exact=True)
-                counts = np.full(Z.shape[0], k)
-                idx, sq = idx.ravel(), sq.ravel()
-            else:
-                offsets, idx, sq = radius_neighbors(Z, Z_ref, radius, k=k, exclude=exclude, exact=True)
-                counts = np.diff(offsets)
-            writer.write(_neighbour_rows(row_keys(points), counts, ref_keys[idx], sq))
+            found = StreamingNeighbors(Z, k=k, radius=radius, exclude=exclude, exact=True)
+            # the reference in chunks: after the first, only rows closer than a query's k-th are looked at
+            for part in row_blocks(Z_ref.shape[0], _REFERENCE_CHUNK):
+                found.add(Z_ref[part], np.arange(part.start, part.stop))
+            offsets, idx, sq = found.result()
+            writer.write(_neighbour_rows(row_keys(points), np.diff(offsets), ref_keys[idx], sq))
         writer.write_if_empty(pd.DataFrame(columns=columns))
     _finish(output, writer, stream.read - stream.dropped, search)
 
@@ -162,6 +160,9 @@ def _finish(output: str, writer: TableWriter, queries: int, search: Search) -> N
     else:
         note(f"wrote {writer.rows} neighbours of {queries} query rows to {output}")
 
+
+#: reference rows searched at a time when the reference is in memory
+_REFERENCE_CHUNK = 65_536
 
 #: with --stream auto, a reference whose features take more than this is streamed
 _STREAM_REFERENCE_BYTES = 256 * 2**20

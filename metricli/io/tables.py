@@ -174,7 +174,9 @@ def _parquet_batches(raw: object, batch_rows: int) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(raw)
+        # pre_buffer (pyarrow's default) keeps every column chunk read so far: memory grows with
+        # the file. Unbuffered, buffered reads hold about one row group at a time.
+        parquet = pq.ParquetFile(raw, pre_buffer=False, buffer_size=1 << 20)
     except Exception as exc:
         raise MetricliError(
             f"{display_name(str(raw))}: cannot read as Parquet ({_first_line(exc)})"
