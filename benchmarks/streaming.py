@@ -89,6 +89,7 @@ def main() -> None:
             "--quiet",
         ],
         check=True,
+        stdout=subprocess.DEVNULL,
     )
     runs = {
         "transform": [
