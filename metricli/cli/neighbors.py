@@ -75,7 +75,7 @@ def neighbors(
             help="Which file to read in batches: query (REFERENCE in memory, neighbours written per "
             "query batch), reference (QUERY in memory, REFERENCE streamed past it, neighbours written "
             "at the end: for a reference larger than memory), auto (reference when REFERENCE is a "
-            "Parquet or .npy file whose features exceed 256 MiB, else query).",
+            "Parquet or .npy file whose features exceed 128 MiB, else query).",
         ),
     ] = "auto",
     id_column: IdOption = None,
@@ -165,7 +165,7 @@ def _finish(output: str, writer: TableWriter, queries: int, search: Search) -> N
 _REFERENCE_CHUNK = 65_536
 
 #: with --stream auto, a reference whose features take more than this is streamed
-_STREAM_REFERENCE_BYTES = 256 * 2**20
+_STREAM_REFERENCE_BYTES = 128 * 2**20
 
 
 def _streamed_side(choice: str, reference: str, fmt: str | None, n_features: int) -> str:
