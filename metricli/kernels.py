@@ -302,9 +302,20 @@ class StreamingNeighbors:
         else:
             self.found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
+    #: while some query still holds fewer than k rows, batches are searched from a head this long:
+    #: the dense k-selection runs on it alone and the k-th found prunes the rest
+    HEAD = 4096
+
     def add(self, batch: np.ndarray, indices: np.ndarray) -> None:
         batch = np.ascontiguousarray(batch, dtype=np.float64)
         indices = np.asarray(indices, dtype=np.intp)
+        head = max(self.HEAD, self.k or 0)
+        if self.k is not None and batch.shape[0] > 2 * head and np.isinf(self.best_val[:, -1]).any():
+            self._add(batch[:head], indices[:head])
+            batch, indices = batch[head:], indices[head:]
+        self._add(batch, indices)
+
+    def _add(self, batch: np.ndarray, indices: np.ndarray) -> None:
         if batch.shape[0] == 0:
             return
         b_sq = squared_norms(batch)

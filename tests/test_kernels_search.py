@@ -88,6 +88,7 @@ def test_exact_distances_survive_cancellation_far_from_the_origin():
 
 def _stream(query, reference, batch, **options):
     search = StreamingNeighbors(query, block_bytes=1500, **options)
+    search.HEAD = 7  # exercise the head-first split on these small batches
     for start in range(0, reference.shape[0], batch):
         search.add(reference[start : start + batch], np.arange(start, min(start + batch, reference.shape[0])))
     offsets, idx, sq = search.result()
@@ -100,7 +101,7 @@ def test_streaming_neighbors_over_reference_batches_equal_brute_force():
     reference = rng.integers(-3, 4, size=(90, 2)).astype(float)
     query = rng.integers(-3, 4, size=(25, 2)).astype(float)
     D = _direct(query, reference)
-    for batch in (7, 90):
+    for batch in (7, 23, 90):
         got, sq = _stream(query, reference, batch, k=6)
         assert got == _brute_radius(D, np.inf, 6)
         np.testing.assert_array_equal(sq, np.concatenate([D[i, g] for i, g in enumerate(got)]))

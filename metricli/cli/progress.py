@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.progress import (
@@ -63,7 +64,8 @@ class RowProgress:
             *columns, console=err, transient=True, disable=settings.quiet or not err.is_terminal
         )
         self._progress.__enter__()
-        self._task = self._progress.add_task(self.what, total=self.total)
+        # the bar shows the file's name only, the closing note the whole path
+        self._task = self._progress.add_task(Path(self.what).name or self.what, total=self.total)
         self._start = time.perf_counter()
         return self
 
