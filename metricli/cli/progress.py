@@ -28,7 +28,8 @@ def spinner() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=settings.quiet,
+        # off a terminal Rich can only leave a blank line behind
+        disable=settings.quiet or not err.is_terminal,
     )
 
 
