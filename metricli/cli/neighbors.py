@@ -139,6 +139,8 @@ def neighbors(
 
 @dataclass
 class Search:
+    """What was asked: the k nearest, everything within radius, or at most k within radius."""
+
     k: int | None
     radius: float | None
     exclude_self: bool
