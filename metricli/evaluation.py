@@ -3,14 +3,20 @@
 The protocol shared by ``metricli evaluate`` and the benchmark harness: stratified
 folds drawn with a seed, a learner fitted on the training folds, kNN (majority
 vote, ties to the nearest neighbour's class) or kNN regression (mean of the
-neighbours' targets) on the held-out fold.
+neighbours' targets) on the held-out fold. Beside kNN accuracy, the retrieval
+figures of Musgrave et al. (2020): each held-out point queries the training points.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from metricli.kernels import knn
+from metricli.errors import MetricliError
+from metricli.kernels import DEFAULT_BLOCK_BYTES, block_rows, knn, row_blocks
 
 
 def stratified_folds(labels: np.ndarray, n_splits: int = 5, seed: int | None = 0) -> list[np.ndarray]:
@@ -41,17 +47,306 @@ def knn_classify(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, 
     train_labels = np.asarray(train_labels)
     classes, codes = np.unique(train_labels, return_inverse=True)
     idx, _ = knn(test, train, k)
-    neighbour_codes = codes[idx]
-    votes = np.zeros((test.shape[0], classes.size), dtype=np.intp)
-    np.add.at(votes, (np.arange(test.shape[0])[:, None], neighbour_codes), 1)
+    return classes[_vote(codes[idx], classes.size)]
+
+
+def _vote(neighbour_codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Majority class code of each row of neighbour codes (nearest first); ties to the nearest."""
+    n = neighbour_codes.shape[0]
+    votes = np.zeros((n, n_classes), dtype=np.intp)
+    np.add.at(votes, (np.arange(n)[:, None], neighbour_codes), 1)
     best = votes.max(axis=1)
     # first neighbour (nearest) whose class has the top vote count
-    is_top = votes[np.arange(test.shape[0])[:, None], neighbour_codes] == best[:, None]
-    winner = neighbour_codes[np.arange(test.shape[0]), np.argmax(is_top, axis=1)]
-    return classes[winner]
+    is_top = votes[np.arange(n)[:, None], neighbour_codes] == best[:, None]
+    return neighbour_codes[np.arange(n), np.argmax(is_top, axis=1)]
 
 
 def knn_regress(train: np.ndarray, train_targets: np.ndarray, test: np.ndarray, k: int = 3) -> np.ndarray:
     """Mean target of the k nearest training points."""
     idx, _ = knn(test, train, k)
     return np.asarray(train_targets, dtype=np.float64)[idx].mean(axis=1)
+
+
+# -- retrieval -------------------------------------------------------------------------
+
+
+def retrieval_scores(
+    query: np.ndarray,
+    query_labels: np.ndarray,
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+    *,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> dict[str, np.ndarray]:
+    """Precision@1, R-precision and AP@R of each query row, retrieving reference rows by distance.
+
+    For a query of class c, R is the number of reference rows of class c and the
+    references are ranked by Euclidean distance, ties by reference row order (as
+    :func:`~metricli.kernels.knn`). With rel(i) = 1 when the i-th retrieved row is of
+    class c and P(i) the fraction of relevant rows among the first i (Musgrave,
+    Belongie & Lim, "A Metric Learning Reality Check", ECCV 2020, section 3.2)::
+
+        precision@1 = rel(1)
+        R-precision = (1/R) Σ_{i≤R} rel(i)
+        AP@R        = (1/R) Σ_{i≤R} P(i) rel(i)
+
+    MAP@R is the mean of AP@R over the queries. Returns the per-query arrays
+    ``precision_at_1``, ``r_precision``, ``average_precision_at_r`` and ``R``; the last
+    two are NaN and 0 for a query whose class has no reference row. Memory is
+    O(block_bytes): queries are taken in blocks whose R nearest rows fit in it.
+    """
+    classes, ref_codes = np.unique(np.asarray(reference_labels), return_inverse=True)
+    query_codes = _codes(classes, np.asarray(query_labels))
+    counts = np.bincount(ref_codes, minlength=classes.size)
+    R = np.where(query_codes >= 0, counts[np.maximum(query_codes, 0)], 0)
+    n_q = query.shape[0]
+    p1 = np.zeros(n_q)
+    r_precision = np.full(n_q, np.nan)
+    ap = np.full(n_q, np.nan)
+    depth = max(1, int(R.max(initial=0)))
+    # the neighbour arrays (indices, distances, relevance, hits) take ~32 bytes per entry
+    step = block_rows(4 * depth, block_bytes)
+    for rows in row_blocks(n_q, step):
+        r = R[rows]
+        depth = max(1, int(r.max(initial=0)))
+        idx, _ = knn(query[rows], reference, depth, block_bytes=block_bytes)
+        relevant = ref_codes[idx] == query_codes[rows, None]
+        p1[rows] = relevant[:, 0]
+        hits = np.cumsum(relevant, axis=1)
+        rank = np.arange(1, depth + 1)
+        within = rank[None, :] <= r[:, None]
+        has = r > 0
+        safe_r = np.maximum(r, 1)
+        r_precision[rows] = np.where(has, hits[np.arange(r.size), safe_r - 1] / safe_r, np.nan)
+        precision_sum = np.sum(np.where(relevant & within, hits / rank[None, :], 0.0), axis=1)
+        ap[rows] = np.where(has, precision_sum / safe_r, np.nan)
+    return {"precision_at_1": p1, "r_precision": r_precision, "average_precision_at_r": ap, "R": R}
+
+
+def _codes(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Index of each label in the sorted ``classes``, or -1 for a label not among them."""
+    if classes.size == 0:
+        return -np.ones(labels.shape[0], dtype=np.intp)
+    pos = np.minimum(np.searchsorted(classes, labels), classes.size - 1)
+    return np.where(classes[pos] == labels, pos, -1).astype(np.intp)
+
+
+# -- scoring held-out points, batch by batch -----------------------------------------------
+
+
+def _check_k(k: int, n_reference: int, what: str) -> None:
+    if k < 1:
+        raise MetricliError(f"k must be at least 1; got {k}")
+    if k > n_reference:
+        raise MetricliError(f"k={k} is larger than {what} ({n_reference} rows); choose a smaller -k")
+
+
+class ClassificationScorer:
+    """kNN accuracy and retrieval figures of query batches against fixed reference points.
+
+    Feed held-out points with :meth:`add` in as many batches as needed; :meth:`result`
+    gives accuracy, precision@1, R-precision and MAP@R over everything added.
+    """
+
+    def __init__(
+        self,
+        reference: np.ndarray,
+        labels: np.ndarray,
+        k: int = 3,
+        *,
+        retrieval: bool = True,
+        what: str = "the reference",
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+    ) -> None:
+        _check_k(k, reference.shape[0], what)
+        self.reference = np.ascontiguousarray(reference, dtype=np.float64)
+        self.classes, self.codes = np.unique(np.asarray(labels), return_inverse=True)
+        self.labels = np.asarray(labels)
+        self.k = k
+        self.retrieval = retrieval
+        self.block_bytes = block_bytes
+        self.n = self.correct = self.n_retrieval = 0
+        self.sums = {"precision_at_1": 0.0, "r_precision": 0.0, "map_at_r": 0.0}
+
+    def add(self, query: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Score one batch; return its predicted classes."""
+        labels = np.asarray(labels)
+        idx, _ = knn(query, self.reference, self.k, block_bytes=self.block_bytes)
+        predicted = self.classes[_vote(self.codes[idx], self.classes.size)]
+        self.n += labels.size
+        self.correct += int(np.sum(predicted == labels))
+        if self.retrieval:
+            scores = retrieval_scores(
+                query, labels, self.reference, self.labels, block_bytes=self.block_bytes
+            )
+            has = scores["R"] > 0
+            self.n_retrieval += int(has.sum())
+            self.sums["precision_at_1"] += float(scores["precision_at_1"].sum())
+            self.sums["r_precision"] += float(scores["r_precision"][has].sum())
+            self.sums["map_at_r"] += float(scores["average_precision_at_r"][has].sum())
+        return predicted
+
+    def result(self) -> dict[str, Any]:
+        if self.n == 0:
+            raise MetricliError("no labelled points to score")
+        result: dict[str, Any] = {"n_test": self.n, "accuracy": self.correct / self.n}
+        if self.retrieval:
+            result["precision_at_1"] = self.sums["precision_at_1"] / self.n
+            for key in ("r_precision", "map_at_r"):
+                result[key] = self.sums[key] / self.n_retrieval if self.n_retrieval else float("nan")
+            # queries whose class is absent from the reference have no R-precision or AP@R
+            result["n_without_relevant"] = self.n - self.n_retrieval
+        return result
+
+
+class RegressionScorer:
+    """kNN regression error (mean of the k nearest targets) of query batches against fixed references."""
+
+    def __init__(
+        self,
+        reference: np.ndarray,
+        targets: np.ndarray,
+        k: int = 3,
+        *,
+        what: str = "the reference",
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+    ) -> None:
+        _check_k(k, reference.shape[0], what)
+        self.reference = np.ascontiguousarray(reference, dtype=np.float64)
+        self.targets = np.asarray(targets, dtype=np.float64)
+        self.k = k
+        self.block_bytes = block_bytes
+        self.n = 0
+        self.sse = self.sae = 0.0
+
+    def add(self, query: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Score one batch; return its predicted targets."""
+        idx, _ = knn(query, self.reference, self.k, block_bytes=self.block_bytes)
+        predicted = self.targets[idx].mean(axis=1)
+        error = predicted - np.asarray(targets, dtype=np.float64)
+        self.n += error.size
+        self.sse += float(error @ error)
+        self.sae += float(np.abs(error).sum())
+        return predicted
+
+    def result(self) -> dict[str, Any]:
+        if self.n == 0:
+            raise MetricliError("no points to score")
+        mse = self.sse / self.n
+        return {"n_test": self.n, "mse": mse, "rmse": float(np.sqrt(mse)), "mae": self.sae / self.n}
+
+
+#: the figure shown first for each task, and whether larger is better
+HEADLINE = {"classification": ("accuracy", True), "regression": ("rmse", False)}
+
+
+def standardization(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale (standard deviation, 1 for a constant column) of each column of X."""
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def cross_validate(
+    fit_components: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    X: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    target: np.ndarray | None = None,
+    n_splits: int = 5,
+    seed: int | None = 0,
+    k: int = 3,
+    standardize: bool = False,
+    retrieval: bool = True,
+) -> dict[str, Any]:
+    """The learned metric beside Euclidean distance, fold by fold, on the same folds.
+
+    ``fit_components(train, X_train)`` fits the learner on the training rows ``train``
+    (indices into X) whose features, standardized with the training fold's mean and
+    scale when ``standardize``, are ``X_train``; it returns L. The held-out fold is
+    then scored by kNN against the training fold, in the learned space (x -> L x) and
+    in the Euclidean space of the same (standardized) features.
+
+    Classification (``labels``): folds are stratified (:func:`stratified_folds`) over
+    the labelled rows; rows labelled None are never held out, they join every training
+    fold (for semi-supervised learners) but are not kNN references. Regression
+    (``target``): shuffled folds (:func:`kfold`).
+    """
+    if (labels is None) == (target is None):
+        raise MetricliError("give class labels or regression targets to score the metric against")
+    n = X.shape[0]
+    if n_splits < 2:
+        raise MetricliError(f"--cv must be at least 2 folds; got {n_splits}")
+    task = "classification" if labels is not None else "regression"
+    if labels is not None:
+        labels = np.asarray(labels, dtype=object)
+        labelled = np.array([v is not None for v in labels], dtype=bool)
+        scored = np.flatnonzero(labelled)
+        if scored.size < n_splits:
+            raise MetricliError(f"{n_splits} folds need at least {n_splits} labelled rows; got {scored.size}")
+        folds = [scored[f] for f in stratified_folds(labels[scored].astype(str), n_splits, seed)]
+    else:
+        labelled = np.ones(n, dtype=bool)
+        if n < n_splits:
+            raise MetricliError(f"{n_splits} folds need at least {n_splits} rows; got {n}")
+        folds = kfold(n, n_splits, seed)
+    splits = []
+    for f, test in enumerate(folds):
+        is_train = np.ones(n, dtype=bool)
+        is_train[test] = False
+        train = np.flatnonzero(is_train)
+        # check every fold before fitting any: a slow learner should not run to fail at scoring
+        _check_k(k, int(labelled[train].sum()), f"the training part of fold {f + 1}")
+        splits.append((train, test))
+    results = []
+    for f, (train, test) in enumerate(splits):
+        mean, scale = standardization(X[train]) if standardize else (0.0, 1.0)
+        X_train = (X[train] - mean) / scale if standardize else X[train]
+        X_test = (X[test] - mean) / scale if standardize else X[test]
+        start = time.perf_counter()
+        L = np.asarray(fit_components(train, X_train), dtype=np.float64)
+        seconds = time.perf_counter() - start
+        references = labelled[train]
+        spaces = {
+            "learned": (X_train[references] @ L.T, X_test @ L.T),
+            "euclidean": (X_train[references], X_test),
+        }
+        fold: dict[str, Any] = {
+            "fold": f + 1,
+            "n_train": int(train.size),
+            "n_test": int(test.size),
+            "fit_seconds": seconds,
+        }
+        what = f"the training part of fold {f + 1}"
+        for space, (Z_train, Z_test) in spaces.items():
+            if labels is not None:
+                scorer: ClassificationScorer | RegressionScorer = ClassificationScorer(
+                    Z_train, labels[train][references].astype(str), k, retrieval=retrieval, what=what
+                )
+                scorer.add(Z_test, labels[test].astype(str))
+            else:
+                scorer = RegressionScorer(Z_train, target[train], k, what=what)
+                scorer.add(Z_test, target[test])
+            fold[space] = scorer.result()
+        results.append(fold)
+    return {
+        "task": task,
+        "k": k,
+        "cv": n_splits,
+        "seed": seed,
+        "standardize": standardize,
+        "folds": results,
+        "summary": summarize(results),
+    }
+
+
+def summarize(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean and standard deviation (over folds, ddof=0) of every figure of every space."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for space in ("learned", "euclidean"):
+        figures = [key for key in folds[0][space] if key not in ("n_test", "n_without_relevant")]
+        summary[space] = {}
+        for key in figures:
+            values = np.array([fold[space][key] for fold in folds], dtype=np.float64)
+            summary[space][key] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    return summary

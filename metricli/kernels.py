@@ -35,22 +35,76 @@ def sq_distances(
     """Squared Euclidean distances between the rows of A and B, clipped at 0."""
     A_sq = squared_norms(A) if A_sq is None else A_sq
     B_sq = squared_norms(B) if B_sq is None else B_sq
-    D = A @ B.T
-    D *= -2.0
+    D = (-2.0 * A) @ B.T  # scaling by -2 is exact: the same values as -2 (A Bᵀ), one pass fewer
     D += A_sq[:, None]
     D += B_sq[None, :]
     np.maximum(D, 0.0, out=D)
     return D
 
 
+#: entries of ||a||² + ||b||² - 2 a·b at or below this fraction of ||a||² + ||b||² are
+#: recomputed from a - b: there the expansion loses more than 4 of its 16 digits
+NEAR_RTOL = 1e-4
+
+
+def refine_near(
+    D: np.ndarray,
+    A: np.ndarray,
+    B: np.ndarray,
+    A_sq: np.ndarray,
+    B_sq: np.ndarray,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> np.ndarray:
+    """Recompute, from the differences a - b, the entries of D = sq_distances(A, B) that cancellation spoils.
+
+    The expansion ||a||² + ||b||² - 2 a·b has an absolute error of a few ε (||a||² + ||b||²),
+    which is all of d² for near and identical points (identical points get ~1e-8 · ||a||
+    instead of 0). Entries below ``NEAR_RTOL`` (max ||a||² + ||b||²) are recomputed exactly;
+    elsewhere the relative error of d² stays below ~1e-12. Works in place and returns D.
+    """
+    threshold = NEAR_RTOL * (A_sq.max(initial=0.0) + B_sq)
+    near = D <= threshold[None, :]
+    if not near.any():  # the usual case: one comparison, no index arrays
+        return D
+    rows, cols = _nonzero(near)
+    step = block_rows(A.shape[1], block_bytes)
+    for part in row_blocks(rows.size, step):
+        diff = A[rows[part]] - B[cols[part]]
+        D[rows[part], cols[part]] = squared_norms(diff)
+    return D
+
+
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the True entries of a 2-D mask; 20x faster than np.nonzero on sparse masks."""
+    flat = np.flatnonzero(mask)
+    return np.divmod(flat, mask.shape[1])
+
+
+def pair_sq_distances(
+    A: np.ndarray, B: np.ndarray, a: np.ndarray, b: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> np.ndarray:
+    """||A[a_i] - B[b_i]||² for each listed pair i, from the differences (exact), in bounded chunks."""
+    out = np.empty(len(a), dtype=np.float64)
+    for part in row_blocks(len(a), block_rows(A.shape[1], block_bytes)):
+        out[part] = squared_norms(A[a[part]] - B[b[part]])
+    return out
+
+
 def iter_sq_distances(
-    A: np.ndarray, B: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
+    A: np.ndarray, B: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES, *, exact: bool = False
 ) -> Iterator[tuple[slice, np.ndarray]]:
-    """(rows of A, squared distances of those rows to all of B), block by block."""
+    """(rows of A, squared distances of those rows to all of B), block by block.
+
+    With ``exact`` the entries spoiled by cancellation are recomputed (:func:`refine_near`),
+    so identical points are at distance exactly 0.
+    """
     B_sq = squared_norms(B)
     A_sq = squared_norms(A)
     for rows in row_blocks(A.shape[0], block_rows(B.shape[0], block_bytes)):
-        yield rows, sq_distances(A[rows], B, A_sq[rows], B_sq)
+        D = sq_distances(A[rows], B, A_sq[rows], B_sq)
+        if exact:
+            refine_near(D, A[rows], B, A_sq[rows], B_sq)
+        yield rows, D
 
 
 def _smallest_k(D: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,19 +138,27 @@ def knn(
     k: int,
     *,
     exclude_self: bool = False,
+    exclude: np.ndarray | None = None,
+    exact: bool = False,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest reference rows of each query row (Euclidean), blocked on both sides.
 
     Ties are broken by reference row order. With ``exclude_self`` the query is the
-    reference and each point is not its own neighbour. Returns (indices, squared
-    distances), each of shape (n_query, k), nearest first. Memory is
-    O(block_bytes + n_query · k).
+    reference and each point is not its own neighbour; more generally ``exclude[i]``
+    is a reference row query row i may not return (-1: none). With ``exact``, distances
+    spoiled by cancellation are recomputed from the differences (:func:`refine_near`).
+    Returns (indices, squared distances), each of shape (n_query, k), nearest first.
+    Memory is O(block_bytes + n_query · k).
     """
     query = np.ascontiguousarray(query, dtype=np.float64)
     reference = np.ascontiguousarray(reference, dtype=np.float64)
     n_q, n_r = query.shape[0], reference.shape[0]
-    available = n_r - 1 if exclude_self else n_r
+    if exclude_self:
+        exclude = np.arange(n_q)
+    elif exclude is not None:
+        exclude = np.asarray(exclude, dtype=np.intp)
+    available = n_r - 1 if exclude is not None and (np.asarray(exclude) >= 0).any() else n_r
     if k > available:
         raise ValueError(f"k={k} neighbours requested but only {available} reference points")
     q_sq, r_sq = squared_norms(query), squared_norms(reference)
@@ -109,11 +171,10 @@ def knn(
         cur_val = np.empty((qs.stop - qs.start, 0), dtype=np.float64)
         for rs in row_blocks(n_r, ref_block):
             D = sq_distances(query[qs], reference[rs], q_sq[qs], r_sq[rs])
-            if exclude_self:
-                lo, hi = max(qs.start, rs.start), min(qs.stop, rs.stop)
-                if lo < hi:
-                    r = np.arange(lo, hi)
-                    D[r - qs.start, r - rs.start] = np.inf
+            if exact:
+                refine_near(D, query[qs], reference[rs], q_sq[qs], r_sq[rs])
+            if exclude is not None:
+                _exclude(D, exclude[qs], rs)
             idx, val = _smallest_k(D, min(k, D.shape[1]), rs.start)
             merged_idx = np.concatenate([cur_idx, idx], axis=1)
             merged_val = np.concatenate([cur_val, val], axis=1)
@@ -144,3 +205,206 @@ def pair_scatter(
         scatter += block.T @ (W.sum(axis=1)[:, None] * block)
         scatter -= block.T @ (W @ X)
     return (scatter + scatter.T) / 2
+
+
+def _exclude(D: np.ndarray, excluded: np.ndarray, rs: slice) -> None:
+    """Set D[i, excluded[i] - rs.start] = inf where that reference row lies in this block."""
+    inside = (excluded >= rs.start) & (excluded < rs.stop)
+    D[np.flatnonzero(inside), excluded[inside] - rs.start] = np.inf
+
+
+def radius_neighbors(
+    query: np.ndarray,
+    reference: np.ndarray,
+    radius: float,
+    *,
+    k: int | None = None,
+    exclude: np.ndarray | None = None,
+    exact: bool = False,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every reference row within Euclidean ``radius`` of each query row (at most the k nearest).
+
+    Blocked on both sides like :func:`knn`; each query row's neighbours are sorted by
+    distance, ties by reference row order. Returns CSR-style ``(offsets, indices,
+    squared distances)``: query row i's neighbours are ``indices[offsets[i]:offsets[i+1]]``.
+    Memory is O(block_bytes + size of the answer), O(block_bytes + n_query · k) with ``k``.
+    """
+    query = np.ascontiguousarray(query, dtype=np.float64)
+    reference = np.ascontiguousarray(reference, dtype=np.float64)
+    n_q, n_r = query.shape[0], reference.shape[0]
+    limit = float(radius) ** 2
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=np.intp)
+    q_sq, r_sq = squared_norms(query), squared_norms(reference)
+    ref_block = max(1, min(n_r, block_rows(1, block_bytes // 8) // 4))
+    q_block = max(1, block_rows(min(ref_block, n_r), block_bytes))
+    parts_rows, parts_idx, parts_val = [], [], []
+    for qs in row_blocks(n_q, q_block):
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for rs in row_blocks(n_r, ref_block):
+            D = sq_distances(query[qs], reference[rs], q_sq[qs], r_sq[rs])
+            if exact:
+                refine_near(D, query[qs], reference[rs], q_sq[qs], r_sq[rs])
+            if exclude is not None:
+                _exclude(D, exclude[qs], rs)
+            r, c = _nonzero(D <= limit)
+            found.append((r + qs.start, c + rs.start, D[r, c]))
+            if k is not None:  # keep only the k best so far, so memory stays O(block · k)
+                found = [_sorted_within_rows(found, k)]
+        rows, idx, val = _sorted_within_rows(found, k)
+        parts_rows.append(rows)
+        parts_idx.append(idx)
+        parts_val.append(val)
+    rows = np.concatenate(parts_rows) if parts_rows else np.empty(0, dtype=np.intp)
+    offsets = np.zeros(n_q + 1, dtype=np.intp)
+    np.cumsum(np.bincount(rows, minlength=n_q), out=offsets[1:])
+    indices = np.concatenate(parts_idx) if parts_idx else np.empty(0, dtype=np.intp)
+    values = np.concatenate(parts_val) if parts_val else np.empty(0, dtype=np.float64)
+    return offsets, indices, values
+
+
+def _sorted_within_rows(
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate (row, column, value) triples; sort by row, value, column; keep k per row."""
+    if not found:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
+    rows, idx, val = (np.concatenate([part[j] for part in found]) for j in range(3))
+    order = np.lexsort((idx, val, rows))
+    rows, idx, val = rows[order], idx[order], val[order]
+    if k is not None:
+        keep = _rank_within_row(rows) < k
+        rows, idx, val = rows[keep], idx[keep], val[keep]
+    return rows, idx, val
+
+
+def _rank_within_row(rows: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal values of the sorted array ``rows``."""
+    if rows.size == 0:
+        return rows
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+    return np.arange(rows.size) - run_start
+
+
+class StreamingNeighbors:
+    """Exact nearest reference rows of fixed query rows, for a reference that arrives in batches.
+
+    For a reference too large for memory: :meth:`add` each batch (with the reference
+    index of each of its rows, increasing from batch to batch), then :meth:`result`.
+    Keeps the k nearest of each query (``k``), every row within ``radius``, or at most
+    k within radius; ties go to the smaller reference index, as in :func:`knn`. Once a
+    query holds k rows, a reference row can only enter if it is closer than the current
+    k-th, so after the first batch most of each block is discarded by one comparison.
+    Memory is O(block_bytes + n_query · k), or the size of the answer for a bare radius.
+    """
+
+    def __init__(
+        self,
+        query: np.ndarray,
+        *,
+        k: int | None = None,
+        radius: float | None = None,
+        exclude: np.ndarray | None = None,
+        exact: bool = False,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+    ) -> None:
+        if k is None and radius is None:
+            raise ValueError("give k, radius or both")
+        self.query = np.ascontiguousarray(query, dtype=np.float64)
+        self.q_sq = squared_norms(self.query)
+        self.k, self.exact, self.block_bytes = k, exact, block_bytes
+        self.limit = np.inf if radius is None else float(radius) ** 2
+        self.exclude = None if exclude is None else np.asarray(exclude, dtype=np.intp)
+        n_q = self.query.shape[0]
+        if k is not None:
+            self.best_idx = np.full((n_q, k), -1, dtype=np.intp)
+            self.best_val = np.full((n_q, k), np.inf)
+        else:
+            self.found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    #: while some query still holds fewer than k rows, batches are searched from a head this long:
+    #: the dense k-selection runs on it alone and the k-th found prunes the rest
+    HEAD = 4096
+
+    def add(self, batch: np.ndarray, indices: np.ndarray) -> None:
+        batch = np.ascontiguousarray(batch, dtype=np.float64)
+        indices = np.asarray(indices, dtype=np.intp)
+        head = max(self.HEAD, self.k or 0)
+        if self.k is not None and batch.shape[0] > 2 * head and np.isinf(self.best_val[:, -1]).any():
+            self._add(batch[:head], indices[:head])
+            batch, indices = batch[head:], indices[head:]
+        self._add(batch, indices)
+
+    def _add(self, batch: np.ndarray, indices: np.ndarray) -> None:
+        if batch.shape[0] == 0:
+            return
+        b_sq = squared_norms(batch)
+        for rows in row_blocks(self.query.shape[0], block_rows(batch.shape[0], self.block_bytes)):
+            D = sq_distances(self.query[rows], batch, self.q_sq[rows], b_sq)
+            if self.exact:
+                refine_near(D, self.query[rows], batch, self.q_sq[rows], b_sq)
+            if self.exclude is not None:
+                excluded = self.exclude[rows]
+                at = np.minimum(np.searchsorted(indices, excluded), indices.size - 1)
+                hit = indices[at] == excluded
+                D[np.flatnonzero(hit), at[hit]] = np.inf
+            if self.k is None:
+                r, c = _nonzero(D <= self.limit)
+                self.found.append((r + rows.start, indices[c], D[r, c]))
+            else:
+                self._merge(rows, D, indices)
+
+    def _merge(self, rows: slice, D: np.ndarray, indices: np.ndarray) -> None:
+        k = self.k
+        kth = self.best_val[rows, -1]
+        filling = np.flatnonzero(np.isinf(kth))
+        # queries still short of k rows: their k best of this block, found densely
+        part_r = [np.repeat(filling, min(k, D.shape[1]))]
+        cols, _ = (
+            _smallest_k(D[filling], min(k, D.shape[1]), 0) if filling.size else (np.empty((0, 0), int), None)
+        )
+        part_c = [cols.ravel()]
+        # full queries: only rows closer than their k-th (strictly: ties go to the earlier index)
+        r, c = _nonzero(D < np.where(np.isinf(kth), -np.inf, kth)[:, None])
+        part_r.append(r)
+        part_c.append(c)
+        r, c = np.concatenate(part_r), np.concatenate(part_c)
+        values = D[r, c]
+        keep = values <= self.limit
+        r, c, values = r[keep], c[keep], values[keep]
+        if r.size == 0:
+            return
+        touched = np.unique(r)
+        q = touched + rows.start
+        all_r = np.concatenate([np.repeat(touched, k), r])
+        all_idx = np.concatenate([self.best_idx[q].ravel(), indices[c]])
+        all_val = np.concatenate([self.best_val[q].ravel(), values])
+        order = np.lexsort((all_idx, all_val, all_r))
+        first = order[_rank_within_row(all_r[order]) < k]
+        self.best_idx[q] = all_idx[first].reshape(-1, k)
+        self.best_val[q] = all_val[first].reshape(-1, k)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR-style ``(offsets, indices, squared distances)`` as :func:`radius_neighbors` returns."""
+        n_q = self.query.shape[0]
+        if self.k is None:
+            rows, idx, val = _sorted_within_rows(self.found, None)
+        else:
+            finite = np.isfinite(self.best_val)
+            rows = np.repeat(np.arange(n_q), finite.sum(axis=1))
+            idx, val = self.best_idx[finite], self.best_val[finite]
+        offsets = np.zeros(n_q + 1, dtype=np.intp)
+        np.cumsum(np.bincount(rows, minlength=n_q), out=offsets[1:])
+        return offsets, idx, val
+
+    def held(self) -> np.ndarray:
+        """The reference indices currently among the answers (sorted, unique)."""
+        if self.k is None:
+            return (
+                np.unique(np.concatenate([part[1] for part in self.found]))
+                if self.found
+                else np.empty(0, int)
+            )
+        return np.unique(self.best_idx[self.best_idx >= 0])

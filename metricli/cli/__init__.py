@@ -14,8 +14,9 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
-from metricli.cli import algorithms, check, info, report, transform
+from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
 from metricli.cli.common import err, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
@@ -91,12 +92,16 @@ class MetricliGroup(TyperGroup):
             code = result if isinstance(result, int) else 0
         except typer.Exit as exc:
             code = exc.exit_code
-        except typer.TyperException as exc:
-            # usage errors (unknown option, missing argument, bad value): one line, exit 2
+        except TyperException as exc:
+            # typer >= 0.20 vendors click: usage errors (unknown option, missing argument, bad
+            # value) are TyperExceptions; one line, exit 2
             ctx = getattr(exc, "ctx", None)
-            where = f"{ctx.command_path}: " if ctx is not None else ""
-            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            code = _fail(f"{where}{exc.format_message()}{hint}", getattr(exc, "exit_code", 2))
+            if not exc.format_message().strip():  # no_args_is_help: the help was the message
+                code = 2
+            else:
+                where = f"{ctx.command_path}: " if ctx is not None else ""
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                code = _fail(f"{where}{exc.format_message()}{hint}", getattr(exc, "exit_code", 2) or 2)
         except MetricliError as exc:
             if debug:
                 traceback.print_exc()
@@ -150,6 +155,9 @@ def _global_options(
 app.add_typer(fit_app, name="fit")
 app.command("check")(check.check)
 app.command("transform")(transform.transform)
+app.command("distance")(distance.distance)
+app.command("neighbors")(neighbors.neighbors)
+app.add_typer(evaluate.evaluate_app, name="evaluate")
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 app.command("report")(report.report)

@@ -76,3 +76,21 @@ def split_columns(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+OutputOption = Annotated[
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output file (.csv, .tsv, .parquet, .jsonl), or '-' for stdout (CSV; JSON Lines with --json).",
+    ),
+]
+OutputFormatOption = Annotated[
+    str | None,
+    typer.Option("--output-format", help="csv, tsv, parquet or jsonl (default: by extension)."),
+]
+BatchRowsOption = Annotated[
+    int,
+    typer.Option("--batch-rows", min=1, help="Rows read per batch; memory is O(batch-rows × columns)."),
+]

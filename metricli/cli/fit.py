@@ -1,18 +1,17 @@
 """``metricli fit ALGO DATA``: one subcommand per learner, built from its parameters.
 
 Each learner's ``__init__`` signature and ``param_help`` become that subcommand's
-options, so a new learner needs no CLI code; the options every learner shares are
-declared once below.
+options (metricli/cli/learner_options.py, shared with ``evaluate``), so a new learner
+needs no CLI code; the options only ``fit`` has are declared below.
 """
 
 from __future__ import annotations
 
 import inspect
 import time
-import typing
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import typer
@@ -20,24 +19,30 @@ import typer
 from metricli.axioms import check_mahalanobis
 from metricli.cli import render
 from metricli.cli.common import (
-    DropMissingOption,
-    ExcludeOption,
-    FeaturesOption,
     ForceOption,
-    FormatOption,
-    IdOption,
     JsonOption,
     QuietOption,
     configure,
     emit_json,
     note,
     settings,
-    split_columns,
 )
+from metricli.cli.learner_options import (
+    data_parameters,
+    label_help,
+    learner_parameters,
+    learner_params,
+    load_learning_data,
+    make_command,
+    option,
+    supervision,
+    weak_parameters,
+)
+from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
-from metricli.io.bundle import read_matrix_file, save_bundle
-from metricli.io.tables import Dataset, display_name, load_dataset
+from metricli.io.bundle import save_bundle
+from metricli.io.tables import display_name
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
 
@@ -47,313 +52,32 @@ fit_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-#: learner parameters the CLI fills from its own shared options
-_SHARED = {"random_state"}
 
-
-def _option(annotation: Any, *decls: str, **kwargs: Any) -> Any:
-    return Annotated[annotation, typer.Option(*decls, **kwargs)]
-
-
-def _common_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
+def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
     kw = inspect.Parameter.KEYWORD_ONLY
-    label_required = cls.supervision in ("supervised", "semi-supervised")
-    target_required = cls.supervision == "regression"
-    label_help = {
-        "supervised": "Column of class labels (blank cells are unlabelled rows and are dropped).",
-        "semi-supervised": "Column of class labels; blank cells (or --unlabeled) mark unlabelled rows.",
-    }.get(cls.supervision, "Column of class labels (kept out of the features).")
-    params = [
-        inspect.Parameter(
-            "data",
-            kw,
-            annotation=Annotated[
-                str,
-                typer.Argument(
-                    help="Table of points: CSV, TSV, Parquet or .npy; '-' reads stdin.",
-                    metavar="DATA",
-                    show_default=False,
-                ),
-            ],
+    data, *selection = data_parameters(
+        cls,
+        label_required=cls.supervision in ("supervised", "semi-supervised"),
+        target_required=cls.supervision == "regression",
+        label_help=label_help(cls),
+    )
+    output = inspect.Parameter(
+        "output",
+        kw,
+        annotation=option(
+            Path, "--output", "-o", help="Folder to write the model bundle to.", show_default=False
         ),
-        inspect.Parameter(
-            "output",
-            kw,
-            annotation=_option(
-                Path,
-                "--output",
-                "-o",
-                help="Folder to write the model bundle to.",
-                show_default=False,
-            ),
-        ),
-        inspect.Parameter(
-            "label",
-            kw,
-            default=... if label_required else None,
-            annotation=_option(str | None, "--label", "-y", help=label_help),
-        ),
-        inspect.Parameter(
-            "target",
-            kw,
-            default=... if target_required else None,
-            annotation=_option(str | None, "--target", help="Column of regression targets."),
-        ),
-        inspect.Parameter(
-            "unlabeled",
-            kw,
-            default=None,
-            annotation=_option(
-                str | None,
-                "--unlabeled",
-                help="Label value that marks an unlabelled row (besides blank cells).",
-            ),
-        ),
-        inspect.Parameter("id_column", kw, default=None, annotation=IdOption),
-        inspect.Parameter("features", kw, default=None, annotation=FeaturesOption),
-        inspect.Parameter("exclude", kw, default=None, annotation=ExcludeOption),
-        inspect.Parameter("fmt", kw, default=None, annotation=FormatOption),
-        inspect.Parameter("drop_missing", kw, default=False, annotation=DropMissingOption),
-        inspect.Parameter(
-            "standardize",
-            kw,
-            default=False,
-            annotation=_option(
-                bool,
-                "--standardize",
-                help="Learn on z-scored features; M and L are still written for the raw features.",
-            ),
-        ),
-        inspect.Parameter(
-            "seed",
-            kw,
-            default=None,
-            annotation=_option(
-                int | None, "--seed", help="Random seed, for learners that draw random numbers."
-            ),
-        ),
+    )
+    return [
+        data,
+        output,
+        *selection,
         inspect.Parameter("force", kw, default=False, annotation=ForceOption),
-        *(_weak_parameters(cls) if cls.supervision == "weakly-supervised" else []),
+        *(weak_parameters(cls) if cls.supervision == "weakly-supervised" else []),
         inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
         inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
+        *learner_parameters(cls),
     ]
-    return params
-
-
-def _weak_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
-    """Where weak supervision comes from: constraint files, a chunk column, or labels."""
-    kw = inspect.Parameter.KEYWORD_ONLY
-    panel = "Constraints (or draw them from --label)"
-    params = []
-    for kind in cls.constraint_kinds:
-        if kind == "chunks":
-            params.append(
-                inspect.Parameter(
-                    "chunks",
-                    kw,
-                    default=None,
-                    annotation=_option(
-                        str | None,
-                        "--chunks",
-                        rich_help_panel=panel,
-                        help="Column of chunk ids in DATA (blank or -1: in no chunk).",
-                    ),
-                )
-            )
-            params.append(
-                inspect.Parameter(
-                    "chunk_size",
-                    kw,
-                    default=2,
-                    annotation=_option(
-                        int,
-                        "--chunk-size",
-                        min=2,
-                        rich_help_panel=panel,
-                        help="Points per chunk when chunks are drawn from --label.",
-                    ),
-                )
-            )
-        else:
-            columns = {
-                "pairs": "a,b,y (y = 1 similar, -1 dissimilar)",
-                "triplets": "anchor,positive,negative",
-                "quadruplets": "a,b,c,d: d(a,b) < d(c,d)",
-            }
-            params.append(
-                inspect.Parameter(
-                    kind,
-                    kw,
-                    default=None,
-                    annotation=_option(
-                        str | None,
-                        f"--{kind}",
-                        rich_help_panel=panel,
-                        help=f"File of {kind}: {columns[kind]}; rows of DATA by number, or by --id.",
-                    ),
-                )
-            )
-    params.append(
-        inspect.Parameter(
-            "n_constraints",
-            kw,
-            default=None,
-            annotation=_option(
-                int | None,
-                "--n-constraints",
-                min=1,
-                rich_help_panel=panel,
-                help="How many constraints (chunks, for chunk learners) to draw from --label "
-                "(default: 20 × classes², or 100 chunks).",
-            ),
-        )
-    )
-    return params
-
-
-def _learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
-    """The learner's own ``__init__`` parameters as options."""
-    hints = typing.get_type_hints(cls.__init__)
-    params = []
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.name == "self" or p.name in _SHARED:
-            continue
-        annotation = hints.get(p.name, str)
-        flag = "--" + p.name.replace("_", "-")
-        help_text = cls.param_help.get(p.name, "")
-        extra: dict[str, Any] = {}
-        args = typing.get_args(annotation)
-        if typing.get_origin(annotation) is typing.Literal:
-            pass  # typer turns Literal into a choice
-        elif annotation is bool:
-            flag = f"{flag}/--no-{p.name.replace('_', '-')}"
-        elif any(a is np.ndarray for a in args) or annotation is np.ndarray:
-            annotation = str | None if type(None) in args else str
-            help_text += " A .npy or CSV matrix file is also accepted."
-        else:
-            literal = [a for a in args if typing.get_origin(a) is typing.Literal]
-            if literal:
-                choices = [str(c) for c in typing.get_args(literal[0])]
-                annotation = str | None if type(None) in args else str
-                help_text += f" One of: {', '.join(choices)}, or a number."
-        params.append(
-            inspect.Parameter(
-                p.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=p.default,
-                annotation=_option(
-                    annotation, flag, help=help_text, rich_help_panel="Algorithm options", **extra
-                ),
-            )
-        )
-    return params
-
-
-def _coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:
-    """Turn a command-line string into what the learner expects: a matrix file, a number."""
-    if not isinstance(value, str):
-        return value
-    hint = typing.get_type_hints(cls.__init__).get(name)
-    args = typing.get_args(hint)
-    if np.ndarray in args and (value.endswith((".npy", ".csv", ".tsv")) or Path(value).is_file()):
-        matrix, _ = read_matrix_file(value)
-        return matrix
-    if (float in args or int in args) and any(typing.get_origin(a) is typing.Literal for a in args):
-        try:
-            return int(value) if int in args and value.lstrip("-").isdigit() else float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _supervision(
-    cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, Any]
-) -> tuple[np.ndarray, tuple, dict]:
-    """X and the extra ``fit`` arguments for the learner's kind of supervision."""
-    info: dict[str, Any] = {}
-    if cls.supervision == "unsupervised":
-        return dataset.X, (), info
-    if cls.supervision == "regression":
-        return dataset.X, (dataset.target,), info
-    if cls.supervision in ("supervised", "semi-supervised"):
-        labelled = dataset.labelled
-        classes = sorted({str(v) for v in dataset.labels[labelled]})
-        info["classes"] = classes
-        if len(classes) < 2:
-            found = f"a single class '{classes[0]}'" if classes else "no labelled rows"
-            raise MetricliError(
-                f"{dataset.name}: label column '{dataset.label_column}' has {found}; "
-                f"{cls.name} needs at least two classes"
-            )
-        if cls.supervision == "supervised":
-            if not labelled.all():
-                note(
-                    f"{dataset.name}: dropping {int((~labelled).sum())} unlabelled rows; "
-                    f"{cls.name} uses labelled rows only"
-                )
-            info["rows_used"] = dataset.rows[labelled].tolist() if not labelled.all() else None
-            return dataset.X[labelled], (dataset.labels[labelled],), info
-        info["n_unlabelled"] = int((~labelled).sum())
-        return dataset.X, (dataset.labels,), info
-    return dataset.X, (_weak_constraints(cls, dataset, options),), info
-
-
-def _weak_constraints(cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, Any]):
-    """The constraints given in files or a chunk column, else drawn from the labels (seeded)."""
-    from metricli import constraints as weak
-    from metricli.io.constraints import chunks_from_column, read_constraints
-
-    given = [k for k in cls.constraint_kinds if options.get(k)]
-    if len(given) > 1:
-        raise MetricliError(f"{cls.name}: give one of {', '.join('--' + k for k in given)}, not several")
-    if given:
-        kind = given[0]
-        if options.get("n_constraints") is not None:
-            raise MetricliError(
-                f"--n-constraints draws constraints from labels; it cannot be used with --{kind}"
-            )
-        if kind == "chunks":
-            column = options["chunks"]
-            found = weak.Chunks(chunks_from_column(dataset.extra[column], dataset.name, column))
-            weak.validate(found, dataset.n_samples, where=f"{dataset.name}: column '{column}'")
-            return found
-        return read_constraints(options[kind], kind, dataset.n_samples, ids=dataset.ids)
-    if dataset.labels is None:
-        flags = ", ".join(f"--{k}" for k in cls.constraint_kinds)
-        raise MetricliError(
-            f"{cls.name} learns from constraints: give {flags}, or --label to draw them from labels"
-        )
-    kind = cls.constraint_kinds[0]
-    n_classes = len({str(v) for v in dataset.labels[dataset.labelled]})
-    if n_classes < 2:
-        raise MetricliError(
-            f"{dataset.name}: label column '{dataset.label_column}' has fewer than two classes; "
-            "constraints cannot be drawn from it"
-        )
-    n = options.get("n_constraints") or (100 if kind == "chunks" else 20 * n_classes**2)
-    drawn = weak.from_labels(
-        kind, dataset.labels, n, seed=options.get("seed"), chunk_size=options.get("chunk_size") or 2
-    )
-    if len(drawn) < n:
-        note(
-            f"{dataset.name}: drew {len(drawn)} {kind} from the labels ({n} asked; no more distinct ones exist)"
-        )
-    return drawn
-
-
-def _progress_display():
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from metricli.cli.common import err
-
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=settings.quiet,
-    )
 
 
 def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
@@ -361,27 +85,9 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     output: Path = options["output"]
     refuse_to_overwrite(output, options["force"])
     source = options["data"]
-    dataset = load_dataset(
-        source,
-        options["fmt"],
-        label=options["label"],
-        target=options["target"],
-        id_column=options["id_column"],
-        features=split_columns(options["features"]),
-        exclude=split_columns(options["exclude"]) or (),
-        drop_missing=options["drop_missing"],
-        unlabeled=options["unlabeled"],
-        extra_columns=[options["chunks"]] if options.get("chunks") else (),
-    )
-    for message in dataset.notes:
-        note(message)
-    X, fit_args, supervision_info = _supervision(cls, dataset, options)
-
-    params = {
-        name: _coerce_param(cls, name, options[name]) for name in cls._param_names() if name not in _SHARED
-    }
-    if "random_state" in cls._param_names():
-        params["random_state"] = options["seed"]
+    dataset = load_learning_data(options)
+    X, fit_args, supervision_info = supervision(cls, dataset, options)
+    params = learner_params(cls, options)
     learner = cls(**params)
 
     mean = np.zeros(X.shape[1])
@@ -392,7 +98,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         scale = np.where(std > 0, std, 1.0)
     X_fit = (X - mean) / scale if options["standardize"] else X
 
-    with _progress_display() as progress:
+    with spinner() as progress:
         task = progress.add_task(f"fitting {cls.name}", total=None)
 
         def report(iteration: int, objective: float, **extra: Any) -> None:
@@ -454,17 +160,13 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         render.fit_summary(output, metadata, report_axioms)
 
 
-def _make_command(cls: type[MahalanobisLearner]):
-    def command(**options: Any) -> None:
-        run_fit(cls, options)
-
-    parameters = _common_parameters(cls) + _learner_parameters(cls)
-    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in parameters}
-    command.__doc__ = f"{cls.summary}.\n\n{cls.supervision.capitalize()}. Reference: {cls.reference}."
-    command.__name__ = f"fit_{cls.name}"
-    return command
-
-
 for _name, _cls in LEARNERS.items():
-    fit_app.command(_name)(_make_command(_cls))
+    fit_app.command(_name)(
+        make_command(
+            _cls,
+            run_fit,
+            _fit_parameters(_cls),
+            f"fit_{_cls.name}",
+            f"{_cls.summary}.\n\n{_cls.supervision.capitalize()}. Reference: {_cls.reference}.",
+        )
+    )

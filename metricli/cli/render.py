@@ -100,3 +100,58 @@ def mahalanobis_report(source: str, report: dict[str, Any]) -> None:
         )
     for line in report.get("notes", []):
         out.print(f"note: {line}", markup=False)
+
+
+#: the figures ``evaluate`` shows, in order, with their display names
+_FIGURES = {
+    "classification": [
+        ("accuracy", "kNN accuracy"),
+        ("precision_at_1", "precision@1"),
+        ("r_precision", "R-precision"),
+        ("map_at_r", "MAP@R"),
+    ],
+    "regression": [("rmse", "kNN RMSE"), ("mae", "kNN MAE"), ("mse", "kNN MSE")],
+}
+
+
+def _mean_std(summary: dict[str, float]) -> str:
+    return f"{summary['mean']:.4f} ± {summary['std']:.4f}"
+
+
+def cross_validation(title: str, result: dict[str, Any]) -> None:
+    """Per-fold headline figure, learned beside Euclidean, then every figure as mean ± std."""
+    task = result["task"]
+    key, name = _FIGURES[task][0]
+    out.print(title, markup=False)
+    folds = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("fold", "train", "test", f"learned {name}", f"Euclidean {name}", "fit s"):
+        folds.add_column(column, justify="right")
+    for fold in result["folds"]:
+        folds.add_row(
+            str(fold["fold"]),
+            str(fold["n_train"]),
+            str(fold["n_test"]),
+            f"{fold['learned'][key]:.4f}",
+            f"{fold['euclidean'][key]:.4f}",
+            f"{fold['fit_seconds']:.3f}",
+        )
+    out.print(folds)
+    out.print()
+    _figures_table(task, {side: result["summary"][side] for side in ("learned", "euclidean")}, _mean_std)
+
+
+def held_out_scores(title: str, result: dict[str, Any]) -> None:
+    """Figures of a bundle on held-out data, learned beside Euclidean."""
+    out.print(title, markup=False)
+    _figures_table(result["task"], {side: result[side] for side in ("learned", "euclidean")}, _fmt)
+
+
+def _figures_table(task: str, sides: dict[str, dict[str, Any]], show: Any) -> None:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("figure")
+    table.add_column("learned metric", justify="right")
+    table.add_column("Euclidean", justify="right")
+    for key, name in _FIGURES[task]:
+        if key in sides["learned"]:
+            table.add_row(name, show(sides["learned"][key]), show(sides["euclidean"][key]))
+    out.print(table)

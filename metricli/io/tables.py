@@ -123,6 +123,7 @@ def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
     if frame.shape[0] == 0:
         raise MetricliError(f"{name}: header only, no data rows")
     frame.columns = [str(c) for c in frame.columns]
+    frame.index = pd.RangeIndex(len(frame))  # rows are counted from 0, whatever index a Parquet file stored
     return frame, digest
 
 
@@ -173,7 +174,9 @@ def _parquet_batches(raw: object, batch_rows: int) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(raw)
+        # pre_buffer (pyarrow's default) keeps every column chunk read so far: memory grows with
+        # the file. Unbuffered, buffered reads hold about one row group at a time.
+        parquet = pq.ParquetFile(raw, pre_buffer=False, buffer_size=1 << 20)
     except Exception as exc:
         raise MetricliError(
             f"{display_name(str(raw))}: cannot read as Parquet ({_first_line(exc)})"
@@ -231,10 +234,11 @@ class Dataset:
         return np.array([v is not None for v in self.labels], dtype=bool)
 
 
-def _require_column(frame: pd.DataFrame, column: str, name: str, option: str) -> None:
+def _require_column(frame: pd.DataFrame, column: str, name: str, option: str, why: str | None = None) -> None:
     if column not in frame.columns:
         listing = ", ".join(frame.columns[:20]) + (", ..." if frame.shape[1] > 20 else "")
-        raise MetricliError(f"{name}: no column '{column}' (from {option}); columns are: {listing}")
+        why = why or f"from {option}"
+        raise MetricliError(f"{name}: no column '{column}' ({why}); columns are: {listing}")
 
 
 def numeric_column(series: pd.Series, name: str, column: str, line_offset: int | None) -> np.ndarray:
@@ -272,6 +276,7 @@ def select_columns(
     unlabeled: str | None = None,
     extra_columns: Sequence[str] = (),
     sha256: str | None = None,
+    features_why: str | None = None,
 ) -> Dataset:
     """Choose feature, label, target and id columns and validate them.
 
@@ -286,7 +291,14 @@ def select_columns(
     for column in extra_columns:
         _require_column(frame, column, name, "--chunks")
     for column in list(features or []) + list(exclude):
-        _require_column(frame, column, name, "--features" if column in (features or []) else "--exclude")
+        in_features = column in (features or [])
+        _require_column(
+            frame,
+            column,
+            name,
+            "--features" if in_features else "--exclude",
+            features_why if in_features else None,
+        )
     if label is not None and label == target:
         raise MetricliError(f"{name}: column '{label}' cannot be both --label and --target")
 
@@ -328,7 +340,7 @@ def select_columns(
             column_names = [c for j, c in enumerate(chosen) if not finite[:, j].all()]
             if target_values is not None and not np.isfinite(target_values).all():
                 column_names.append(target)
-            rows = np.flatnonzero(missing_rows)
+            rows = frame.index[missing_rows]
             raise MetricliError(
                 f"{name}: missing or infinite values in column "
                 f"{', '.join(repr(c) for c in column_names[:5])} at {describe_rows(rows)}; "
@@ -356,13 +368,14 @@ def select_columns(
     if id_column is not None:
         id_series = frame[id_column]
         if id_series.isna().any():
-            rows = np.flatnonzero(id_series.isna().to_numpy())
+            rows = frame.index[id_series.isna().to_numpy()]
             raise MetricliError(f"{name}: id column '{id_column}' is blank at {describe_rows(rows)}")
         dup = id_series.duplicated(keep="first").to_numpy()
         if dup.any():
             first = int(np.flatnonzero(dup)[0])
             raise MetricliError(
-                f"{name}: id column '{id_column}' repeats the value {id_series.iloc[first]!r} at row {first}; ids must be unique"
+                f"{name}: id column '{id_column}' repeats the value {id_series.iloc[first]!r} at row "
+                f"{frame.index[first]}; ids must be unique"
             )
         ids = id_series.astype(str).to_numpy(dtype=object)[keep]
 
@@ -370,7 +383,7 @@ def select_columns(
         name=name,
         X=np.ascontiguousarray(X[keep]),
         feature_names=list(chosen),
-        rows=np.flatnonzero(keep),
+        rows=frame.index.to_numpy()[keep],
         labels=labels,
         label_column=label,
         target=None if target_values is None else target_values[keep],
@@ -396,3 +409,52 @@ def load_dataset(source: str, fmt: str | None = None, **selection) -> Dataset:
     return select_columns(
         frame, display_name(source), fmt=detect_format(source, fmt), sha256=digest, **selection
     )
+
+
+def table_rows(source: str, fmt: str | None = None) -> int | None:
+    """The number of rows when the file says so without being read (Parquet, .npy), else None."""
+    if source == STDIN or not Path(source).is_file():
+        return None
+    try:
+        kind = detect_format(source, fmt)
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(source).metadata.num_rows)
+        if kind == "npy":
+            return int(np.load(source, mmap_mode="r", allow_pickle=False).shape[0])
+    except Exception:  # the reader proper reports an unreadable file
+        return None
+    return None
+
+
+def iter_points(
+    source: str,
+    fmt: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    *,
+    features: Sequence[str],
+    features_why: str | None = None,
+    keep: Sequence[str] = (),
+    **selection,
+) -> Iterator[tuple[int, Dataset]]:
+    """A table in batches, each chosen and validated like :func:`select_columns`.
+
+    Yields (rows read, points kept) per batch. The feature columns are fixed (e.g.
+    those a metric was learned on) and must all be present; ``Dataset.rows`` counts
+    rows from the start of the file, so errors name the right row whatever batch they
+    fall in. Columns in ``keep`` are carried along, unchanged, in ``Dataset.extra``.
+    """
+    name = display_name(source)
+    kind = detect_format(source, fmt)
+    for i, batch in enumerate(iter_table(source, fmt, batch_rows)):
+        if i == 0:
+            for column in features:
+                _require_column(batch, column, name, "--features", features_why)
+            for column in keep:
+                _require_column(batch, column, name, "--keep")
+        points = select_columns(
+            batch, name, fmt=kind, features=list(features), features_why=features_why, **selection
+        )
+        points.extra.update({c: batch[c].loc[points.rows].reset_index(drop=True) for c in keep})
+        yield len(batch), points

@@ -207,7 +207,7 @@ BAD_TRANSFORM_INPUTS = [
     ("empty.csv", "", "empty file"),
     ("header.csv", HEADER, "header only"),
     ("text.csv", HEADER + "1,2,3,4\n1,oops,3,4\n", "column 'sepal_width' is not numeric: row 1 (line 3)"),
-    ("nan.csv", HEADER + "1,2,3,4\n1,,3,4\n1,2,inf,4\n", "missing or infinite values at rows 1, 2"),
+    ("nan.csv", HEADER + "1,2,3,4\n1,,3,4\n1,2,inf,4\n", "column 'sepal_width', 'petal_length' at rows 1, 2"),
 ]
 
 

@@ -1,0 +1,270 @@
+"""``metricli distance``: learned distances between rows, as a long table or a square matrix."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from metricli.cli.common import (
+    BatchRowsOption,
+    DropMissingOption,
+    ForceOption,
+    FormatOption,
+    IdOption,
+    JsonOption,
+    OutputFormatOption,
+    OutputOption,
+    QuietOption,
+    configure,
+    emit_json,
+    note,
+    settings,
+)
+from metricli.cli.progress import RowProgress
+from metricli.cli.streaming import PointStream, load_points, open_writer, row_keys
+from metricli.errors import MetricliError
+from metricli.io.bundle import Bundle, load_bundle
+from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, describe_rows, display_name, iter_table
+from metricli.io.writers import TableWriter
+from metricli.kernels import iter_sq_distances, pair_sq_distances
+
+#: pairwise values computed (and written) per block; the output frame is a few times this
+_BLOCK_BYTES = 16 * 2**20
+
+
+def distance(
+    bundle_path: Annotated[
+        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
+    ],
+    data: Annotated[
+        str,
+        typer.Argument(
+            metavar="DATA", help="Points (rows i); '-' reads stdin. Streamed with --to.", show_default=False
+        ),
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="OTHER", help="Distances from each row of DATA to each row of OTHER."),
+    ] = None,
+    pairs: Annotated[
+        str | None,
+        typer.Option(
+            "--pairs",
+            metavar="FILE",
+            help="Only the pairs listed in FILE: its first two columns name a row of DATA and a row of "
+            "OTHER (or DATA), by 0-based row number or by --id; its columns are copied, d is appended.",
+        ),
+    ] = None,
+    square: Annotated[
+        bool, typer.Option("--square", help="A matrix: one row per row of DATA, one column per row of OTHER.")
+    ] = False,
+    squared: Annotated[
+        bool,
+        typer.Option("--squared", help="Write d² (column d2) instead of d. Squared d_M is not a metric."),
+    ] = False,
+    id_column: IdOption = None,
+    output: OutputOption = "-",
+    fmt: FormatOption = None,
+    output_format: OutputFormatOption = None,
+    batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
+    drop_missing: DropMissingOption = False,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Learned distances d(x, y) = sqrt((x - y)ᵀ M (x - y)) between rows.
+
+    metricli distance B DATA             pairs i < j of DATA: columns i, j, d
+    metricli distance B DATA --to OTHER  pairs (i in DATA, j in OTHER), by i
+    metricli distance B DATA --pairs P   the pairs listed in P: P's columns, d
+
+    Rows are named by their 0-based row number in their file, or by their --id
+    value. --square writes the matrix instead, d(i, i) = 0 exactly; with --id
+    its first column holds the row ids and its header the column ids, the form
+    `metricli check` reads.
+
+    Memory: DATA is held in memory, except with --to, where OTHER is held in
+    memory and DATA is streamed in batches of --batch-rows; listed pairs are
+    streamed too. Distances are computed in the learned space x -> L x in
+    bounded blocks; pairs closer than 1% of the points' norms are recomputed
+    from their difference, so duplicates are exactly 0.
+    """
+    configure(json_output, quiet)
+    if square and pairs:
+        raise MetricliError("--square and --pairs cannot be combined: listed pairs are written as a table")
+    bundle = load_bundle(bundle_path)
+    shape = _Shape(squared=squared, square=square, id_column=id_column)
+    selection = {"id_column": id_column, "drop_missing": drop_missing}
+    with open_writer(output, output_format, force) as writer:
+        if pairs is not None:
+            summary = _listed(bundle, data, to, pairs, fmt, batch_rows, selection, shape, writer)
+        elif to is not None:
+            summary = _to_other(bundle, data, to, fmt, batch_rows, selection, shape, writer)
+        else:
+            summary = _within(bundle, data, fmt, selection, shape, writer)
+    if output == "-":
+        return
+    summary = {"output": output, "rows": writer.rows, "squared": squared, "square": square, **summary}
+    if settings.json:
+        emit_json(summary)
+    else:
+        note(f"wrote {writer.rows} rows to {output}")
+
+
+class _Shape:
+    """How distance blocks become output rows: long (i, j, d) or square, d or d²."""
+
+    def __init__(self, squared: bool, square: bool, id_column: str | None) -> None:
+        self.squared, self.square, self.id_column = squared, square, id_column
+        self.value = "d2" if squared else "d"
+
+    def finish(self, D: np.ndarray) -> np.ndarray:
+        return D if self.squared else np.sqrt(D, out=D)
+
+    def matrix_rows(self, D: np.ndarray, row_keys: np.ndarray, column_keys: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame(D, columns=[str(k) for k in column_keys])
+        if self.id_column is not None:
+            frame.insert(0, self.id_column, row_keys)
+        return frame
+
+    def empty(self, column_keys: np.ndarray | None = None) -> pd.DataFrame:
+        if self.square:
+            keys = [] if column_keys is None else [str(k) for k in column_keys]
+            return pd.DataFrame(columns=([self.id_column] if self.id_column else []) + keys)
+        return pd.DataFrame(columns=["i", "j", self.value])
+
+
+def _within(
+    bundle: Bundle,
+    data: str,
+    fmt: str | None,
+    selection: dict[str, Any],
+    shape: _Shape,
+    writer: TableWriter,
+) -> dict[str, Any]:
+    points = load_points(data, fmt, bundle.feature_names, **selection)
+    Z = points.X @ bundle.L.T
+    keys = row_keys(points)
+    n = Z.shape[0]
+    with RowProgress(display_name(data), n) as progress:
+        for rows, D in iter_sq_distances(Z, Z, _BLOCK_BYTES, exact=True):
+            r = np.arange(rows.start, rows.stop)
+            D[r - rows.start, r] = 0.0
+            shape.finish(D)
+            if shape.square:
+                writer.write(shape.matrix_rows(D, keys[rows], keys))
+            else:
+                i, j = np.nonzero(np.arange(n)[None, :] > r[:, None])
+                writer.write(pd.DataFrame({"i": keys[r[i]], "j": keys[j], shape.value: D[i, j]}))
+            progress.advance(rows.stop - rows.start)
+    writer.write_if_empty(shape.empty(keys))
+    return {"mode": "within", "n": n, **({"shape": [n, n]} if shape.square else {})}
+
+
+def _to_other(
+    bundle: Bundle,
+    data: str,
+    to: str,
+    fmt: str | None,
+    batch_rows: int,
+    selection: dict[str, Any],
+    shape: _Shape,
+    writer: TableWriter,
+) -> dict[str, Any]:
+    other = load_points(to, fmt, bundle.feature_names, **selection)
+    Z_other = other.X @ bundle.L.T
+    other_keys = row_keys(other)
+    m = Z_other.shape[0]
+    with PointStream(data, fmt, batch_rows, bundle.feature_names, **selection) as stream:
+        for points in stream:
+            Z = points.X @ bundle.L.T
+            keys = row_keys(points)
+            for rows, D in iter_sq_distances(Z, Z_other, _BLOCK_BYTES, exact=True):
+                shape.finish(D)
+                if shape.square:
+                    writer.write(shape.matrix_rows(D, keys[rows], other_keys))
+                else:
+                    writer.write(
+                        pd.DataFrame(
+                            {
+                                "i": np.repeat(keys[rows], m),
+                                "j": np.tile(other_keys, rows.stop - rows.start),
+                                shape.value: D.ravel(),
+                            }
+                        )
+                    )
+    writer.write_if_empty(shape.empty(other_keys))
+    n = stream.read - stream.dropped
+    return {"mode": "to", "n": n, "m": m, **({"shape": [n, m]} if shape.square else {})}
+
+
+def _listed(
+    bundle: Bundle,
+    data: str,
+    to: str | None,
+    pairs: str,
+    fmt: str | None,
+    batch_rows: int,
+    selection: dict[str, Any],
+    shape: _Shape,
+    writer: TableWriter,
+) -> dict[str, Any]:
+    points = load_points(data, fmt, bundle.feature_names, **selection)
+    other = load_points(to, fmt, bundle.feature_names, **selection) if to is not None else points
+    Z = points.X @ bundle.L.T
+    Z_other = other.X @ bundle.L.T if to is not None else Z
+    where = display_name(pairs)
+    with RowProgress(where) as progress:
+        for batch in iter_table(pairs, None, batch_rows):
+            if batch.shape[1] < 2:
+                raise MetricliError(
+                    f"{where}: a pairs file needs two columns (a row of DATA, a row of OTHER)"
+                )
+            if shape.value in batch.columns:
+                raise MetricliError(f"{where}: already has a column '{shape.value}'; rename it")
+            first, second = batch.columns[:2]
+            a = _locate(batch[first], points, where, first, selection["id_column"])
+            b = _locate(batch[second], other, where, second, selection["id_column"])
+            batch[shape.value] = shape.finish(pair_sq_distances(Z, Z_other, a, b))
+            writer.write(batch)
+            progress.advance(len(batch))
+    return {"mode": "pairs", "pairs": progress.rows}
+
+
+def _locate(values: pd.Series, points: Dataset, where: str, column: str, id_column: str | None) -> np.ndarray:
+    """Positions in ``points`` of the rows a pairs column names, by --id value or by row number."""
+    if id_column is not None:
+        text = values.astype(str)
+        found = pd.Index(points.ids).get_indexer(text.to_numpy(dtype=object))
+        missing = found < 0
+        if missing.any():
+            row = values.index[missing][0]
+            raise MetricliError(
+                f"{where}: row {row}, column '{column}': {points.name} has no row with {id_column} "
+                f"{text.loc[row]!r}"
+            )
+        return found
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+    if not whole.all():
+        row = values.index[~whole][0]
+        raise MetricliError(
+            f"{where}: row {row}, column '{column}' is {values.loc[row]!r}, not a row number "
+            "(pass --id COLUMN to name rows by id)"
+        )
+    wanted = numbers.astype(np.int64)
+    found = np.searchsorted(points.rows, wanted)
+    valid = found < points.rows.size
+    valid[valid] &= points.rows[found[valid]] == wanted[valid]
+    if not valid.all():
+        bad = np.flatnonzero(~valid)
+        last = int(points.rows.max(initial=-1))
+        dropped = "; rows dropped by --drop-missing are not either" if points.rows.size < last + 1 else ""
+        raise MetricliError(
+            f"{where}: {describe_rows(values.index[bad])}, column '{column}': row {wanted[bad[0]]} is not in "
+            f"{points.name} (it has rows 0 to {last}{dropped})"
+        )
+    return found
