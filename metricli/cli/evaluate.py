@@ -138,8 +138,17 @@ def _cross_validation_parameters(cls: type[MahalanobisLearner]) -> list[inspect.
     ]
 
 
-def run_cross_validation(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
-    configure(options.pop("json_output"), options.pop("quiet"))
+def cross_validation_defaults(cls: type[MahalanobisLearner]) -> dict[str, Any]:
+    """Every option of ``evaluate ALGO`` at its default, for callers other than the command line."""
+    return {
+        p.name: p.default
+        for p in _cross_validation_parameters(cls)
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def cross_validation_report(cls: type[MahalanobisLearner], options: dict[str, Any]) -> dict[str, Any]:
+    """Refit ``cls`` on each training fold and score learned against Euclidean (the JSON of the command)."""
     _scoring(options["label"], options["target"], f"evaluate {cls.name}")
     dataset = load_learning_data(options)
     params = learner_params(cls, options)
@@ -198,7 +207,7 @@ def run_cross_validation(cls: type[MahalanobisLearner], options: dict[str, Any])
             standardize=options["standardize"],
             retrieval=options["retrieval"],
         )
-    report = {
+    return {
         "mode": "cross-validation",
         "algorithm": cls.name,
         "params": {k: (None if isinstance(v, np.ndarray) else v) for k, v in params.items()},
@@ -209,12 +218,17 @@ def run_cross_validation(cls: type[MahalanobisLearner], options: dict[str, Any])
         "n_rows": dataset.n_samples,
         **result,
     }
+
+
+def run_cross_validation(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
+    configure(options.pop("json_output"), options.pop("quiet"))
+    result = cross_validation_report(cls, options)
     if settings.json:
-        emit_json(report)
+        emit_json(result)
         return
     kind = "stratified " if result["task"] == "classification" else ""
     render.cross_validation(
-        f"metricli evaluate {cls.name} {dataset.name}: {result['cv']}-fold {kind}cross-validation, "
+        f"metricli evaluate {cls.name} {result['data']}: {result['cv']}-fold {kind}cross-validation, "
         f"seed {result['seed']}, kNN k={result['k']}"
         + (", standardized on each training fold" if result["standardize"] else ""),
         result,

@@ -19,8 +19,9 @@ from metricli.cli.common import (
     settings,
 )
 from metricli.io.atomic import atomic_path, refuse_to_overwrite
-from metricli.io.bundle import load_bundle
+from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import display_name, load_dataset
+from metricli.learners import get_learner
 
 
 def report(
@@ -40,7 +41,17 @@ def report(
     target: Annotated[str | None, typer.Option("--target", help="Column of regression targets.")] = None,
     id_column: IdOption = None,
     fmt: FormatOption = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the plotted sample of a large data set.")] = 0,
+    cv: Annotated[
+        int,
+        typer.Option(
+            "--cv",
+            min=0,
+            help="Folds for the kNN comparison (the learner is "
+            "refitted on each with the bundle's parameters); 0 skips it.",
+        ),
+    ] = 5,
+    knn: Annotated[int, typer.Option("-k", "--knn", min=1, help="Neighbours in the kNN vote / average.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and of the plotted sample.")] = 0,
     force: ForceOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -60,9 +71,13 @@ def report(
     )
     for message in dataset.notes:
         note(message)
+    evaluation = None
+    if cv and (label or target):
+        evaluation = _cross_validation(bundle, data, fmt, label, target, id_column, cv, knn, seed)
     figures = report_figures(
         bundle,
         dataset.X,
+        evaluation=evaluation,
         labels=dataset.labels,
         target=dataset.target,
         data_name=display_name(data),
@@ -75,3 +90,36 @@ def report(
         emit_json({"output": str(output), **figures})
     else:
         note(f"wrote {output} ({len(page) // 1024} KiB): {figures['verdict']}")
+
+
+def _cross_validation(
+    bundle: Bundle,
+    data: str,
+    fmt: str | None,
+    label: str | None,
+    target: str | None,
+    id_column: str | None,
+    cv: int,
+    knn: int,
+    seed: int,
+) -> dict:
+    """Exactly what `metricli evaluate ALGO DATA` reports for the bundle's algorithm and parameters."""
+    from metricli.cli.evaluate import cross_validation_defaults, cross_validation_report
+
+    cls = get_learner(bundle.algorithm)
+    meta = bundle.metadata
+    options = cross_validation_defaults(cls)
+    options.update({k: v for k, v in meta.get("params", {}).items() if k in options and v is not None})
+    options.update(
+        data=data,
+        fmt=fmt,
+        label=label,
+        target=target,
+        id_column=id_column,
+        features=[",".join(bundle.feature_names)],
+        cv=cv,
+        knn=knn,
+        seed=seed,
+        standardize=bool(meta.get("preprocessing", {}).get("standardize")),
+    )
+    return cross_validation_report(cls, options)

@@ -140,19 +140,26 @@ def objective_svg(history: list[float]) -> str:
     return _svg(fig)
 
 
+def headline(evaluation: dict[str, Any]) -> str:
+    """The figure a report leads with: kNN accuracy, or RMSE for regression."""
+    return "accuracy" if evaluation["task"] == "classification" else "rmse"
+
+
 def evaluation_svg(evaluation: dict[str, Any]) -> str:
+    score = headline(evaluation)
     folds = evaluation["folds"]
+    euclidean = [f["euclidean"][score] for f in folds]
+    learned = [f["learned"][score] for f in folds]
     fig, (ax,) = _figure(6.4, 2.6)
     index = np.arange(len(folds))
     width = 0.38
-    ax.bar(index - width / 2, [f["euclidean"] for f in folds], width, color=MUTED, label="Euclidean")
-    ax.bar(index + width / 2, [f["learned"] for f in folds], width, color=PALETTE[0], label="learned metric")
+    ax.bar(index - width / 2, euclidean, width, color=MUTED, label="Euclidean")
+    ax.bar(index + width / 2, learned, width, color=PALETTE[0], label="learned metric")
     ax.set_xticks(index, [f"fold {i + 1}" for i in index])
-    ax.set_ylabel(evaluation["score"], fontsize=9)
-    if evaluation["score"] == "accuracy":
-        low = min(min(f["euclidean"], f["learned"]) for f in folds)
-        ax.set_ylim(max(0.0, low - 0.1), 1.0)
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.set_ylabel(f"kNN {score}", fontsize=9)
+    if score == "accuracy":
+        ax.set_ylim(max(0.0, min(euclidean + learned) - 0.1), 1.0)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg(fig)
 
 
@@ -219,16 +226,18 @@ def _axiom_table(axioms: dict[str, Any]) -> str:
 def _evaluation_section(evaluation: dict[str, Any] | None) -> str:
     if not evaluation:
         return "<p class='note'>Not computed (pass <code>--cv N</code> with labels or a target).</p>"
-    score = evaluation["score"]
+    score = headline(evaluation)
+    summary = evaluation["summary"]
     head = "<tr><th>fold</th><th>Euclidean</th><th>learned</th></tr>"
     body = "".join(
-        f"<tr><td>{i + 1}</td><td class='num'>{f['euclidean']:.4f}</td><td class='num'>{f['learned']:.4f}</td></tr>"
+        f"<tr><td>{i + 1}</td><td class='num'>{f['euclidean'][score]:.4f}</td>"
+        f"<td class='num'>{f['learned'][score]:.4f}</td></tr>"
         for i, f in enumerate(evaluation["folds"])
     )
     mean = (
-        f"<tr><th>mean ± sd</th><td class='num'>{evaluation['euclidean']['mean']:.4f} ± "
-        f"{evaluation['euclidean']['std']:.4f}</td><td class='num'>{evaluation['learned']['mean']:.4f} ± "
-        f"{evaluation['learned']['std']:.4f}</td></tr>"
+        f"<tr><th>mean ± sd</th><td class='num'>{summary['euclidean'][score]['mean']:.4f} ± "
+        f"{summary['euclidean'][score]['std']:.4f}</td><td class='num'>{summary['learned'][score]['mean']:.4f} ± "
+        f"{summary['learned'][score]['std']:.4f}</td></tr>"
     )
     what = (
         f"kNN {score} (k = {evaluation['k']}) on {len(evaluation['folds'])} held-out folds, the learner "

@@ -33,9 +33,20 @@ def test_report_figures_agree_with_check(cli, iris_report, iris_X):
     np.testing.assert_allclose(figures["scatter"]["after"]["x"], iris_X @ L[0], rtol=1e-12)
     np.testing.assert_allclose(figures["scatter"]["after"]["y"], iris_X @ L[1], rtol=1e-12)
     assert figures["scatter"]["colour_by"]["values"][0] == "setosa"
+    # the kNN comparison is exactly what `metricli evaluate` reports for the same learner
+    evaluate = json.loads(cli("evaluate", "covariance", IRIS, "--label", "species", "--json").stdout)
+    assert _same_folds(figures, evaluate)
+    assert figures["evaluation"]["summary"] == evaluate["summary"]
     html = page.read_text()
+    assert f"{evaluate['summary']['learned']['accuracy']['mean']:.4f}" in html
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
-    assert html.count("<img ") == 2  # spectrum and scatter (no objective curve for a closed form)
+    assert html.count("<img ") == 3  # spectrum, scatter, kNN per fold (no objective curve: closed form)
+
+
+def _same_folds(figures, evaluate):
+    # fit timings differ between two runs; every score must not
+    strip = [{k: v for k, v in f.items() if k != "fit_seconds"} for f in figures["evaluation"]["folds"]]
+    return strip == [{k: v for k, v in f.items() if k != "fit_seconds"} for f in evaluate["folds"]]
 
 
 def test_pseudometric_report_shows_the_witness(cli, tmp_path, iris_frame):
@@ -76,7 +87,7 @@ def test_page_renders_in_headless_chromium_without_errors(iris_report, tmp_path)
     assert seen["failed_loads"] == []
     # nothing but the page itself and its inline images was requested
     assert all(url.startswith(("file://", "data:")) for url in seen["requests"])
-    assert len(seen["images"]) == 2
+    assert len(seen["images"]) == 3
     for image in seen["images"]:
         assert image["complete"] and image["width"] > 100 and image["height"] > 100 and image["shown"] > 100
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
