@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from metricli.errors import MetricliError
 from metricli.io.bundle import to_json
 
 #: Rich tables and results; progress, notes and errors go to ``err``.
@@ -94,3 +95,37 @@ BatchRowsOption = Annotated[
     int,
     typer.Option("--batch-rows", min=1, help="Rows read per batch; memory is O(batch-rows × columns)."),
 ]
+
+
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local: this process, streaming batches. dask: partitioned Parquet on a Dask cluster "
+        "(needs the extra: pip install 'metricli[dask]').",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the scheduler address, e.g. tcp://10.0.0.5:8786 "
+        "(default: a local cluster, one worker process per core).",
+    ),
+]
+
+
+def check_engine(engine: str, scheduler: str | None, output: str | None = None) -> bool:
+    """True for the Dask engine (after checking it is installed and the output can be a folder)."""
+    from metricli.distributed import ENGINES, require_dask
+
+    if engine not in ENGINES:
+        raise MetricliError(f"unknown engine '{engine}'; use one of: {', '.join(ENGINES)}")
+    if engine == "local":
+        if scheduler:
+            raise MetricliError("--scheduler goes with --engine dask")
+        return False
+    require_dask()
+    if output == "-":
+        raise MetricliError("--engine dask writes a folder of Parquet files; name it with -o")
+    return True

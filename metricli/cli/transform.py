@@ -10,12 +10,15 @@ import typer
 from metricli.cli.common import (
     BatchRowsOption,
     DropMissingOption,
+    EngineOption,
     ForceOption,
     FormatOption,
     JsonOption,
     OutputFormatOption,
     OutputOption,
     QuietOption,
+    SchedulerOption,
+    check_engine,
     configure,
     emit_json,
     note,
@@ -23,7 +26,8 @@ from metricli.cli.common import (
     split_columns,
 )
 from metricli.cli.streaming import PointStream, open_writer
-from metricli.io.bundle import load_bundle
+from metricli.io.atomic import refuse_to_overwrite
+from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS
 
 
@@ -45,6 +49,8 @@ def transform(
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,
     force: ForceOption = False,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -53,12 +59,16 @@ def transform(
     Columns are matched to the bundle's features by name; other columns are
     ignored unless kept with --keep. Output columns are c0, c1, ... DATA is
     read in batches of --batch-rows and written as it goes, so memory does not
-    grow with its size.
+    grow with its size. With --engine dask, DATA is partitioned Parquet (a file, a folder or a
+    glob) and OUTPUT a folder with one Parquet file per partition, rows in the same order.
     """
     configure(json_output, quiet)
     bundle = load_bundle(bundle_path)
     kept = split_columns(keep) or []
     component_names = [f"c{i}" for i in range(bundle.L.shape[0])]
+    if check_engine(engine, scheduler, output):
+        _transform_on_dask(bundle, data, output, kept, scheduler, force)
+        return
     with (
         open_writer(output, output_format, force) as writer,
         PointStream(
@@ -84,3 +94,20 @@ def transform(
         )
     else:
         note(f"wrote {writer.rows} rows x {len(component_names)} components to {output}")
+
+
+def _transform_on_dask(
+    bundle: Bundle, data: str, output: str, kept: list[str], scheduler: str | None, force: bool
+) -> None:
+    from metricli import distributed
+
+    refuse_to_overwrite(output, force)
+    with distributed.dask_client(scheduler):
+        frame = distributed.read_parquet(data)
+        rows = distributed.write_parquet(
+            distributed.transform(frame, bundle.L, bundle.feature_names, kept, data), output, force
+        )
+    if settings.json:
+        emit_json({"output": output, "rows": rows, "components": bundle.L.shape[0], "engine": "dask"})
+    else:
+        note(f"wrote {rows} rows x {bundle.L.shape[0]} components to {output}/ (Dask)")

@@ -76,3 +76,39 @@ def test_bad_partition_is_our_error(client, tmp_path):
 
     with pytest.raises(MetricliError, match="missing or infinite values"):
         engine.scatter_statistics(engine.read_parquet(str(folder)), ["a", "b"], str(folder))
+
+
+def test_cli_transform_on_the_cluster_matches_local(cli, client, partitioned, tmp_path):
+    folder, big = partitioned
+    bundle = tmp_path / "B"
+    assert (
+        cli("fit", "covariance", folder / "part-0.parquet", "--label", "species", "-o", bundle).exit_code == 0
+    )
+    out = tmp_path / "emb"
+    run = cli(
+        "transform",
+        bundle,
+        folder,
+        "-o",
+        out,
+        "--engine",
+        "dask",
+        "--scheduler",
+        client.scheduler.address,
+        "--keep",
+        "species",
+        "--json",
+    )
+    assert run.exit_code == 0, run.stderr
+    assert '"rows": 3000' in run.stdout
+    got = pd.concat([pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))], ignore_index=True)
+    whole = tmp_path / "whole.parquet"
+    big.to_parquet(whole, index=False)
+    local = tmp_path / "local.parquet"
+    assert cli("transform", bundle, whole, "-o", local, "--keep", "species").exit_code == 0
+    expected = pd.read_parquet(local)
+    assert list(got.columns) == list(expected.columns)
+    assert (got["species"] == expected["species"]).all()
+    np.testing.assert_allclose(
+        got.iloc[:, 1:].to_numpy(), expected.iloc[:, 1:].to_numpy(), rtol=1e-10, atol=1e-10
+    )
