@@ -19,13 +19,17 @@ import typer
 from metricli.axioms import check_mahalanobis
 from metricli.cli import render
 from metricli.cli.common import (
+    EngineOption,
     ForceOption,
     JsonOption,
     QuietOption,
+    SchedulerOption,
+    check_engine,
     configure,
     emit_json,
     note,
     settings,
+    split_columns,
 )
 from metricli.cli.learner_options import (
     data_parameters,
@@ -42,7 +46,7 @@ from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import save_bundle
-from metricli.io.tables import display_name
+from metricli.io.tables import display_name, select_columns
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
 
@@ -74,6 +78,14 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
         *selection,
         inspect.Parameter("force", kw, default=False, annotation=ForceOption),
         *(weak_parameters(cls) if cls.supervision == "weakly-supervised" else []),
+        *(
+            [
+                inspect.Parameter("engine", kw, default="local", annotation=EngineOption),
+                inspect.Parameter("scheduler", kw, default=None, annotation=SchedulerOption),
+            ]
+            if hasattr(cls, "fit_statistics")
+            else []
+        ),
         inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
         inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
         *learner_parameters(cls),
@@ -85,6 +97,9 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     output: Path = options["output"]
     refuse_to_overwrite(output, options["force"])
     source = options["data"]
+    if check_engine(options.get("engine", "local"), options.get("scheduler")):
+        _fit_on_dask(cls, options)
+        return
     dataset = load_learning_data(options)
     X, fit_args, supervision_info = supervision(cls, dataset, options)
     params = learner_params(cls, options)
@@ -121,7 +136,6 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         note(f"warning: {warning.message}")
 
     L = learner.components_ / scale[None, :]
-    report_axioms = check_mahalanobis(L.T @ L, dataset.feature_names)
     metadata = {
         "algorithm": cls.name,
         "supervision": cls.supervision,
@@ -153,11 +167,76 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
             "objective_history": learner.objective_history_,
         },
     }
-    save_bundle(output, L, dataset.feature_names, metadata, report_axioms, force=options["force"])
+    _save(output, L, dataset.feature_names, metadata, options["force"])
+
+
+def _save(
+    output: Path, L: np.ndarray, feature_names: list[str], metadata: dict[str, Any], force: bool
+) -> None:
+    report_axioms = check_mahalanobis(L.T @ L, feature_names)
+    save_bundle(output, L, feature_names, metadata, report_axioms, force=force)
     if settings.json:
         emit_json({"output": str(output), "metadata": metadata, "verdict": report_axioms["verdict"]})
     else:
         render.fit_summary(output, metadata, report_axioms)
+
+
+def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
+    """Learners with sufficient statistics: per-partition statistics on the cluster, the solve here."""
+    from metricli import distributed
+
+    for unsupported in ("standardize", "drop_missing"):
+        if options.get(unsupported):
+            raise MetricliError(f"--{unsupported.replace('_', '-')} is not available with --engine dask")
+    source = options["data"]
+    learner = cls(**learner_params(cls, options))
+    start = time.perf_counter()
+    with distributed.dask_client(options.get("scheduler")):
+        frame = distributed.read_parquet(source)
+        sample = frame.head(1000)
+        chosen = select_columns(
+            sample,
+            source,
+            fmt="parquet",
+            label=options["label"],
+            target=options["target"],
+            id_column=options["id_column"],
+            features=split_columns(options["features"]),
+            exclude=split_columns(options["exclude"]) or (),
+        )
+        for message in chosen.notes:
+            note(message)
+        stats = distributed.scatter_statistics(frame, chosen.feature_names, source)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        learner.fit_statistics(stats)
+    for warning in caught:
+        note(f"warning: {warning.message}")
+    metadata = {
+        "algorithm": cls.name,
+        "supervision": cls.supervision,
+        "params": learner.get_params(),
+        "seed": options["seed"],
+        "preprocessing": {"standardize": False, "mean": None, "scale": None, "note": None},
+        "input": {
+            "path": source,
+            "sha256": None,
+            "engine": "dask",
+            "rows_read": stats.n,
+            "rows_used": stats.n,
+            "label": options["label"],
+            "target": options["target"],
+            "id": options["id_column"],
+        },
+        "fit": {
+            "iterations": learner.n_iter_,
+            "objective": learner.objective_,
+            "converged": learner.converged_,
+            "seconds": round(time.perf_counter() - start, 6),
+            "objective_history": learner.objective_history_,
+        },
+    }
+    _save(options["output"], learner.components_, chosen.feature_names, metadata, options["force"])
 
 
 for _name, _cls in LEARNERS.items():

@@ -112,3 +112,30 @@ def test_cli_transform_on_the_cluster_matches_local(cli, client, partitioned, tm
     np.testing.assert_allclose(
         got.iloc[:, 1:].to_numpy(), expected.iloc[:, 1:].to_numpy(), rtol=1e-10, atol=1e-10
     )
+
+
+def test_cli_fit_covariance_on_the_cluster_matches_local(cli, client, partitioned, tmp_path):
+    folder, big = partitioned
+    whole = tmp_path / "whole.parquet"
+    big.to_parquet(whole, index=False)
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert cli("fit", "covariance", whole, "--label", "species", "-o", local).exit_code == 0
+    run = cli(
+        "fit",
+        "covariance",
+        folder,
+        "--label",
+        "species",
+        "-o",
+        remote,
+        "--engine",
+        "dask",
+        "--scheduler",
+        client.scheduler.address,
+    )
+    assert run.exit_code == 0, run.stderr
+    M_local, M_remote = np.load(local / "M.npy"), np.load(remote / "M.npy")
+    np.testing.assert_allclose(M_remote, M_local, rtol=1e-10, atol=1e-10 * np.abs(M_local).max())
+    meta = __import__("json").loads((remote / "metadata.json").read_text())
+    assert meta["input"]["engine"] == "dask" and meta["input"]["rows_used"] == len(big)
+    assert meta["feature_names"] == list(big.columns[:4])
