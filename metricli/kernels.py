@@ -273,3 +273,22 @@ def map_tiles(work: Callable[[T], R], items: Sequence[T], *, n_jobs: int | None 
         finally:
             for future in pending:
                 future.cancel()
+
+
+def distance_matrix(Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np.ndarray:
+    """The n x n Euclidean distances between the rows of Z, filled row block by row block.
+
+    Computed from the differences (scipy's cdist), not from ||a||² + ||b||² - 2 a·b, so
+    identical points are at distance exactly 0 and near points keep their digits, as
+    an axiom check needs. Memory: the result plus one block.
+    """
+    from scipy.spatial.distance import cdist
+
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    n = Z.shape[0]
+    D = np.empty((n, n), dtype=np.float64)
+    for rows in row_blocks(n, block_rows(max(n, Z.shape[1]), block_bytes)):
+        D[rows] = cdist(Z[rows], Z)
+    # d(i, j) and d(j, i) come from the same squared differences summed in the same
+    # order, so D is symmetric exactly; the diagonal is exactly 0
+    return D
