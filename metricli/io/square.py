@@ -75,8 +75,9 @@ def _layout(raw: bytes | Path, name: str, sep: str) -> tuple[bool, bool, int, in
     """(has a header, has row ids, rows, columns of numbers), decided by the table's shape.
 
     With L non-empty lines of w cells: a first line one cell short is a header over row
-    ids (pandas style); L = w + 1 means a header; L = w - 1 means row ids; L = w means a
-    header over row ids if the first line has a cell that is not a number, else neither.
+    ids (pandas style); L = w + 1 means a header; L = w - 1 means row ids (the first cell
+    is text); L = w means a header over row ids if the first line has a cell that is not
+    a number, else neither.
     """
     first: list[str] | None = None
     width = None
@@ -100,9 +101,9 @@ def _layout(raw: bytes | Path, name: str, sep: str) -> tuple[bool, bool, int, in
         raise MetricliError(f"{name}: not a text file (cannot decode as UTF-8)") from None
     if first is None:
         raise MetricliError(f"{name}: empty file, no header and no rows")
-    numeric_first = all(_is_number(cell) for cell in first)
+    numbers = [_is_number(cell) for cell in first]
     if width is None:  # a single line: a 1 x 1 matrix, or a header alone
-        if not numeric_first:
+        if not all(numbers):
             raise MetricliError(f"{name}: header only, no data rows")
         width = len(first)
     if len(first) == width - 1:
@@ -113,15 +114,14 @@ def _layout(raw: bytes | Path, name: str, sep: str) -> tuple[bool, bool, int, in
         )
     elif lines == width + 1:
         header, row_ids = True, False
-    elif lines == width - 1:
+    elif lines == width - 1 and not numbers[0] and all(numbers[1:]):
         header, row_ids = False, True
     elif lines == width:
-        header = row_ids = not numeric_first
+        header = row_ids = not all(numbers)
     else:
-        header = not numeric_first
+        rows = lines - (not all(numbers))
         raise MetricliError(
-            f"{name}: matrix must be square; got {lines - header} rows and {width - header} columns "
-            "(counting a first column of row ids)"
+            f"{name}: matrix must be square; got {rows} rows and {width} columns (including any column of row ids)"
         )
     return header, row_ids, lines - header, width - row_ids
 
