@@ -141,10 +141,14 @@ def knn(
 # each pivot k, combine column k of the rows with row k of D, and keep the minimum.
 # Numpy runs each step in C and releases the GIL, so tiles run in parallel in threads.
 
-#: rows of a tile, and the widest column span: two float64 tiles of 16 x 4096 (1 MiB)
-#: stay in a core's L2 cache while the pivot loop streams rows of D through it
+#: a tile holds about 16 x 4096 float64 (512 KiB): it and its scratch copy stay in a
+#: core's L2 cache while the pivot loop streams rows of D through them; narrower tiles
+#: get more rows, so that numpy's per-call overhead stays small against the work
 TILE_ROWS = 16
 TILE_COLUMNS = 4096
+TILE_ELEMENTS = TILE_ROWS * TILE_COLUMNS
+#: taller tiles waste their lower-left triangle in symmetric problems and run slower
+TILE_MAX_ROWS = 64
 #: numpy buffers broadcast operands when the inner loop is shorter than bufsize / 3;
 #: for the (rows, 1) + (columns,) step that copy costs 3-4x, so tiles turn it off
 _NO_BUFFERING = 64
@@ -159,18 +163,24 @@ def default_jobs() -> int:
 
 
 def tiles(
-    n: int, *, upper: bool = False, rows: int = TILE_ROWS, columns: int = TILE_COLUMNS
+    n: int, *, upper: bool = False, rows: int | None = None, columns: int = TILE_COLUMNS
 ) -> list[tuple[slice, slice]]:
     """(row slice, column slice) tiles covering an n x n matrix.
 
     With ``upper`` only the tiles meeting the upper triangle j >= i are listed (each
-    row block starts at its own diagonal), for symmetric problems.
+    row block starts at its own diagonal), for symmetric problems. Without ``rows``,
+    each row block is as tall as keeps its tile near :data:`TILE_ELEMENTS`.
     """
     out = []
-    for r in row_blocks(n, rows):
-        start = r.start if upper else 0
-        for c in row_blocks(n - start, columns):
-            out.append((r, slice(c.start + start, c.stop + start)))
+    start = 0
+    while start < n:
+        first = start if upper else 0
+        width = min(n - first, columns)
+        height = rows or min(max(TILE_ROWS, TILE_ELEMENTS // max(width, 1)), TILE_MAX_ROWS)
+        r = slice(start, min(start + height, n))
+        for c in row_blocks(n - first, columns):
+            out.append((r, slice(c.start + first, c.stop + first)))
+        start = r.stop
     return out
 
 

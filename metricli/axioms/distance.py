@@ -333,7 +333,7 @@ def triangle_check(
     n_witnesses: int = DEFAULT_WITNESSES,
     n_jobs: int | None = None,
     progress: Progress | None = None,
-    tile_rows: int = kernels.TILE_ROWS,
+    tile_rows: int | None = None,
     tile_columns: int = kernels.TILE_COLUMNS,
 ) -> TriangleResult:
     """Every pair (i, j) against every pivot k: d(i, j) <= combine(d(i, k), d(k, j)) + tol.
@@ -529,6 +529,53 @@ def sampled_triangle_check(
     return report
 
 
+# --- Euclidean embeddability ------------------------------------------------------------
+
+
+def euclidean_embedding(D: np.ndarray, tol: Tolerance) -> dict[str, Any]:
+    """Can the points be placed in a Euclidean space with exactly these distances?
+
+    Yes if and only if B = -1/2 J (D∘D) J, J = I - 11ᵀ/n, is positive semi-definite
+    (Schoenberg, "Remarks to Maurice Fréchet's article...", Ann. Math. 36(3), 1935;
+    Young & Householder, Psychometrika 3(1), 1938: classical multidimensional scaling),
+    and the number of positive eigenvalues is the smallest dimension that holds them.
+    An eigenvalue counts as negative below -(atol + rtol · max|λ|). Needs one n x n
+    matrix besides D and O(n³) time: an option, not part of the verdict.
+    """
+    from scipy.linalg import eigh
+
+    n = D.shape[0]
+    B = np.empty((n, n))
+    row_means = np.empty(n)
+    for rows in kernels.row_blocks(n, _PAIR_TILE_ROWS):
+        B[rows] = np.square(D[rows])
+        row_means[rows] = B[rows].mean(axis=1)
+    if not np.array_equal(D, D.T):
+        # B needs a symmetric D; average the two triangles rather than refuse
+        for rows in kernels.row_blocks(n, _PAIR_TILE_ROWS):
+            B[rows] = (np.square(D[rows]) + np.square(D[:, rows].T)) / 2
+        row_means = B.mean(axis=1)
+    total = float(row_means.mean())
+    for rows in kernels.row_blocks(n, _PAIR_TILE_ROWS):
+        B[rows] -= row_means[rows, None]
+        B[rows] -= row_means[None, :]
+        B[rows] += total
+        B[rows] *= -0.5
+    values = eigh(B, eigvals_only=True, overwrite_a=True, check_finite=False)
+    threshold = tol.atol + tol.rtol * float(np.abs(values).max(initial=0.0))
+    negative = values < -threshold
+    magnitude = float(np.abs(values).sum())
+    return {
+        "embeddable": not negative.any(),
+        "dimension": int(np.count_nonzero(values > threshold)),
+        "negative_eigenvalues": int(negative.sum()),
+        "min_eigenvalue": float(values.min()),
+        "max_eigenvalue": float(values.max()),
+        "negative_fraction": float(np.abs(values[negative]).sum()) / magnitude if magnitude > 0 else 0.0,
+        "threshold": threshold,
+    }
+
+
 # --- the whole check ---------------------------------------------------------------------
 
 
@@ -564,6 +611,7 @@ def check_distance(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     ultrametric: bool = False,
+    euclidean: bool = False,
     fail_fast: bool = False,
     sample: int | None = None,
     seed: int = 0,
@@ -577,7 +625,8 @@ def check_distance(
     ``verdict``, ``holds`` (a metric), ``tolerance``, ``axioms`` (each with ``holds``,
     counts, the worst violation size and its quantiles, and witnesses by id when ``ids``
     name the rows), and ``notes``. ``sample`` checks that many random triplets instead of
-    all n³; ``fail_fast`` stops the triplet search at the first violation.
+    all n³; ``fail_fast`` stops the triplet search at the first violation; ``euclidean``
+    adds ``euclidean_embedding`` (:func:`euclidean_embedding`).
     """
     D = as_distance_matrix(D)
     n = D.shape[0]
@@ -649,7 +698,7 @@ def check_distance(
 
     holds = {key: bool(axioms[key]["holds"]) for key in axioms}
     verdict = distance_verdict(holds)
-    return {
+    report = {
         "kind": "distance",
         "verdict": verdict,
         "holds": verdict == "metric",
@@ -659,6 +708,11 @@ def check_distance(
         "axioms": axioms,
         "notes": _notes(verdict, axioms, fail_fast=fail_fast, sample=sample),
     }
+    if euclidean:
+        report["euclidean_embedding"] = euclidean_embedding(D, tol)
+        if not exactly_symmetric:
+            report["notes"].append("Euclidean embedding tested on the symmetric part of D∘D")
+    return report
 
 
 def _min_off_diagonal(D: np.ndarray) -> float | None:

@@ -118,6 +118,15 @@ def check(
             rich_help_panel=PANEL_CHECK,
         ),
     ] = False,
+    euclidean: Annotated[
+        bool,
+        typer.Option(
+            "--euclidean",
+            help="Also say whether the points fit in a Euclidean space with these distances "
+            "(classical MDS eigenvalues; O(n³) time and one more n x n matrix).",
+            rich_help_panel=PANEL_CHECK,
+        ),
+    ] = False,
     fail_fast: Annotated[
         bool,
         typer.Option(
@@ -222,6 +231,7 @@ def check(
             ("--sample", sample is not None),
             ("--fail-fast", fail_fast),
             ("--ultrametric", ultrametric),
+            ("--euclidean", euclidean),
             ("--repair-metric", repair_metric is not None),
         ):
             if given:
@@ -249,6 +259,7 @@ def check(
                 rtol=rtol,
                 atol=atol,
                 ultrametric=ultrametric,
+                euclidean=euclidean,
                 fail_fast=fail_fast,
                 sample=sample,
                 seed=seed,

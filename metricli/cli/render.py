@@ -209,6 +209,16 @@ def distance_report(source: str, report: dict[str, Any]) -> None:
         table.add_row(_AXIOM_NAMES[key], _MARK[bool(axiom["holds"])], _distance_details(key, axiom))
     out.print(table)
     out.print(f"{_n(report['n_points'])} points, tolerance {_fmt(report['tolerance']['threshold'])}")
+    embedding = report.get("euclidean_embedding")
+    if embedding is not None:
+        if embedding["embeddable"]:
+            out.print(f"Euclidean embedding: yes, in {embedding['dimension']} dimensions")
+        else:
+            out.print(
+                f"Euclidean embedding: no, {embedding['negative_eigenvalues']} negative eigenvalues of the "
+                f"MDS matrix, the lowest {_fmt(embedding['min_eigenvalue'])} "
+                f"({_fmt(100 * embedding['negative_fraction'])}% of the spectrum)"
+            )
     for key, axiom in report["axioms"].items():
         for w in axiom.get("witnesses", []):
             out.print(f"witness ({_AXIOM_NAMES[key]}): {_witness_line(key, w)}", markup=False)

@@ -244,3 +244,27 @@ def test_bad_matrices_are_refused(D, message):
 def test_ids_must_name_every_point():
     with pytest.raises(MetricliError, match="3 ids for a 2x2 distance matrix"):
         check_distance(np.zeros((2, 2)), ids=["a", "b", "c"])
+
+
+# -- Euclidean embeddability (classical MDS) ------------------------------------------------
+
+
+def test_euclidean_distances_embed_in_their_own_dimension():
+    embedding = check_distance(cdist(X[:, :3], X[:, :3]), euclidean=True)["euclidean_embedding"]
+    assert embedding["embeddable"] and embedding["dimension"] == 3
+    assert embedding["negative_eigenvalues"] == 0 and embedding["negative_fraction"] == 0.0
+
+
+def test_the_star_metric_does_not_embed():
+    # centre at distance 1 from three leaves 2 apart: every leaf pair would need the centre
+    # as its midpoint. B = -1/2 J (D∘D) J = [[-3, 1, 1, 1], [1, 21, -11, -11], ...] / 16 has
+    # eigenvalues 2, 2, 0 and -1/4 (eigenvector (3, -1, -1, -1)).
+    star = np.array([[0, 1, 1, 1], [1, 0, 2, 2], [1, 2, 0, 2], [1, 2, 2, 0]], dtype=float)
+    report = check_distance(star, euclidean=True)
+    assert report["verdict"] == "metric"
+    embedding = report["euclidean_embedding"]
+    assert not embedding["embeddable"] and embedding["negative_eigenvalues"] == 1
+    assert embedding["min_eigenvalue"] == pytest.approx(-0.25, rel=1e-12)
+    assert embedding["max_eigenvalue"] == pytest.approx(2.0, rel=1e-12)
+    assert embedding["negative_fraction"] == pytest.approx(0.25 / 4.25, rel=1e-12)
+    assert embedding["dimension"] == 2
