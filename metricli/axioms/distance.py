@@ -630,6 +630,8 @@ def check_distance(
     """
     D = as_distance_matrix(D)
     n = D.shape[0]
+    if n_witnesses < 1:
+        raise MetricliError(f"at least one witness per axiom; got n_witnesses={n_witnesses}")
     if ids is not None and len(ids) != n:
         raise MetricliError(f"{len(ids)} ids for a {n}x{n} distance matrix")
     tol = tolerance(D, rtol, atol)

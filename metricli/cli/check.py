@@ -16,8 +16,6 @@ from metricli.axioms.repair import metric_repair, nearest_psd
 from metricli.cli import render
 from metricli.cli.common import (
     ForceOption,
-    FormatOption,
-    IdOption,
     JsonOption,
     QuietOption,
     configure,
@@ -81,8 +79,25 @@ def check(
             rich_help_panel=PANEL_INPUT,
         ),
     ] = None,
-    id_column: IdOption = None,
-    fmt: FormatOption = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            help="With --data: its column of unique point ids, which then name the witnesses.",
+            show_default=False,
+            rich_help_panel=PANEL_INPUT,
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Format of the matrix file, or of --data: csv, tsv, parquet or npy (default: by "
+            "extension; stdin: csv).",
+            show_default=False,
+            rich_help_panel=PANEL_INPUT,
+        ),
+    ] = None,
     rtol: Annotated[
         float,
         typer.Option(
