@@ -126,7 +126,9 @@ def _layout(raw: bytes | Path, name: str, sep: str) -> tuple[bool, bool, int, in
     return header, row_ids, lines - header, width - row_ids
 
 
-def _numeric_frame(frame: pd.DataFrame, name: str, column_ids: list[str], line_offset: int) -> np.ndarray:
+def _numeric_frame(
+    frame: pd.DataFrame, name: str, column_ids: list[str], first_row: int, line_offset: int
+) -> np.ndarray:
     """The frame as float64, or an error naming the first cell that is not a number."""
     matrix = np.empty(frame.shape, dtype=np.float64)
     for j, column in enumerate(frame.columns):
@@ -137,10 +139,10 @@ def _numeric_frame(frame: pd.DataFrame, name: str, column_ids: list[str], line_o
         coerced = pd.to_numeric(series, errors="coerce")
         bad = series.notna().to_numpy() & coerced.isna().to_numpy()
         if bad.any():
-            i = int(np.flatnonzero(bad)[0])
+            i = first_row + int(np.flatnonzero(bad)[0])
             raise MetricliError(
                 f"{name}: not a number at row {i} (line {i + line_offset}), column '{column_ids[j]}': "
-                f"{series.iloc[i]!r}"
+                f"{series.iloc[i - first_row]!r}"
             )
         matrix[:, j] = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
     return matrix
@@ -151,27 +153,31 @@ def _read_text(source: str, name: str, fmt: str) -> tuple[np.ndarray, list[str] 
     raw: bytes | Path = sys.stdin.buffer.read() if source == STDIN else Path(source)
     header, row_ids_present, n_rows, n_columns = _layout(raw, name, sep)
     _require_square(name, n_rows, n_columns)
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(raw) if isinstance(raw, bytes) else raw,
-            sep=sep,
-            header=None,
-            skiprows=1 if header else 0,
-            dtype={0: str} if row_ids_present else None,
-            keep_default_na=True,
-        )
-    except pd.errors.ParserError as exc:
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({str(exc).strip().splitlines()[0]})") from None
-    row_ids = None
-    if row_ids_present:
-        row_ids = [str(v) for v in frame.iloc[:, 0]]
-        frame = frame.iloc[:, 1:]
     column_ids = None
     if header:
         cells = _fields(_first_line(raw), sep)
         column_ids = [c.strip() for c in cells[len(cells) - n_columns :]]
     labels = column_ids or [str(j) for j in range(n_columns)]
-    matrix = _numeric_frame(frame, name, labels, 2 if header else 1)
+    matrix = np.empty((n_rows, n_columns), dtype=np.float64)
+    row_ids: list[str] | None = [] if row_ids_present else None
+    row = 0
+    try:
+        # in blocks of rows, so that memory is the matrix plus one block of text
+        for chunk in pd.read_csv(
+            io.BytesIO(raw) if isinstance(raw, bytes) else raw,
+            sep=sep,
+            header=None,
+            skiprows=1 if header else 0,
+            dtype={0: str} if row_ids_present else None,
+            chunksize=_BLOCK_ROWS,
+        ):
+            if row_ids is not None:
+                row_ids.extend(str(v) for v in chunk.iloc[:, 0])
+                chunk = chunk.iloc[:, 1:]
+            matrix[row : row + len(chunk)] = _numeric_frame(chunk, name, labels, row, 2 if header else 1)
+            row += len(chunk)
+    except pd.errors.ParserError as exc:
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({str(exc).strip().splitlines()[0]})") from None
     return matrix, row_ids, column_ids
 
 
@@ -197,7 +203,7 @@ def _read_parquet(source: str, name: str) -> tuple[np.ndarray, list[str] | None,
         frame = frame.iloc[:, 1:]
     column_ids = [str(c) for c in frame.columns]
     _require_square(name, frame.shape[0], frame.shape[1])
-    return _numeric_frame(frame, name, column_ids, 1), row_ids, column_ids
+    return _numeric_frame(frame, name, column_ids, 0, 1), row_ids, column_ids
 
 
 def _read_npy(source: str, name: str) -> np.ndarray:
