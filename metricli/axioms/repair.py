@@ -40,6 +40,8 @@ from metricli.errors import MetricliError
 
 #: pivots closed together in the blocked Floyd-Warshall
 PIVOT_BLOCK = 64
+#: memory for one block of rows in the passes before and after the closure
+_REPAIR_BLOCK_BYTES = 8 * 2**20
 
 
 def shortest_path_closure(
@@ -116,7 +118,7 @@ def metric_repair(
     n = D.shape[0]
     tol = tolerance(D, rtol, atol)
     t = tol.threshold
-    step = kernels.block_rows(n)
+    step = kernels.block_rows(n, _REPAIR_BLOCK_BYTES)
     for rows in kernels.row_blocks(n, step):
         block = D[rows, :].copy()
         block[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = 0.0
