@@ -28,7 +28,7 @@ from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path, refuse_to_overwrite
 from metricli.io.bundle import is_bundle, load_bundle
 from metricli.io.square import read_square_table, write_square_table
-from metricli.io.tables import load_dataset
+from metricli.io.tables import detect_format, display_name, read_table, select_columns
 from metricli.io.writers import output_format
 from metricli.kernels import distance_matrix
 
@@ -330,7 +330,19 @@ def _load(
             return bundle.M, None, bundle.feature_names, "mahalanobis"
         if kind is Kind.mahalanobis:
             raise MetricliError("--data gives distances between points; leave out --kind mahalanobis")
-        points = load_dataset(data, fmt, id_column=id_column, features=bundle.feature_names)
+        frame, _ = read_table(data, fmt)
+        missing = [c for c in bundle.feature_names if c not in frame.columns]
+        if missing:
+            raise MetricliError(
+                f"{display_name(data)}: no column '{missing[0]}' (a feature the metric was learned on)"
+            )
+        points = select_columns(
+            frame,
+            display_name(data),
+            fmt=detect_format(data, fmt),
+            id_column=id_column,
+            features=bundle.feature_names,
+        )
         for line in points.notes:
             note(line)
         D = distance_matrix(points.X @ bundle.L.T)

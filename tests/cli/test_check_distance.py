@@ -173,6 +173,12 @@ def test_bundle_with_data_checks_the_distances_between_the_points(tmp_path):
     assert {(w["i"], w["j"]) for w in identity["witnesses"]} <= duplicates
     assert report["axioms"]["triangle_inequality"]["holds"]
     assert run("check", bundle).exit_code == 0  # M itself is a metric
+    partial = tmp_path / "partial.csv"
+    frame.drop(columns="petal_width").to_csv(partial, index=False)
+    one_line_error(
+        run("check", bundle, "--data", partial),
+        f"{partial}: no column 'petal_width' (a feature the metric was learned on)",
+    )
 
 
 # -- bad input: one line, exit 2 ----------------------------------------------------------------
