@@ -675,7 +675,7 @@ def check_distance(
     )
     zero = pairs.zero_pairs
     axioms["identity_of_indiscernibles"] = _with_witnesses(
-        {"holds": zero.count == 0, "checked": n_pairs, "zero_distance_pairs": zero.count},
+        {"holds": zero.count == 0, "checked": n_pairs, "violations": zero.count},
         _pair_witnesses(D, zero, name),
     )
 

@@ -156,7 +156,7 @@ def _distance_details(key: str, axiom: dict[str, Any]) -> str:
     if key == "identity_of_indiscernibles":
         if axiom["holds"]:
             return "no two distinct points at distance 0"
-        return f"{_n(axiom['zero_distance_pairs'])} pairs of distinct points at distance 0"
+        return f"{_n(axiom['violations'])} pairs of distinct points at distance 0"
     # triangle or ultrametric
     if axiom["method"] == "sampled":
         low, high = axiom["rate_interval"]

@@ -169,7 +169,7 @@ def test_bundle_with_data_checks_the_distances_between_the_points(tmp_path):
     assert duplicates
     assert report["verdict"] == "pseudometric" and result.exit_code == 1
     identity = report["axioms"]["identity_of_indiscernibles"]
-    assert identity["zero_distance_pairs"] == len(duplicates)
+    assert identity["violations"] == len(duplicates)
     assert {(w["i"], w["j"]) for w in identity["witnesses"]} <= duplicates
     assert report["axioms"]["triangle_inequality"]["holds"]
     assert run("check", bundle).exit_code == 0  # M itself is a metric
