@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from metricli.axioms import check_mahalanobis
+from metricli.axioms import check_distance, check_mahalanobis, metric_repair, nearest_psd
 from metricli.errors import MetricliError
 from metricli.io.bundle import Bundle, load_bundle, save_bundle
 from metricli.learners import LEARNERS, Covariance, MahalanobisLearner
@@ -14,7 +14,10 @@ __all__ = [
     "MahalanobisLearner",
     "MetricliError",
     "__version__",
+    "check_distance",
     "check_mahalanobis",
     "load_bundle",
+    "metric_repair",
+    "nearest_psd",
     "save_bundle",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from metricli.cli.common import out
+from metricli.cli.common import err, out
 
 _MARK = {True: "[green]yes[/green]", False: "[red]NO[/red]"}
 
@@ -53,20 +55,33 @@ def _point(point: Any) -> str:
     return "(" + ", ".join(_fmt(v) for v in point) + ")"
 
 
-def mahalanobis_report(source: str, report: dict[str, Any]) -> None:
-    verdict = report["verdict"]
+_AXIOM_NAMES = {
+    "non_negativity": "non-negativity",
+    "zero_self_distance": "zero self-distance",
+    "symmetry": "symmetry",
+    "identity_of_indiscernibles": "identity of indiscernibles",
+    "triangle_inequality": "triangle inequality",
+    "ultrametric": "ultrametric inequality",
+}
+
+
+def _verdict_line(source: str, verdict: str) -> None:
     colour = "green" if verdict == "metric" else "yellow" if verdict == "pseudometric" else "red"
     out.print(f"{source}: [bold {colour}]{verdict}[/bold {colour}]")
+
+
+def _axiom_table() -> Table:
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("axiom")
     table.add_column("holds")
     table.add_column("details")
-    names = {
-        "non_negativity": "non-negativity",
-        "symmetry": "symmetry",
-        "identity_of_indiscernibles": "identity of indiscernibles",
-        "triangle_inequality": "triangle inequality",
-    }
+    return table
+
+
+def mahalanobis_report(source: str, report: dict[str, Any]) -> None:
+    _verdict_line(source, report["verdict"])
+    table = _axiom_table()
+    names = {key: _AXIOM_NAMES[key] for key in report["axioms"]}
     for key, label in names.items():
         axiom = report["axioms"][key]
         details = ""
@@ -155,3 +170,152 @@ def _figures_table(task: str, sides: dict[str, dict[str, Any]], show: Any) -> No
         if key in sides["learned"]:
             table.add_row(name, show(sides["learned"][key]), show(sides["euclidean"][key]))
     out.print(table)
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _quantiles(entry: dict[str, Any]) -> str:
+    q = entry.get("quantiles")
+    if not q:
+        return ""
+    sampled = (
+        ""
+        if entry.get("quantiles_from") == entry.get("violations", entry.get("pairs_violated"))
+        else " (sampled)"
+    )
+    return f"; sizes: median {_fmt(q['p50'])}, 90% {_fmt(q['p90'])}, 99% {_fmt(q['p99'])}{sampled}"
+
+
+def _distance_details(key: str, axiom: dict[str, Any]) -> str:
+    if key == "non_negativity":
+        if axiom["holds"]:
+            return f"smallest off-diagonal entry {_fmt(axiom['min_off_diagonal'])}"
+        return f"{_n(axiom['violations'])} of {_n(axiom['checked'])} entries negative, worst {_fmt(-axiom['worst'])}"
+    if key == "zero_self_distance":
+        if axiom["holds"]:
+            return "every d(i, i) = 0"
+        return f"{_n(axiom['violations'])} of {_n(axiom['checked'])} points, worst |d(i, i)| = {_fmt(axiom['worst'])}"
+    if key == "symmetry":
+        if axiom["holds"]:
+            return (
+                "exactly symmetric"
+                if axiom["exactly_symmetric"]
+                else f"within {_fmt(axiom['max_asymmetry'])}"
+            )
+        return (
+            f"{_n(axiom['violations'])} of {_n(axiom['checked'])} pairs differ, worst by "
+            f"{_fmt(axiom['worst'])}" + _quantiles(axiom)
+        )
+    if key == "identity_of_indiscernibles":
+        if axiom["holds"]:
+            return "no two distinct points at distance 0"
+        return f"{_n(axiom['violations'])} pairs of distinct points at distance 0"
+    # triangle or ultrametric
+    if axiom["method"] == "sampled":
+        low, high = axiom["rate_interval"]
+        text = (
+            f"{_n(axiom['triplets_violated'])} of {_n(axiom['triplets_sampled'])} sampled triplets violate; "
+            f"rate {_fmt(axiom['violation_rate'])}, {axiom['confidence']:.0%} interval [{_fmt(low)}, {_fmt(high)}]"
+        )
+    elif axiom["holds"]:
+        text = f"all {_n(axiom['triplets_checked'])} triplets" if axiom["complete"] else "no violation found"
+    else:
+        text = f"{_n(axiom['pairs_violated'])} of {_n(axiom['pairs_checked'])} pairs"
+        if axiom["triplets_violated"] is not None:
+            text += f" ({_n(axiom['triplets_violated'])} of {_n(axiom['triplets_checked'])} triplets)"
+        elif not axiom["complete"]:
+            text = "at least " + text
+        text += f" violate, worst excess {_fmt(axiom['worst'])}" + _quantiles(axiom)
+    factor = axiom.get("relaxation_factor")
+    if factor and not axiom["holds"]:
+        value = factor["value"] if factor["value"] is not None else factor["at_least"]
+        text += f"; relaxation factor {'' if factor['value'] is not None else '>= '}{_fmt(value)}"
+    return text
+
+
+def _witness_line(key: str, w: dict[str, Any]) -> str:
+    if key == "non_negativity":
+        return f"d({w['i']}, {w['j']}) = {_fmt(w['d_ij'])} < 0"
+    if key == "zero_self_distance":
+        return f"d({w['i']}, {w['i']}) = {_fmt(w['d_ii'])} != 0"
+    if key == "symmetry":
+        return f"d({w['i']}, {w['j']}) = {_fmt(w['d_ij'])} but d({w['j']}, {w['i']}) = {_fmt(w['d_ji'])}"
+    if key == "identity_of_indiscernibles":
+        return f"{w['i']} and {w['j']} are distinct but d({w['i']}, {w['j']}) = {_fmt(w['d_ij'])}"
+    i, j, k = w["i"], w["j"], w["k"]
+    if key == "ultrametric":
+        return (
+            f"d({i}, {j}) = {_fmt(w['d_ij'])} > max(d({i}, {k}), d({k}, {j})) = "
+            f"max({_fmt(w['d_ik'])}, {_fmt(w['d_kj'])})"
+        )
+    return (
+        f"d({i}, {j}) = {_fmt(w['d_ij'])} > d({i}, {k}) + d({k}, {j}) = {_fmt(w['d_ik'])} + "
+        f"{_fmt(w['d_kj'])} (excess {_fmt(w['excess'])})"
+    )
+
+
+def distance_report(source: str, report: dict[str, Any]) -> None:
+    """The verdict, one row per axiom, then witnesses of each failed axiom."""
+    _verdict_line(source, report["verdict"])
+    table = _axiom_table()
+    for key, axiom in report["axioms"].items():
+        table.add_row(_AXIOM_NAMES[key], _MARK[bool(axiom["holds"])], _distance_details(key, axiom))
+    out.print(table)
+    out.print(f"{_n(report['n_points'])} points, tolerance {_fmt(report['tolerance']['threshold'])}")
+    embedding = report.get("euclidean_embedding")
+    if embedding is not None:
+        if embedding["embeddable"]:
+            out.print(f"Euclidean embedding: yes, in {embedding['dimension']} dimensions")
+        else:
+            out.print(
+                f"Euclidean embedding: no, {embedding['negative_eigenvalues']} negative eigenvalues of the "
+                f"MDS matrix, the lowest {_fmt(embedding['min_eigenvalue'])} "
+                f"({_fmt(100 * embedding['negative_fraction'])}% of the spectrum)"
+            )
+    for key, axiom in report["axioms"].items():
+        for w in axiom.get("witnesses", []):
+            out.print(f"witness ({_AXIOM_NAMES[key]}): {_witness_line(key, w)}", markup=False)
+    if "repair" in report:
+        repair_summary(report["repair"])
+    for line in report.get("notes", []):
+        out.print(f"note: {line}", markup=False)
+
+
+def repair_summary(repair: dict[str, Any]) -> None:
+    if "pairs_lowered" in repair:
+        if repair["unchanged"]:
+            text = "unchanged (already a metric within the tolerance)"
+        else:
+            text = (
+                f"lowered {_n(repair['pairs_lowered'])} of {_n(repair['pairs'])} pairs, largest decrease "
+                f"{_fmt(repair['max_decrease'])}, relative change {_fmt(repair['relative_change'])}"
+            )
+            if repair["pairs_symmetrized"]:
+                text += f", {_n(repair['pairs_symmetrized'])} asymmetric pairs set to the smaller value"
+    elif repair["unchanged"]:
+        text = "unchanged (already positive semi-definite)"
+    else:
+        text = (
+            f"clipped {repair['eigenvalues_clipped']} negative eigenvalues (sum {_fmt(-repair['clipped_mass'])}), "
+            f"Frobenius change {_fmt(repair['frobenius_change'])} ({_fmt(repair['relative_change'])} relative)"
+        )
+    out.print(f"repair written to {repair['output']}: {text}", markup=False)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on stderr; yields the callback (done, total), or None."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
