@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from metricli.cli import algorithms, check, info, transform
+from metricli.cli import constraints as constraints_command
 from metricli.cli.common import err, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
@@ -116,6 +117,7 @@ app.command("check")(check.check)
 app.command("transform")(transform.transform)
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
+app.command("constraints")(constraints_command.constraints)
 
 
 def main() -> None:

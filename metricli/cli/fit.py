@@ -38,7 +38,7 @@ from metricli.cli.common import (
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import read_matrix_file, save_bundle
-from metricli.io.tables import Dataset, display_name, load_dataset
+from metricli.io.tables import Dataset, display_name, load_dataset, sha256_file
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
 
@@ -204,8 +204,8 @@ def _weak_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
                 "--n-constraints",
                 min=1,
                 rich_help_panel=panel,
-                help="How many constraints (chunks, for chunk learners) to draw from --label "
-                "(default: 20 × classes², or 100 chunks).",
+                help="How many constraints to draw from --label (default: pairs 40 × classes², "
+                "quadruplets 20 × classes², triplets 30 × points, 100 chunks).",
             ),
         )
     )
@@ -296,11 +296,16 @@ def _supervision(
             return dataset.X[labelled], (dataset.labels[labelled],), info
         info["n_unlabelled"] = int((~labelled).sum())
         return dataset.X, (dataset.labels,), info
-    return dataset.X, (_weak_constraints(cls, dataset, options),), info
+    return dataset.X, (_weak_constraints(cls, dataset, options, info),), info
 
 
-def _weak_constraints(cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, Any]):
-    """The constraints given in files or a chunk column, else drawn from the labels (seeded)."""
+def _weak_constraints(
+    cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, Any], info: dict[str, Any]
+):
+    """The constraints given in files or a chunk column, else drawn from the labels (seeded).
+
+    Where they came from and how many there are goes into ``info["constraints"]``.
+    """
     from metricli import constraints as weak
     from metricli.io.constraints import chunks_from_column, read_constraints
 
@@ -317,8 +322,17 @@ def _weak_constraints(cls: type[MahalanobisLearner], dataset: Dataset, options: 
             column = options["chunks"]
             found = weak.Chunks(chunks_from_column(dataset.extra[column], dataset.name, column))
             weak.validate(found, dataset.n_samples, where=f"{dataset.name}: column '{column}'")
+            info["constraints"] = {"source": "column", "column": column, **weak.describe(found)}
             return found
-        return read_constraints(options[kind], kind, dataset.n_samples, ids=dataset.ids)
+        found = read_constraints(options[kind], kind, dataset.n_samples, ids=dataset.ids, rows=dataset.rows)
+        info["constraints"] = {
+            "source": "file",
+            "path": display_name(options[kind]),
+            "sha256": sha256_file(options[kind]) if options[kind] != "-" else None,
+            "by": "id" if dataset.ids is not None else "row",
+            **weak.describe(found),
+        }
+        return found
     if dataset.labels is None:
         flags = ", ".join(f"--{k}" for k in cls.constraint_kinds)
         raise MetricliError(
@@ -331,7 +345,7 @@ def _weak_constraints(cls: type[MahalanobisLearner], dataset: Dataset, options: 
             f"{dataset.name}: label column '{dataset.label_column}' has fewer than two classes; "
             "constraints cannot be drawn from it"
         )
-    n = options.get("n_constraints") or (100 if kind == "chunks" else 20 * n_classes**2)
+    n = options.get("n_constraints") or weak.default_count(kind, n_classes, int(dataset.labelled.sum()))
     drawn = weak.from_labels(
         kind, dataset.labels, n, seed=options.get("seed"), chunk_size=options.get("chunk_size") or 2
     )
@@ -339,6 +353,13 @@ def _weak_constraints(cls: type[MahalanobisLearner], dataset: Dataset, options: 
         note(
             f"{dataset.name}: drew {len(drawn)} {kind} from the labels ({n} asked; no more distinct ones exist)"
         )
+    info["constraints"] = {
+        "source": "labels",
+        "label": dataset.label_column,
+        "seed": options.get("seed"),
+        "requested": int(n),
+        **weak.describe(drawn),
+    }
     return drawn
 
 

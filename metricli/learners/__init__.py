@@ -5,8 +5,15 @@ from __future__ import annotations
 from metricli.errors import MetricliError
 from metricli.learners.base import MahalanobisLearner
 from metricli.learners.covariance import Covariance
+from metricli.learners.itml import ITML
+from metricli.learners.lsml import LSML
+from metricli.learners.mmc import MMC
+from metricli.learners.scml import SCML
+from metricli.learners.sdml import SDML
 
-LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance,)}
+LEARNERS: dict[str, type[MahalanobisLearner]] = {
+    cls.name: cls for cls in (Covariance, ITML, LSML, MMC, SCML, SDML)
+}
 
 
 def get_learner(name: str) -> type[MahalanobisLearner]:
@@ -16,4 +23,14 @@ def get_learner(name: str) -> type[MahalanobisLearner]:
     return LEARNERS[key]
 
 
-__all__ = ["LEARNERS", "Covariance", "MahalanobisLearner", "get_learner"]
+__all__ = [
+    "ITML",
+    "LEARNERS",
+    "LSML",
+    "MMC",
+    "SCML",
+    "SDML",
+    "Covariance",
+    "MahalanobisLearner",
+    "get_learner",
+]
