@@ -257,7 +257,7 @@ def _coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:
     hint = typing.get_type_hints(cls.__init__).get(name)
     args = typing.get_args(hint)
     if np.ndarray in args and (value.endswith((".npy", ".csv", ".tsv")) or Path(value).is_file()):
-        matrix, _ = read_matrix_file(value)
+        matrix, _ = read_matrix_file(value, square=False)  # the learner checks the shape it needs
         return matrix
     if (float in args or int in args) and any(typing.get_origin(a) is typing.Literal for a in args):
         try:
@@ -441,7 +441,8 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     metadata = {
         "algorithm": cls.name,
         "supervision": cls.supervision,
-        "params": {k: (None if isinstance(v, np.ndarray) else v) for k, v in params.items()},
+        # a matrix given as a file is recorded by its path
+        "params": {k: (options.get(k) if isinstance(v, np.ndarray) else v) for k, v in params.items()},
         "seed": options["seed"],
         "preprocessing": {
             "standardize": bool(options["standardize"]),

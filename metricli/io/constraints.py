@@ -43,9 +43,9 @@ def read_constraints(
         raise MetricliError(
             f"{name}: {kind} files have {width} columns ({', '.join(cls.columns)}); this one has {frame.shape[1]}"
         )
-    if ids is None and all(_is_integer_text(c) for c in frame.columns):
+    if ids is None and all(_is_number_text(c) for c in frame.columns):
         raise MetricliError(
-            f"{name}: the first line ({', '.join(frame.columns)}) looks like data, not a header; "
+            f"{name}: the first line holds numbers, not column names; "
             f"add a header line: {','.join(cls.columns)}"
         )
 
@@ -75,8 +75,13 @@ def read_constraints(
     return constraints
 
 
-def _is_integer_text(text: str) -> bool:
-    return text.strip().lstrip("-").isdigit()
+def _is_number_text(text: str) -> bool:
+    # pandas renames a repeated header "1" to "1.1": any number means the header is data
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _integers(series: pd.Series, column: str, at) -> np.ndarray:
@@ -84,7 +89,7 @@ def _integers(series: pd.Series, column: str, at) -> np.ndarray:
     bad = ~np.isfinite(values) | (values != np.round(values))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        shown = "blank" if pd.isna(series.iloc[row]) else repr(series.iloc[row])
+        shown = "blank" if pd.isna(series.iloc[row]) else repr(str(series.iloc[row]))
         raise MetricliError(f"{at(row)}: column '{column}' is {shown}, not a whole number")
     return values.astype(np.intp)
 

@@ -12,6 +12,29 @@ from metricli.learners.base import MahalanobisLearner, components_from_metric
 from metricli.learners.priors import factor, prior_metric
 
 
+def itml_objective(
+    L: np.ndarray, U: np.ndarray, xi0: np.ndarray, similar: np.ndarray, gamma: float
+) -> tuple[float, np.ndarray]:
+    """ITML's objective in a square factor L (A = LᵀL, prior I) and its gradient.
+
+    D_ld(LᵀL, I) + γ Σ_c h(||L u_c||² / ξ0_c), with h(r) = r - 1 - log r counted where the
+    constraint is violated (r > 1 for similar pairs, r < 1 for dissimilar ones).
+    """
+    d = L.shape[0]
+    sign_det, logabsdet = np.linalg.slogdet(L)
+    if sign_det == 0:
+        return np.inf, np.zeros_like(L)
+    P = U @ L.T
+    r = np.einsum("ij,ij->i", P, P) / xi0
+    violated = np.where(similar, r > 1.0, r < 1.0)
+    rv = r[violated]
+    value = np.sum(L * L) - 2.0 * logabsdet - d + gamma * np.sum(rv - 1.0 - np.log(rv))
+    weight = np.zeros_like(r)
+    weight[violated] = gamma * (1.0 - 1.0 / rv) / xi0[violated]
+    grad = 2.0 * L - 2.0 * np.linalg.inv(L).T + 2.0 * (P * weight[:, None]).T @ U
+    return float(value), grad
+
+
 class ITML(MahalanobisLearner):
     r"""Information-Theoretic Metric Learning (Davis, Kulis, Jain, Sra & Dhillon, ICML 2007).
 
@@ -89,24 +112,12 @@ class ITML(MahalanobisLearner):
         upper, lower = self._bounds(prior_sq)
         self.bounds_ = np.array([upper, lower])
         xi0 = np.where(similar, upper, lower)
-        sign = np.where(similar, 1.0, -1.0)  # +1: violated when r > 1; -1: when r < 1
         gamma = float(self.gamma)
         d = X.shape[1]
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            L = flat.reshape(d, d)
-            sign_det, logabsdet = np.linalg.slogdet(L)
-            if sign_det == 0:
-                return np.inf, np.zeros_like(flat)
-            P = U @ L.T
-            r = np.einsum("ij,ij->i", P, P) / xi0
-            violated = sign * (r - 1.0) > 0
-            rv = r[violated]
-            value = np.sum(L * L) - 2.0 * logabsdet - d + gamma * np.sum(rv - 1.0 - np.log(rv))
-            weight = np.zeros_like(r)
-            weight[violated] = gamma * (1.0 - 1.0 / rv) / xi0[violated]
-            grad = 2.0 * L - 2.0 * np.linalg.inv(L).T + 2.0 * (P * weight[:, None]).T @ U
-            return float(value), grad.ravel()
+            value, grad = itml_objective(flat.reshape(d, d), U, xi0, similar, gamma)
+            return value, grad.ravel()
 
         result = minimize_lbfgs(
             objective,

@@ -66,7 +66,8 @@ class LSML(MahalanobisLearner):
     reference = "Liu, Fan, Huang & Yu, ICDM 2012"
     param_help = {
         "prior": "Prior metric M0 (identity, covariance = inverse covariance, random), or a matrix file.",
-        "regularization": "λ: weight of the LogDet divergence to the prior.",
+        "regularization": "λ: weight of the LogDet divergence to the prior (the comparison loss is "
+        "averaged over quadruplets).",
         "max_iter": "Most L-BFGS iterations.",
         "tol": "Convergence tolerance on the relative decrease of the objective and on the gradient.",
     }
@@ -74,7 +75,7 @@ class LSML(MahalanobisLearner):
     def __init__(
         self,
         prior: str | np.ndarray = "identity",
-        regularization: float = 1.0,
+        regularization: float = 0.1,
         max_iter: int = 1000,
         tol: float = 1e-7,
         random_state: int | None = None,
