@@ -8,7 +8,13 @@ metric-learn's *_Supervised class draws by default:
 
 - ITML, MMC, SDML: 20·c² similar + 20·c² dissimilar pairs (c classes);
 - LSML: 20·c² quadruplets;
-- SCML: as many triplets as metric-learn's k-NN triplets (k_genuine 3, k_impostor 10).
+- SCML: k-NN triplets (3 same-class x 10 other-class neighbours per point) on both
+  sides: metricli's neighbors strategy builds the same set metric-learn's
+  generate_knntriplets does.
+
+Columns: kNN accuracy of metricli with its own constraints ("ours"), of metricli on
+exactly the constraints metric-learn drew ("on ml", which compares the solvers alone),
+of metric-learn ("ml"), and mean fit seconds of each.
 
 Fit time is the mean over folds, constraint generation included on both sides, each
 library warmed up by one untimed fit first; BLAS runs on one thread on both sides
@@ -72,18 +78,12 @@ def standardize(X: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[np.
     return (X[train] - mean) / std, (X[test] - mean) / std
 
 
-def knn_triplet_count(labels: np.ndarray, k_genuine: int = 3, k_impostor: int = 10) -> int:
-    """How many triplets metric-learn's generate_knntriplets makes for these labels."""
-    _, counts = np.unique(labels, return_counts=True)
-    n = counts.sum()
-    return int(sum(c * min(k_genuine, c - 1) * min(k_impostor, n - c) for c in counts))
-
-
 # -- metric-learn side (runs in the peer interpreter) ---------------------------------------------
 
 
 def worker(job_path: str) -> None:
     import metric_learn
+    from metric_learn.constraints import Constraints
 
     job = json.loads(Path(job_path).read_text())
     X, y_text = load(Path(job["data"]))
@@ -100,15 +100,24 @@ def worker(job_path: str) -> None:
             test = np.array(test, dtype=int)
             train = np.setdiff1d(np.arange(len(y)), test)
             X_train, _ = standardize(X, train, test)
+            # the constraints metric-learn draws inside fit, drawn again the same way
+            if algorithm == "scml":
+                drawn = Constraints(y[train]).generate_knntriplets(X_train, 3, 10).T
+            else:
+                n = 20 * len(np.unique(y[train])) ** 2
+                drawn = Constraints(y[train]).positive_negative_pairs(
+                    n, same_length=algorithm == "lsml", random_state=fold
+                )
+            run = {"constraints": [np.asarray(c).tolist() for c in drawn]}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
                     start = time.perf_counter()
                     model = cls(random_state=fold).fit(X_train, y[train])
-                    seconds = time.perf_counter() - start
-                    runs.append({"L": model.components_.tolist(), "seconds": seconds})
+                    run.update(L=model.components_.tolist(), seconds=time.perf_counter() - start)
                 except Exception as exc:
-                    runs.append({"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"})
+                    run["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            runs.append(run)
         results[algorithm] = runs
     Path(job["output"]).write_text(json.dumps(results))
 
@@ -121,25 +130,49 @@ def _first_train(X: np.ndarray, y: np.ndarray, folds: list) -> tuple[np.ndarray,
 
 # -- metricli side ----------------------------------------------------------------------------------
 
+KINDS = {"itml": "pairs", "sdml": "pairs", "mmc": "pairs", "lsml": "quadruplets", "scml": "triplets"}
 
-def ours(algorithm: str, X_train: np.ndarray, y_train: np.ndarray, seed: int):
+
+def count(algorithm: str, y_train: np.ndarray) -> int:
+    """As many constraints as metric-learn's *_Supervised draws by default."""
+    return (20 if algorithm == "lsml" else 40) * len(np.unique(y_train)) ** 2
+
+
+def ours(algorithm: str, X_train: np.ndarray, y_train: np.ndarray, seed: int, given=None):
+    """Fit metricli's learner on constraints drawn from y_train (or on ``given``); L and seconds."""
     from metricli import constraints
     from metricli.learners import get_learner
 
-    n_classes = len(np.unique(y_train))
-    kind, n = {
-        "itml": ("pairs", 40 * n_classes**2),
-        "sdml": ("pairs", 40 * n_classes**2),
-        "mmc": ("pairs", 40 * n_classes**2),
-        "lsml": ("quadruplets", 20 * n_classes**2),
-        "scml": ("triplets", knn_triplet_count(y_train)),
-    }[algorithm]
     start = time.perf_counter()
-    drawn = constraints.from_labels(kind, y_train, n, seed=seed)
+    if given is not None:
+        drawn = given
+    elif algorithm == "scml":  # k-NN triplets, 3 same-class x 10 other-class per point, as metric-learn
+        drawn = constraints.from_labels("triplets", y_train, None, seed=seed, X=X_train, strategy="neighbors")
+    else:
+        drawn = constraints.from_labels(KINDS[algorithm], y_train, count(algorithm, y_train), seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = get_learner(algorithm)(random_state=seed).fit(X_train, drawn)
     return model.components_, time.perf_counter() - start
+
+
+def as_constraints(algorithm: str, drawn: list):
+    """metric-learn's drawn index arrays as metricli constraints."""
+    from metricli.constraints import Pairs, Quadruplets, Triplets
+
+    columns = [np.asarray(c, dtype=np.intp) for c in drawn]
+    if algorithm == "scml":
+        return Triplets(*columns)
+    if algorithm == "lsml":
+        return Quadruplets(*columns)
+    a, b, c, d = columns
+    return Pairs(np.r_[a, c], np.r_[b, d], np.r_[np.ones(len(a)), -np.ones(len(c))])
+
+
+def mmc_objective(L: np.ndarray, X: np.ndarray, pairs) -> float:
+    """Xing et al.'s g(A) at f(A) = 1: what MMC maximizes, for any L."""
+    sq = np.sum(((X[pairs.a] - X[pairs.b]) @ L.T) ** 2, axis=1)
+    return float(np.sum(np.sqrt(sq[~pairs.similar])) / np.sqrt(np.sum(sq[pairs.similar])))
 
 
 def accuracy(L: np.ndarray, X_train, y_train, X_test, y_test) -> float:
@@ -149,6 +182,74 @@ def accuracy(L: np.ndarray, X_train, y_train, X_test, y_test) -> float:
     return float(np.mean(predicted == y_test))
 
 
+def run_peer(python: str, path: Path, folds: list, algorithms: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        job = {
+            "data": str(path),
+            "folds": [f.tolist() for f in folds],
+            "algorithms": algorithms,
+            "output": str(Path(tmp) / "out.json"),
+        }
+        (Path(tmp) / "job.json").write_text(json.dumps(job))
+        subprocess.run([python, __file__, "--worker", str(Path(tmp) / "job.json")], check=True)
+        return json.loads(Path(job["output"]).read_text())
+
+
+def compare(dataset: str, algorithm: str, y: np.ndarray, splits: list, runs: list | None) -> dict:
+    row: dict = {"dataset": dataset, "algorithm": algorithm}
+    ours(algorithm, splits[0][2], y[splits[0][0]], 0)  # warm-up, untimed
+    acc, secs = [], []
+    for fold, (tr, te, Xtr, Xte) in enumerate(splits):
+        L, seconds = ours(algorithm, Xtr, y[tr], fold)
+        acc.append(accuracy(L, Xtr, y[tr], Xte, y[te]))
+        secs.append(seconds)
+    row.update(ours=float(np.mean(acc)), ours_seconds=float(np.mean(secs)))
+    if not runs:
+        return row
+    # metricli on exactly the constraints metric-learn drew: the solvers alone compared
+    shared, objectives = [], []
+    for fold, ((tr, te, Xtr, Xte), run) in enumerate(zip(splits, runs, strict=True)):
+        given = as_constraints(algorithm, run["constraints"])
+        L, _ = ours(algorithm, Xtr, y[tr], fold, given=given)
+        shared.append(accuracy(L, Xtr, y[tr], Xte, y[te]))
+        if algorithm == "mmc" and "L" in run:
+            objectives.append((mmc_objective(L, Xtr, given), mmc_objective(np.array(run["L"]), Xtr, given)))
+    row["ours_on_peer_constraints"] = float(np.mean(shared))
+    if objectives:
+        row["mmc_objective"] = {
+            "ours": float(np.mean([o[0] for o in objectives])),
+            "peer": float(np.mean([o[1] for o in objectives])),
+        }
+    errors = [r["error"] for r in runs if "error" in r]
+    if errors:
+        row["peer_error"] = errors[0]
+        row["peer_failed_folds"] = len(errors)
+        return row
+    peer_L = [np.array(r["L"]) for r in runs]
+    row["peer"] = float(
+        np.mean(
+            [
+                accuracy(L, Xtr, y[tr], Xte, y[te])
+                for L, (tr, te, Xtr, Xte) in zip(peer_L, splits, strict=True)
+            ]
+        )
+    )
+    row["peer_seconds"] = float(np.mean([r["seconds"] for r in runs]))
+    # a metric proportional to the identity means the solver never left its starting point
+    stuck = [
+        np.allclose(
+            L.T @ L,
+            np.trace(L.T @ L) / L.shape[1] * np.eye(L.shape[1]),
+            rtol=0,
+            atol=1e-9 * np.trace(L.T @ L),
+        )
+        for L in peer_L
+    ]
+    if any(stuck):
+        row["peer_stuck_at_init_folds"] = int(sum(stuck))
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -156,6 +257,11 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--peer", default=PEER_PYTHON, help="python with metric-learn ('' to skip)")
+    parser.add_argument(
+        "--peer-skip",
+        default="digits:itml,digits:mmc,digits:lsml,digits:scml",
+        help="dataset:algorithm pairs not to run metric-learn on (default: digits except sdml, for time)",
+    )
     parser.add_argument("--json", help="also write the results as JSON here")
     args = parser.parse_args()
     if args.worker:
@@ -165,7 +271,9 @@ def main() -> None:
     from metricli.evaluation import stratified_folds
 
     algorithms = [a for a in args.algorithms.split(",") if a]
+    skip = {tuple(item.split(":")) for item in args.peer_skip.split(",") if item}
     rows = []
+    print(f"{'data set':<14}{'learner':<10}{'ours':>7}{'(on ml':>8}{'ml':>7}{'ours s':>9}{'ml s':>9}  notes")
     for dataset in [d for d in args.datasets.split(",") if d]:
         path = Path(args.data) / f"{dataset}.csv"
         X, y = load(path)
@@ -174,67 +282,39 @@ def main() -> None:
         for test in folds:
             train = np.setdiff1d(np.arange(len(y)), test)
             splits.append((train, test, *standardize(X, train, test)))
-        euclid = np.mean(
-            [accuracy(np.eye(X.shape[1]), Xtr, y[tr], Xte, y[te]) for tr, te, Xtr, Xte in splits]
+        euclid = float(
+            np.mean([accuracy(np.eye(X.shape[1]), Xtr, y[tr], Xte, y[te]) for tr, te, Xtr, Xte in splits])
         )
         rows.append({"dataset": dataset, "algorithm": "euclidean", "ours": euclid})
-        peer: dict = {}
-        if args.peer:
-            with tempfile.TemporaryDirectory() as tmp:
-                job = {
-                    "data": str(path),
-                    "folds": [f.tolist() for f in folds],
-                    "algorithms": algorithms,
-                    "output": str(Path(tmp) / "out.json"),
-                }
-                (Path(tmp) / "job.json").write_text(json.dumps(job))
-                subprocess.run([args.peer, __file__, "--worker", str(Path(tmp) / "job.json")], check=True)
-                peer = json.loads(Path(job["output"]).read_text())
+        print(f"{dataset:<14}{'euclidean':<10}{euclid:>7.3f}", flush=True)
+        peer_algorithms = [a for a in algorithms if (dataset, a) not in skip]
+        peer = run_peer(args.peer, path, folds, peer_algorithms) if args.peer and peer_algorithms else {}
         for algorithm in algorithms:
-            acc, secs = [], []
-            ours(algorithm, splits[0][2], y[splits[0][0]], 0)  # warm-up, untimed
-            for fold, (tr, te, Xtr, Xte) in enumerate(splits):
-                L, seconds = ours(algorithm, Xtr, y[tr], fold)
-                acc.append(accuracy(L, Xtr, y[tr], Xte, y[te]))
-                secs.append(seconds)
-            row = {
-                "dataset": dataset,
-                "algorithm": algorithm,
-                "ours": float(np.mean(acc)),
-                "ours_seconds": float(np.mean(secs)),
-            }
-            runs = peer.get(algorithm)
-            if runs:
-                errors = [r["error"] for r in runs if "error" in r]
-                if errors:
-                    row["peer_error"] = errors[0]
-                else:
-                    row["peer"] = float(
-                        np.mean(
-                            [
-                                accuracy(np.array(r["L"]), Xtr, y[tr], Xte, y[te])
-                                for r, (tr, te, Xtr, Xte) in zip(runs, splits, strict=True)
-                            ]
-                        )
-                    )
-                    row["peer_seconds"] = float(np.mean([r["seconds"] for r in runs]))
+            row = compare(dataset, algorithm, y, splits, peer.get(algorithm))
             rows.append(row)
             print(_format(row), flush=True)
-        print(_format(rows[-len(algorithms) - 1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
 def _format(row: dict) -> str:
-    text = f"{row['dataset']:<14}{row['algorithm']:<10} ours {row['ours']:.3f}"
-    if "ours_seconds" in row:
-        text += f" ({row['ours_seconds']:.3f} s)"
-    if "peer" in row:
-        ratio = row["peer_seconds"] / max(row["ours_seconds"], 1e-9)
-        text += f"   metric-learn {row['peer']:.3f} ({row['peer_seconds']:.3f} s)   speed-up {ratio:.1f}x"
-    elif "peer_error" in row:
-        text += f"   metric-learn FAILED: {row['peer_error']}"
-    return text
+    def number(key: str, width: int, digits: int = 3) -> str:
+        return f"{row[key]:>{width}.{digits}f}" if key in row else " " * (width - 1) + "-"
+
+    text = f"{row['dataset']:<14}{row['algorithm']:<10}{number('ours', 7)}"
+    text += number("ours_on_peer_constraints", 8) + number("peer", 7)
+    text += number("ours_seconds", 9, 4) + number("peer_seconds", 9, 4)
+    notes = []
+    if "peer_seconds" in row:
+        notes.append(f"{row['peer_seconds'] / max(row['ours_seconds'], 1e-9):.0f}x faster")
+    if "peer_error" in row:
+        notes.append(f"metric-learn FAILED on {row['peer_failed_folds']}/5 folds: {row['peer_error']}")
+    if "peer_stuck_at_init_folds" in row:
+        notes.append(f"metric-learn returned its initial metric on {row['peer_stuck_at_init_folds']}/5 folds")
+    if "mmc_objective" in row:
+        o = row["mmc_objective"]
+        notes.append(f"MMC objective on ml's pairs: ours {o['ours']:.2f}, ml {o['peer']:.2f}")
+    return text + "  " + "; ".join(notes)
 
 
 if __name__ == "__main__":

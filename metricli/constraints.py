@@ -343,6 +343,51 @@ def triplets_from_labels(labels: object, n: int, seed: int | None = None) -> Tri
     return Triplets(classes.rows[anchor], classes.rows[positive], classes.rows[negative])
 
 
+def triplets_from_neighbors(
+    X: np.ndarray,
+    labels: object,
+    n: int | None = None,
+    seed: int | None = None,
+    k_genuine: int = 3,
+    k_impostor: int = 10,
+) -> Triplets:
+    """Triplets among nearest neighbours: each labelled point as anchor, one of its k_genuine
+    nearest same-class points as positive, one of its k_impostor nearest other-class
+    points as negative (all k_genuine x k_impostor combinations).
+
+    These are the triplets near class boundaries that matter for kNN, as in
+    metric-learn's SCML_Supervised (Euclidean neighbours in X, ties by row order).
+    With ``n`` smaller than their number, a seeded random subset of n is kept.
+    """
+    from metricli.kernels import knn
+
+    classes = _Classes(labels)
+    if classes.count.size < 2:
+        raise MetricliError("cannot draw triplets: the labels have a single class")
+    if not np.any(classes.count > 1):
+        raise MetricliError("cannot draw triplets: every class has a single labelled point")
+    points = np.asarray(X, dtype=np.float64)[classes.rows]
+    anchor, positive, negative = [], [], []
+    for c in range(classes.count.size):
+        members = classes.order[classes.start[c] : classes.start[c] + classes.count[c]]
+        others = np.concatenate(
+            [classes.order[: classes.start[c]], classes.order[classes.start[c] + classes.count[c] :]]
+        )
+        g, i = min(k_genuine, members.size - 1), min(k_impostor, others.size)
+        if g < 1:
+            continue
+        genuine, _ = knn(points[members], points[members], g, exclude_self=True)
+        impostors, _ = knn(points[members], points[others], i)
+        anchor.append(np.repeat(members, g * i))
+        positive.append(np.repeat(members[genuine], i, axis=1).ravel())
+        negative.append(np.tile(others[impostors], (1, g)).ravel())
+    columns = [np.concatenate(parts) for parts in (anchor, positive, negative)]
+    if n is not None and _check_count(n, "triplets") < len(columns[0]):
+        keep = np.sort(np.random.default_rng(seed).choice(len(columns[0]), size=n, replace=False))
+        columns = [c[keep] for c in columns]
+    return Triplets(*(classes.rows[c] for c in columns))
+
+
 def quadruplets_from_labels(labels: object, n: int, seed: int | None = None) -> Quadruplets:
     """n distinct quadruplets: (a, b) from one class, (c, d) from two classes, so d(a, b) < d(c, d)."""
     n = _check_count(n, "quadruplets")
@@ -419,10 +464,37 @@ def describe(constraints: Constraints) -> dict[str, int | str]:
     return info
 
 
+#: how triplets are drawn from labels: at random, or among nearest neighbours
+STRATEGIES = ("random", "neighbors")
+
+
 def from_labels(
-    kind: str, labels: object, n: int, seed: int | None = None, chunk_size: int = 2
+    kind: str,
+    labels: object,
+    n: int | None,
+    seed: int | None = None,
+    chunk_size: int = 2,
+    X: np.ndarray | None = None,
+    strategy: str = "random",
 ) -> Constraints:
-    """Draw ``n`` constraints of ``kind`` from class labels (seeded)."""
+    """Draw ``n`` constraints of ``kind`` from class labels (seeded).
+
+    ``strategy="neighbors"`` (triplets only, needs X) draws them among nearest
+    neighbours (:func:`triplets_from_neighbors`); n = None then keeps all of them.
+    Otherwise n = None means :func:`default_count`.
+    """
+    if strategy not in STRATEGIES:
+        raise MetricliError(f"unknown strategy '{strategy}'; use one of: {', '.join(STRATEGIES)}")
+    if strategy == "neighbors":
+        if kind != "triplets":
+            raise MetricliError(f"the neighbors strategy draws triplets, not {kind}")
+        if X is None:
+            raise MetricliError("the neighbors strategy needs the points, to find their neighbours")
+        return triplets_from_neighbors(X, labels, n, seed)
+    if n is None:
+        values = np.asarray(labels, dtype=object).ravel()
+        present = values[~(np.asarray(pd.isna(values), dtype=bool) | (values == ""))]
+        n = default_count(kind, len(np.unique(present.astype(str))), present.size)
     if kind == "pairs":
         return pairs_from_labels(labels, n, seed)
     if kind == "triplets":

@@ -18,6 +18,7 @@ from metricli.constraints import (
     pairs_from_labels,
     quadruplets_from_labels,
     triplets_from_labels,
+    triplets_from_neighbors,
     validate,
 )
 from metricli.errors import MetricliError
@@ -137,3 +138,25 @@ def test_impossible_requests_say_why():
         pairs_from_labels(np.array([None, None], dtype=object), 3)
     with pytest.raises(MetricliError, match="ask for at least 1"):
         pairs_from_labels(LABELS, 0)
+
+
+def test_neighbour_triplets_pair_each_point_with_its_nearest_same_and_other_class_points():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(LABELS), 3))
+    t = triplets_from_neighbors(X, LABELS, k_genuine=2, k_impostor=4)
+    labelled = np.flatnonzero([v not in (None, "") for v in LABELS])
+    assert len(t) == labelled.size * 2 * 4 and duplicated_rows(t) is None
+    validate(t, len(LABELS))
+    for anchor in (0, 35, 53):
+        rows = t.anchor == anchor
+        same = [i for i in labelled if LABELS[i] == LABELS[anchor] and i != anchor]
+        other = [i for i in labelled if LABELS[i] != LABELS[anchor]]
+        dist = np.sum((X - X[anchor]) ** 2, axis=1)
+        assert set(t.positive[rows]) == set(np.array(same)[np.argsort(dist[same])[:2]])
+        assert set(t.negative[rows]) == set(np.array(other)[np.argsort(dist[other])[:4]])
+    subset = triplets_from_neighbors(X, LABELS, n=50, seed=3)
+    again = triplets_from_neighbors(X, LABELS, n=50, seed=3)
+    assert len(subset) == 50
+    np.testing.assert_array_equal(subset.anchor, again.anchor)
+    with pytest.raises(MetricliError, match="neighbors strategy draws triplets, not pairs"):
+        from_labels("pairs", LABELS, 10, X=X, strategy="neighbors")

@@ -29,6 +29,7 @@ from metricli.cli.common import (
     settings,
     split_columns,
 )
+from metricli.cli.fit import standardization
 from metricli.errors import MetricliError
 from metricli.io.tables import display_name, load_dataset
 from metricli.io.writers import TableWriter
@@ -56,10 +57,22 @@ def constraints(
             "-n",
             min=1,
             help="How many to draw (default as in fit: pairs 40 × classes², quadruplets 20 × classes², "
-            "triplets 30 × points, 100 chunks).",
+            "random triplets 30 × points, all neighbour triplets, 100 chunks).",
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (same as fit's --seed).")] = None,
+    strategy: Annotated[
+        Literal["neighbors", "random"] | None,
+        typer.Option(
+            "--strategy",
+            help="Triplets: neighbors (each point with its 3 nearest same-class and 10 nearest other-class "
+            "points; the default, as in fit) or random.",
+        ),
+    ] = None,
+    standardize: Annotated[
+        bool,
+        typer.Option("--standardize", help="Find neighbours in z-scored features (match fit --standardize)."),
+    ] = False,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=2, help="Points per chunk.")] = 2,
     output: Annotated[
         str,
@@ -76,11 +89,12 @@ def constraints(
 ) -> None:
     """Draw constraints from the labels of DATA and write them as a constraint file.
 
-    Pairs a,b,y (y = 1 same class, -1 different classes); triplets anchor,positive,negative;
-    quadruplets a,b,c,d (a, b of one class; c, d of two); chunks row,chunk (-1: in no
-    chunk). Points are named by their 0-based row in DATA, or by their --id. Never a
-    point with itself, never the same constraint twice. Feature options matter only for
-    which rows are kept (--drop-missing), exactly as in fit.
+    Pairs a,b,y (y = 1 same class, -1 different classes); triplets anchor,positive,negative
+    (by default among nearest neighbours, which needs the features); quadruplets a,b,c,d
+    (a, b of one class; c, d of two); chunks row,chunk (-1: in no chunk). Points are
+    named by their 0-based row in DATA, or by their --id. Never a point with itself,
+    never the same constraint twice. Feature options choose the rows kept
+    (--drop-missing) and the space of the neighbours, exactly as in fit.
     """
     configure(json_output, quiet)
     if settings.json and output == "-":
@@ -103,9 +117,20 @@ def constraints(
         raise MetricliError(
             f"{dataset.name}: label column '{label}' has {found}; constraints need at least two classes"
         )
-    requested = n if n is not None else weak.default_count(kind, n_classes, int(labelled.sum()))
-    drawn = weak.from_labels(kind, dataset.labels, requested, seed=seed, chunk_size=chunk_size)
-    if len(drawn) < requested:
+    strategy = strategy or ("neighbors" if kind == "triplets" else "random")
+    if strategy == "neighbors" and kind != "triplets":
+        raise MetricliError(f"--strategy neighbors draws triplets; use --strategy random for {kind}")
+    requested = n
+    if requested is None and strategy == "random":
+        requested = weak.default_count(kind, n_classes, int(labelled.sum()))
+    X = dataset.X
+    if standardize:
+        mean, scale = standardization(X)
+        X = (X - mean) / scale
+    drawn = weak.from_labels(
+        kind, dataset.labels, requested, seed=seed, chunk_size=chunk_size, X=X, strategy=strategy
+    )
+    if requested is not None and len(drawn) < requested:
         note(f"{dataset.name}: drew {len(drawn)} {kind} ({requested} asked; no more distinct ones exist)")
 
     # points are written as data-file rows (rows dropped by --drop-missing keep their numbers) or ids
@@ -125,7 +150,8 @@ def constraints(
         "data": display_name(data),
         "label": label,
         "seed": seed,
-        "requested": int(requested),
+        "strategy": strategy,
+        "requested": None if requested is None else int(requested),
         "by": "id" if dataset.ids is not None else "row",
         **weak.describe(drawn),
     }

@@ -12,9 +12,8 @@ import time
 import typing
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import click
 import numpy as np
 import typer
 
@@ -194,6 +193,22 @@ def _weak_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
                     ),
                 )
             )
+    if "triplets" in cls.constraint_kinds:
+        params.append(
+            inspect.Parameter(
+                "strategy",
+                kw,
+                default="neighbors",
+                annotation=_option(
+                    Literal["neighbors", "random"],
+                    "--strategy",
+                    rich_help_panel=panel,
+                    help="How to draw triplets from --label: neighbors = each point with its 3 nearest "
+                    "same-class and 10 nearest other-class points (as metric-learn's SCML_Supervised; "
+                    "in the standardized space with --standardize); random = uniformly at random.",
+                ),
+            )
+        )
     params.append(
         inspect.Parameter(
             "n_constraints",
@@ -205,7 +220,8 @@ def _weak_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
                 min=1,
                 rich_help_panel=panel,
                 help="How many constraints to draw from --label (default: pairs 40 × classes², "
-                "quadruplets 20 × classes², triplets 30 × points, 100 chunks).",
+                "quadruplets 20 × classes², random triplets 30 × points, all neighbour triplets, "
+                "100 chunks).",
             ),
         )
     )
@@ -225,7 +241,7 @@ def _learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter
         extra: dict[str, Any] = {}
         args = typing.get_args(annotation)
         if typing.get_origin(annotation) is typing.Literal:
-            annotation, extra["click_type"] = str, click.Choice([str(a) for a in args])
+            pass  # typer turns Literal[...] into a choice itself
         elif annotation is bool:
             flag = f"{flag}/--no-{p.name.replace('_', '-')}"
         elif any(a is np.ndarray for a in args) or annotation is np.ndarray:
@@ -345,11 +361,24 @@ def _weak_constraints(
             f"{dataset.name}: label column '{dataset.label_column}' has fewer than two classes; "
             "constraints cannot be drawn from it"
         )
-    n = options.get("n_constraints") or weak.default_count(kind, n_classes, int(dataset.labelled.sum()))
+    strategy = options.get("strategy") or "random"
+    n = options.get("n_constraints")
+    if n is None and strategy == "random":
+        n = weak.default_count(kind, n_classes, int(dataset.labelled.sum()))
+    X = dataset.X
+    if options.get("standardize"):
+        mean, scale = standardization(X)
+        X = (X - mean) / scale
     drawn = weak.from_labels(
-        kind, dataset.labels, n, seed=options.get("seed"), chunk_size=options.get("chunk_size") or 2
+        kind,
+        dataset.labels,
+        n,
+        seed=options.get("seed"),
+        chunk_size=options.get("chunk_size") or 2,
+        X=X,
+        strategy=strategy,
     )
-    if len(drawn) < n:
+    if n is not None and len(drawn) < n:
         note(
             f"{dataset.name}: drew {len(drawn)} {kind} from the labels ({n} asked; no more distinct ones exist)"
         )
@@ -357,10 +386,17 @@ def _weak_constraints(
         "source": "labels",
         "label": dataset.label_column,
         "seed": options.get("seed"),
-        "requested": int(n),
+        "strategy": strategy,
+        "requested": None if n is None else int(n),
         **weak.describe(drawn),
     }
     return drawn
+
+
+def standardization(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 for constant columns) that --standardize uses."""
+    std = X.std(axis=0)
+    return X.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
 def _progress_display():
@@ -409,9 +445,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     mean = np.zeros(X.shape[1])
     scale = np.ones(X.shape[1])
     if options["standardize"]:
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
-        scale = np.where(std > 0, std, 1.0)
+        mean, scale = standardization(X)
     X_fit = (X - mean) / scale if options["standardize"] else X
 
     with _progress_display() as progress:

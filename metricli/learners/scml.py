@@ -7,7 +7,7 @@ import scipy.linalg
 
 from metricli.constraints import Triplets
 from metricli.errors import MetricliError
-from metricli.kernels import knn
+from metricli.kernels import DEFAULT_BLOCK_BYTES, knn
 from metricli.learners._lbfgs import minimize_lbfgs
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
@@ -29,25 +29,60 @@ def smoothed_hinge(z: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]
     return value, slope
 
 
-def scml_objective(
-    w: np.ndarray, basis: np.ndarray, near: np.ndarray, far: np.ndarray, beta: float, width: float
-) -> tuple[float, np.ndarray]:
-    """SCML's objective in the basis weights w ≥ 0 and its gradient.
+class TripletLoss:
+    """SCML's objective in the basis weights w ≥ 0, and its gradient.
 
-    (1/T) Σ_t ℓ(1 + d_w(a, p) - d_w(a, n)) + β Σ_k w_k, with d_w(x, y) = (x - y)ᵀ M_w (x - y),
-    M_w = Σ_k w_k b_k b_kᵀ = Bᵀ diag(w) B and ℓ the smoothed hinge. Distances come from
-    M_w (d x d) and gradients from diag(B G Bᵀ), so the T x K matrix of per-basis
-    distance differences is never formed.
+    (1/T) Σ_t ℓ(1 + d_w(a, p) - d_w(a, n)) + β Σ_k w_k, where d_w(x, y) = (x - y)ᵀ M_w (x - y),
+    M_w = Σ_k w_k b_k b_kᵀ = Bᵀ diag(w) B, and ℓ is the smoothed hinge.
+
+    Triplets share pairs (an anchor meets the same neighbours many times), so the
+    distances are computed once per distinct pair and each triplet's slope is summed
+    onto its two pairs. Per distinct pair v, d_w = Σ_k w_k (b_k·v)²: when the table
+    Z = (V Bᵀ)² fits in ``block_bytes`` and K < d², d = Z w and the gradient is Zᵀs;
+    otherwise d = vᵀ M_w v and the gradient is diag(B (Vᵀ diag(s) V) Bᵀ), with memory
+    O(pairs · d) only.
     """
-    M = (basis.T * w) @ basis
-    d_near = np.einsum("ij,ij->i", near @ M, near)
-    d_far = np.einsum("ij,ij->i", far @ M, far)
-    loss, slope = smoothed_hinge(1.0 + d_near - d_far, width)
-    T = near.shape[0]
-    value = float(loss.sum()) / T + beta * float(w.sum())
-    G = ((near * slope[:, None]).T @ near - (far * slope[:, None]).T @ far) / T
-    grad = np.einsum("kd,kd->k", basis @ G, basis) + beta
-    return value, grad
+
+    def __init__(
+        self,
+        basis: np.ndarray,
+        X: np.ndarray,
+        triplets: Triplets,
+        beta: float,
+        width: float,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+    ) -> None:
+        first = np.concatenate([triplets.anchor, triplets.anchor])
+        second = np.concatenate([triplets.positive, triplets.negative])
+        keys = np.stack([np.minimum(first, second), np.maximum(first, second)], axis=1)
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        self.T = len(triplets)
+        self.near, self.far = inverse[: self.T], inverse[self.T :]
+        self.V = X[unique[:, 0]] - X[unique[:, 1]]
+        self.basis, self.beta, self.width = basis, beta, width
+        K, d = basis.shape
+        self.Z = None
+        if K < d * d and self.V.shape[0] * K * 8 <= block_bytes:
+            self.Z = (self.V @ basis.T) ** 2
+
+    def __call__(self, w: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.Z is not None:
+            dist = self.Z @ w
+        else:
+            M = (self.basis.T * w) @ self.basis
+            dist = np.einsum("ij,ij->i", self.V @ M, self.V)
+        loss, slope = smoothed_hinge(1.0 + dist[self.near] - dist[self.far], self.width)
+        n_pairs = self.V.shape[0]
+        pair_slope = (
+            np.bincount(self.near, slope, minlength=n_pairs) - np.bincount(self.far, slope, minlength=n_pairs)
+        ) / self.T
+        if self.Z is not None:
+            grad = self.Z.T @ pair_slope
+        else:
+            G = (self.V * pair_slope[:, None]).T @ self.V
+            grad = np.einsum("kd,kd->k", self.basis @ G, self.basis)
+        return float(loss.sum()) / self.T + self.beta * float(w.sum()), grad + self.beta
 
 
 def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator, n_iter: int = 25) -> np.ndarray:
@@ -126,12 +161,14 @@ class SCML(MahalanobisLearner):
     (dual averaging) steps; since the problem has only K variables we solve it
     deterministically with L-BFGS-B on the box w ≥ 0 (where ||w||_1 = Σ w is linear),
     after rounding the hinge's corner over a width ``smoothing`` — which moves each
-    triplet's loss by at most smoothing / 2 and makes the problem differentiable.
+    triplet's loss by at most smoothing / 2 and makes the problem differentiable
+    (:class:`TripletLoss`).
 
     Bases (``basis='lda'``) are built from the data and the triplets by local
     discriminant analysis around k-means centres of the anchors
     (:func:`local_discriminant_bases`), or given as a K x d matrix. Memory is
-    O(T·d + K·d): distances come from M_w, never from a T x K table.
+    O(T + P·d + K·d) for P distinct pairs in the triplets, plus a P x K table of
+    per-basis distances when it fits in 64 MB.
     """
 
     name = "scml"
@@ -156,7 +193,7 @@ class SCML(MahalanobisLearner):
         beta: float = 1e-5,
         smoothing: float = 0.05,
         max_iter: int = 1000,
-        tol: float = 1e-7,
+        tol: float = 1e-5,
         random_state: int | None = None,
     ) -> None:
         self.basis = basis
@@ -177,14 +214,9 @@ class SCML(MahalanobisLearner):
         far = differences(X, triplets.anchor, triplets.negative)
         keep = informative(near, far, learner=self.name, what="triplets")
         triplets = Triplets(triplets.anchor[keep], triplets.positive[keep], triplets.negative[keep])
-        near, far = near[keep], far[keep]
         basis = self._basis(X, triplets)
         self.basis_ = basis
-        beta, width = float(self.beta), float(self.smoothing)
-
-        def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
-            return scml_objective(w, basis, near, far, beta, width)
-
+        objective = TripletLoss(basis, X, triplets, float(self.beta), float(self.smoothing))
         result = minimize_lbfgs(
             objective,
             np.zeros(basis.shape[0]),

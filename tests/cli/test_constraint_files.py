@@ -148,6 +148,7 @@ def test_labels_draw_and_record_constraints(tmp_path):
         "source": "labels",
         "label": "species",
         "seed": 4,
+        "strategy": "random",
         "requested": 50,
         "kind": "pairs",
         "count": 50,

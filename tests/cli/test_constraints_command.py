@@ -123,6 +123,7 @@ def test_ids_json_summary_and_force(tmp_path):
         "data": str(data),
         "label": "label",
         "seed": 0,
+        "strategy": "random",
         "requested": 6,
         "by": "id",
         "kind": "pairs",
@@ -197,3 +198,26 @@ def test_generated_files_never_repeat_a_constraint(tmp_path):
     from metricli.constraints import Pairs
 
     assert duplicated_rows(Pairs(frame.a, frame.b, frame.y)) is None
+
+
+def test_neighbour_triplets_are_the_ones_fit_draws(tmp_path):
+    triplets = tmp_path / "t.csv"
+    result = run(
+        "constraints", IRIS, "-y", "species", "--kind", "triplets", "--standardize", "-o", str(triplets)
+    )
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(triplets)
+    assert len(frame) == 150 * 3 * 10  # every point: 3 same-class x 10 other-class neighbours
+    from_file, from_labels = tmp_path / "file", tmp_path / "labels"
+    common = ("--standardize", "--seed", "0")
+    assert run("fit", "scml", IRIS, "--triplets", str(triplets), "-o", str(from_file), *common).exit_code == 0
+    result = run("--json", "fit", "scml", IRIS, "-y", "species", "-o", str(from_labels), *common)
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)["metadata"]["input"]["constraints"]
+    assert info["strategy"] == "neighbors" and info["count"] == 4500 and info["requested"] is None
+    np.testing.assert_array_equal(np.load(from_file / "M.npy"), np.load(from_labels / "M.npy"))
+    result = run(
+        "constraints", IRIS, "-y", "species", "--strategy", "neighbors", "-o", str(tmp_path / "p.csv")
+    )
+    assert result.exit_code == 2
+    assert "--strategy neighbors draws triplets; use --strategy random for pairs" in result.stderr

@@ -9,7 +9,7 @@ from weak_fixtures import central_difference, load_standardized, split, violated
 from metricli.constraints import Triplets, triplets_from_labels
 from metricli.errors import MetricliError
 from metricli.learners import SCML
-from metricli.learners.scml import scml_objective, smoothed_hinge
+from metricli.learners.scml import TripletLoss, smoothed_hinge
 
 
 def test_smoothed_hinge_is_within_half_a_width_of_the_hinge():
@@ -20,29 +20,28 @@ def test_smoothed_hinge_is_within_half_a_width_of_the_hinge():
     np.testing.assert_allclose(slope[1:-1], np.gradient(value, z)[1:-1], atol=1e-2)
 
 
-def test_gradient_matches_central_differences():
+@pytest.mark.parametrize("table", [True, False])
+def test_gradient_matches_central_differences(table):
     rng = np.random.default_rng(1)
-    basis = rng.normal(size=(12, 4))
-    near, far = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    X, basis = rng.normal(size=(30, 4)), rng.normal(size=(12, 4))
+    triplets = Triplets(rng.integers(0, 10, 200), rng.integers(10, 20, 200), rng.integers(20, 30, 200))
+    loss = TripletLoss(basis, X, triplets, 1e-3, 0.2, block_bytes=2**20 if table else 0)
+    assert (loss.Z is not None) == table
     w = rng.uniform(0.05, 0.3, size=12)
-    value, grad = scml_objective(w, basis, near, far, 1e-3, 0.2)
+    value, grad = loss(w)
     assert value > 0
-    numeric = central_difference(lambda v: scml_objective(v, basis, near, far, 1e-3, 0.2)[0], w)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(grad, central_difference(lambda v: loss(v)[0], w), rtol=1e-5, atol=1e-8)
 
 
 def test_objective_on_a_hand_worked_example():
-    # one basis e_x with weight 2: d(a,p) = 2·1², d(a,n) = 2·2² -> margin 1 + 2 - 8 < 0: no loss
+    # one basis e_x, weight 2. Triplet (0, 1, 2): d(0,1) = 2·1² = 2, d(0,2) = 2·2² = 8,
+    # margin 1 + 2 - 8 < 0: no loss. Triplet (0, 2, 1): 1 + 8 - 2 = 7, past the width 0.01: 7 - 0.005.
+    X = np.array([[0.0, 0.0], [1.0, 5.0], [2.0, 0.0]])
     basis = np.array([[1.0, 0.0]])
-    value, _ = scml_objective(
-        np.array([2.0]), basis, np.array([[1.0, 5.0]]), np.array([[2.0, 0.0]]), 0.1, 0.01
-    )
-    assert value == pytest.approx(0.1 * 2.0)
-    # swapped: 1 + 8 - 2 = 7 beyond the smoothing width: 7 - 0.005
-    value, _ = scml_objective(
-        np.array([2.0]), basis, np.array([[2.0, 0.0]]), np.array([[1.0, 5.0]]), 0.1, 0.01
-    )
-    assert value == pytest.approx(7.0 - 0.005 + 0.2)
+    met = TripletLoss(basis, X, Triplets([0], [1], [2]), 0.1, 0.01)
+    assert met(np.array([2.0]))[0] == pytest.approx(0.1 * 2.0)
+    both = TripletLoss(basis, X, Triplets([0, 0], [1, 2], [2, 1]), 0.1, 0.01)
+    assert both(np.array([2.0]))[0] == pytest.approx((0.0 + 7.0 - 0.005) / 2 + 0.2)
 
 
 @pytest.mark.parametrize("name", ["iris", "wine"])
