@@ -25,6 +25,7 @@ after metricli on the same folds. Timings on a shared machine are indicative.
     python benchmarks/weak_check.py                      # all learners, all data sets
     python benchmarks/weak_check.py --datasets iris --algorithms itml,mmc
     python benchmarks/weak_check.py --json weak.json
+    python benchmarks/weak_check.py --repeats 5   # 5 constraint draws per fold: less sampling noise
 
 This file is also the peer worker: ``python weak_check.py --worker JOB.json`` runs
 under metric-learn's interpreter and writes L per fold.
@@ -96,8 +97,10 @@ def worker(job_path: str) -> None:
             warnings.simplefilter("ignore")
             with contextlib.suppress(Exception):
                 cls(random_state=0).fit(*_first_train(X, y, job["folds"]))
-        for fold, test in enumerate(job["folds"]):
-            test = np.array(test, dtype=int)
+        for index in range(job["repeats"] * len(job["folds"])):
+            repeat, fold = divmod(index, len(job["folds"]))
+            seed = fold + 100 * repeat
+            test = np.array(job["folds"][fold], dtype=int)
             train = np.setdiff1d(np.arange(len(y)), test)
             X_train, _ = standardize(X, train, test)
             # the constraints metric-learn draws inside fit, drawn again the same way
@@ -106,14 +109,14 @@ def worker(job_path: str) -> None:
             else:
                 n = 20 * len(np.unique(y[train])) ** 2
                 drawn = Constraints(y[train]).positive_negative_pairs(
-                    n, same_length=algorithm == "lsml", random_state=fold
+                    n, same_length=algorithm == "lsml", random_state=seed
                 )
             run = {"constraints": [np.asarray(c).tolist() for c in drawn]}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
                     start = time.perf_counter()
-                    model = cls(random_state=fold).fit(X_train, y[train])
+                    model = cls(random_state=seed).fit(X_train, y[train])
                     run.update(L=model.components_.tolist(), seconds=time.perf_counter() - start)
                 except Exception as exc:
                     run["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
@@ -182,12 +185,13 @@ def accuracy(L: np.ndarray, X_train, y_train, X_test, y_test) -> float:
     return float(np.mean(predicted == y_test))
 
 
-def run_peer(python: str, path: Path, folds: list, algorithms: list[str]) -> dict:
+def run_peer(python: str, path: Path, folds: list, algorithms: list[str], repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         job = {
             "data": str(path),
             "folds": [f.tolist() for f in folds],
             "algorithms": algorithms,
+            "repeats": repeats,
             "output": str(Path(tmp) / "out.json"),
         }
         (Path(tmp) / "job.json").write_text(json.dumps(job))
@@ -195,12 +199,17 @@ def run_peer(python: str, path: Path, folds: list, algorithms: list[str]) -> dic
         return json.loads(Path(job["output"]).read_text())
 
 
-def compare(dataset: str, algorithm: str, y: np.ndarray, splits: list, runs: list | None) -> dict:
+def compare(
+    dataset: str, algorithm: str, y: np.ndarray, splits: list, runs: list | None, repeats: int
+) -> dict:
     row: dict = {"dataset": dataset, "algorithm": algorithm}
     ours(algorithm, splits[0][2], y[splits[0][0]], 0)  # warm-up, untimed
     acc, secs = [], []
-    for fold, (tr, te, Xtr, Xte) in enumerate(splits):
-        L, seconds = ours(algorithm, Xtr, y[tr], fold)
+    # repeat r of fold f draws its constraints with seed f + 100 r, on both sides
+    seeds = [fold + 100 * repeat for repeat in range(repeats) for fold in range(len(splits))]
+    splits = splits * repeats
+    for seed, (tr, te, Xtr, Xte) in zip(seeds, splits, strict=True):
+        L, seconds = ours(algorithm, Xtr, y[tr], seed)
         acc.append(accuracy(L, Xtr, y[tr], Xte, y[te]))
         secs.append(seconds)
     row.update(ours=float(np.mean(acc)), ours_seconds=float(np.mean(secs)))
@@ -208,9 +217,9 @@ def compare(dataset: str, algorithm: str, y: np.ndarray, splits: list, runs: lis
         return row
     # metricli on exactly the constraints metric-learn drew: the solvers alone compared
     shared, objectives = [], []
-    for fold, ((tr, te, Xtr, Xte), run) in enumerate(zip(splits, runs, strict=True)):
+    for seed, (tr, te, Xtr, Xte), run in zip(seeds, splits, runs, strict=True):
         given = as_constraints(algorithm, run["constraints"])
-        L, _ = ours(algorithm, Xtr, y[tr], fold, given=given)
+        L, _ = ours(algorithm, Xtr, y[tr], seed, given=given)
         shared.append(accuracy(L, Xtr, y[tr], Xte, y[te]))
         if algorithm == "mmc" and "L" in run:
             objectives.append((mmc_objective(L, Xtr, given), mmc_objective(np.array(run["L"]), Xtr, given)))
@@ -223,7 +232,7 @@ def compare(dataset: str, algorithm: str, y: np.ndarray, splits: list, runs: lis
     errors = [r["error"] for r in runs if "error" in r]
     if errors:
         row["peer_error"] = errors[0]
-        row["peer_failed_folds"] = len(errors)
+        row["peer_failed_folds"] = len(errors) // repeats
         return row
     peer_L = [np.array(r["L"]) for r in runs]
     row["peer"] = float(
@@ -246,7 +255,7 @@ def compare(dataset: str, algorithm: str, y: np.ndarray, splits: list, runs: lis
         for L in peer_L
     ]
     if any(stuck):
-        row["peer_stuck_at_init_folds"] = int(sum(stuck))
+        row["peer_stuck_at_init_folds"] = int(sum(stuck)) // repeats
     return row
 
 
@@ -261,6 +270,9 @@ def main() -> None:
         "--peer-skip",
         default="digits:itml,digits:mmc,digits:lsml,digits:scml",
         help="dataset:algorithm pairs not to run metric-learn on (default: digits except sdml, for time)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="constraint draws per fold (seeds fold + 100 r), both sides"
     )
     parser.add_argument("--json", help="also write the results as JSON here")
     args = parser.parse_args()
@@ -288,9 +300,13 @@ def main() -> None:
         rows.append({"dataset": dataset, "algorithm": "euclidean", "ours": euclid})
         print(f"{dataset:<14}{'euclidean':<10}{euclid:>7.3f}", flush=True)
         peer_algorithms = [a for a in algorithms if (dataset, a) not in skip]
-        peer = run_peer(args.peer, path, folds, peer_algorithms) if args.peer and peer_algorithms else {}
+        peer = (
+            run_peer(args.peer, path, folds, peer_algorithms, args.repeats)
+            if args.peer and peer_algorithms
+            else {}
+        )
         for algorithm in algorithms:
-            row = compare(dataset, algorithm, y, splits, peer.get(algorithm))
+            row = compare(dataset, algorithm, y, splits, peer.get(algorithm), args.repeats)
             rows.append(row)
             print(_format(row), flush=True)
     if args.json:
@@ -308,7 +324,7 @@ def _format(row: dict) -> str:
     if "peer_seconds" in row:
         notes.append(f"{row['peer_seconds'] / max(row['ours_seconds'], 1e-9):.0f}x faster")
     if "peer_error" in row:
-        notes.append(f"metric-learn FAILED on {row['peer_failed_folds']}/5 folds: {row['peer_error']}")
+        notes.append(f"metric-learn FAILED on {row['peer_failed_folds']}/5 folds: {row['peer_error'][:60]}")
     if "peer_stuck_at_init_folds" in row:
         notes.append(f"metric-learn returned its initial metric on {row['peer_stuck_at_init_folds']}/5 folds")
     if "mmc_objective" in row:

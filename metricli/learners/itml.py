@@ -70,7 +70,7 @@ class ITML(MahalanobisLearner):
     reference = "Davis, Kulis, Jain, Sra & Dhillon, ICML 2007"
     param_help = {
         "gamma": "Slack trade-off γ: larger enforces the distance bounds more strictly.",
-        "prior": "Prior metric A0 (identity, covariance = inverse covariance, random), or a matrix file.",
+        "prior": "Prior metric A0: identity, covariance (the inverse covariance of X) or random (seeded).",
         "similar_bound": "Upper bound u on the squared distance of similar pairs "
         "(default: 5th percentile of their prior squared distances).",
         "dissimilar_bound": "Lower bound l on the squared distance of dissimilar pairs "
@@ -81,7 +81,7 @@ class ITML(MahalanobisLearner):
 
     def __init__(
         self,
-        gamma: float = 1.0,
+        gamma: float = 0.5,
         prior: str | np.ndarray = "identity",
         similar_bound: float | None = None,
         dissimilar_bound: float | None = None,

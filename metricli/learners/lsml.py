@@ -65,7 +65,7 @@ class LSML(MahalanobisLearner):
     summary = "Least-squared-residual metric learning from relative comparisons d(a,b) < d(c,d)"
     reference = "Liu, Fan, Huang & Yu, ICDM 2012"
     param_help = {
-        "prior": "Prior metric M0 (identity, covariance = inverse covariance, random), or a matrix file.",
+        "prior": "Prior metric M0: identity, covariance (the inverse covariance of X) or random (seeded).",
         "regularization": "λ: weight of the LogDet divergence to the prior (the comparison loss is "
         "averaged over quadruplets).",
         "max_iter": "Most L-BFGS iterations.",

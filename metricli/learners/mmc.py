@@ -74,7 +74,7 @@ class MMC(MahalanobisLearner):
     reference = "Xing, Ng, Jordan & Russell, NIPS 2002"
     param_help = {
         "diagonal": "Learn a diagonal metric (a weight per feature) instead of a full one.",
-        "init": "Starting metric (identity, covariance = inverse covariance, random), or a matrix file.",
+        "init": "Starting metric: identity, covariance (the inverse covariance of X) or random (seeded).",
         "n_components": "Rank of the learned metric (default: all features; full mode only).",
         "max_iter": "Most L-BFGS iterations.",
         "tol": "Convergence tolerance on the relative change of the objective and on the gradient.",

@@ -177,7 +177,8 @@ class SCML(MahalanobisLearner):
     summary = "Sparse compositional metric learning: sparse weights on local discriminative bases"
     reference = "Shi, Bellet & Sha, AAAI 2014"
     param_help = {
-        "basis": "Bases: 'lda' (local discriminant directions from the triplets) or a K x d matrix file.",
+        "basis": "Bases: 'lda' (local discriminant directions built from the triplets), or K bases as the "
+        "rows of a K x d matrix.",
         "n_basis": "How many bases to build with 'lda' (default: 20 × features, at most 400).",
         "beta": "β: L1 penalty on the basis weights (sparsity).",
         "smoothing": "Width over which the hinge's corner is rounded (0 < smoothing; smaller is closer "

@@ -113,7 +113,7 @@ class SDML(MahalanobisLearner):
         "balance_param": "Weight in [0, 1) of the pair term against the prior "
         "(η = balance_param / spectral norm of the prior-scaled pair matrix).",
         "sparsity_param": "λ: L1 penalty on the off-diagonal entries of M.",
-        "prior": "Prior metric M0 (identity, covariance = inverse covariance, random), or a matrix file.",
+        "prior": "Prior metric M0: identity, covariance (the inverse covariance of X) or random (seeded).",
         "max_iter": "Most ADMM iterations.",
         "tol": "ADMM tolerance on the primal and dual residuals (relative).",
     }
