@@ -60,7 +60,10 @@ class ITML(MahalanobisLearner):
     O(m·d²) for m pairs, and memory is O(m·d).
 
     Default bounds u and l are the 5th and 95th percentiles of the squared prior
-    distances of the given pairs, as the paper suggests.
+    distances of the given pairs, as the paper suggests (metric-learn compares squared
+    distances with percentiles of unsquared ones). The paper tunes γ; our default 0.5
+    scored at least metric-learn's accuracy on its own pairs on iris, wine and
+    breast_cancer.
     """
 
     name = "itml"
