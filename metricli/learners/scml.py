@@ -13,7 +13,7 @@ from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
 
 #: neighbourhood sizes (anchors around each region centre) of the two scales of local bases
-SCALES = (20, 50)
+SCALES = (10, 20)
 #: bases taken from each local discriminant analysis
 BASES_PER_REGION = 3
 
