@@ -5,10 +5,15 @@ __version__ = "0.1.0"
 from metricli.axioms import check_distance, check_mahalanobis, metric_repair, nearest_psd
 from metricli.errors import MetricliError
 from metricli.io.bundle import Bundle, load_bundle, save_bundle
-from metricli.learners import LEARNERS, Covariance, MahalanobisLearner
+from metricli.learners import ITML, LEARNERS, LSML, MMC, SCML, SDML, Covariance, MahalanobisLearner
 
 __all__ = [
+    "ITML",
     "LEARNERS",
+    "LSML",
+    "MMC",
+    "SCML",
+    "SDML",
     "Bundle",
     "Covariance",
     "MahalanobisLearner",

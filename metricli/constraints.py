@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from metricli.errors import MetricliError
 
@@ -114,8 +115,15 @@ class Chunks:
 Constraints = Pairs | Triplets | Quadruplets | Chunks
 
 
-def validate(constraints: Constraints, n_points: int, where: str = "constraints") -> None:
-    """Raise a MetricliError naming the first row that points outside X or pairs a point with itself."""
+def validate(
+    constraints: Constraints, n_points: int, where: str = "constraints", line_offset: int | None = None
+) -> None:
+    """Raise a MetricliError naming the first row that points outside X, pairs a point with
+    itself, or (pairs) has a label other than 1 / -1.
+
+    Rows are counted from 0; with ``line_offset`` (2 for a CSV with a header) the
+    message also gives the line of the file.
+    """
     if isinstance(constraints, Chunks):
         if len(constraints.ids) != n_points:
             raise MetricliError(f"{where}: {len(constraints.ids)} chunk ids for {n_points} points")
@@ -124,6 +132,10 @@ def validate(constraints: Constraints, n_points: int, where: str = "constraints"
         return
     if len(constraints) == 0:
         raise MetricliError(f"{where}: no {constraints.kind}")
+
+    def at(row: int) -> str:
+        return f"{where}: row {row}" + (f" (line {row + line_offset})" if line_offset is not None else "")
+
     columns = constraints.as_columns()
     for name in constraints.columns:
         if name == "y":
@@ -132,7 +144,7 @@ def validate(constraints: Constraints, n_points: int, where: str = "constraints"
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise MetricliError(
-                f"{where}: row {row} refers to point {int(columns[name][row])} (column {name}) but the data "
+                f"{at(row)}: column {name} refers to point {int(columns[name][row])} but the data "
                 f"has {n_points} rows (0 to {n_points - 1})"
             )
     if isinstance(constraints, Pairs):
@@ -140,158 +152,349 @@ def validate(constraints: Constraints, n_points: int, where: str = "constraints"
         if bad_y.any():
             row = int(np.flatnonzero(bad_y)[0])
             raise MetricliError(
-                f"{where}: row {row} has y = {int(constraints.y[row])}; use 1 (similar) or -1 (dissimilar)"
+                f"{at(row)}: y is {int(constraints.y[row])}; use 1 (similar) or -1 (dissimilar)"
             )
         same = constraints.a == constraints.b
+        point = constraints.a
     elif isinstance(constraints, Triplets):
         same = (constraints.anchor == constraints.positive) | (constraints.anchor == constraints.negative)
+        point = constraints.anchor
     else:
-        same = (constraints.a == constraints.b) | (constraints.c == constraints.d)
+        same_ab = constraints.a == constraints.b
+        same = same_ab | (constraints.c == constraints.d)
+        point = np.where(same_ab, constraints.a, constraints.c)
     if same.any():
         row = int(np.flatnonzero(same)[0])
-        raise MetricliError(f"{where}: row {row} pairs a point with itself")
+        raise MetricliError(
+            f"{at(row)}: pairs point {int(point[row])} with itself; a constraint needs two different points"
+        )
+
+
+def duplicated_rows(constraints: Pairs | Triplets | Quadruplets) -> tuple[int, int] | None:
+    """(row, earlier row) of the first constraint that repeats an earlier one, else None.
+
+    Pairs are unordered: (a, b, y) repeats (b, a, y), and contradicts (b, a, -y);
+    in quadruplets (a, b) and (c, d) are each unordered.
+    """
+    columns = [constraints.as_columns()[c] for c in constraints.columns if c != "y"]
+    key = np.stack(_canonical(tuple(columns), symmetric=not isinstance(constraints, Triplets)), axis=1)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    earlier = first[inverse.ravel()]
+    repeats = np.flatnonzero(earlier != np.arange(len(earlier)))
+    if repeats.size == 0:
+        return None
+    row = int(repeats.min())
+    return row, int(earlier[row])
 
 
 # -- drawing constraints from labels ------------------------------------------------------------
+#
+# Every generator is seeded (numpy's default_rng), vectorized, never pairs a point with
+# itself and never repeats a constraint (pairs count as unordered), so what it draws
+# passes :func:`validate` and the duplicate check of constraint files. Points are
+# grouped by class once (`_Classes`); a point of class c, or a point outside class c,
+# is then picked by one index computation instead of a search.
+
+#: rounds of drawing-and-deduplicating before settling for fewer distinct constraints
+_ROUNDS = 50
 
 
-def _encode(labels: object) -> tuple[np.ndarray, np.ndarray]:
-    """Class codes for the labelled points, and their row numbers. None/NaN/'' = unlabelled."""
-    labels = np.asarray(labels, dtype=object)
-    mask = np.array([not (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) for v in labels])
-    rows = np.flatnonzero(mask)
-    _, codes = np.unique(np.array([str(v) for v in labels[rows]], dtype=object), return_inverse=True)
-    return codes.astype(np.intp), rows
+class _Classes:
+    """Labelled points grouped by class: ``order[start[c] : start[c] + count[c]]`` are class c."""
+
+    def __init__(self, labels: object) -> None:
+        values = np.asarray(labels, dtype=object).ravel()
+        missing = np.asarray(pd.isna(values), dtype=bool) | (values == "")
+        self.rows = np.flatnonzero(~missing)  # positions of the labelled points in `labels`
+        if self.rows.size == 0:
+            raise MetricliError("cannot draw constraints: no labelled points")
+        _, codes = np.unique(values[self.rows].astype(str), return_inverse=True)
+        self.codes = codes.astype(np.intp).ravel()
+        self.order = np.argsort(self.codes, kind="stable")
+        self.count = np.bincount(self.codes)
+        self.start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
+        self.n = self.codes.size
+        self.rank = np.empty(self.n, dtype=np.intp)  # position of each point within its class
+        self.rank[self.order] = np.arange(self.n) - self.start[self.codes[self.order]]
+
+    def same_class(self, first: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """For each point index in ``first``, a random other point of its class (class size >= 2)."""
+        c = self.codes[first]
+        j = (rng.random(first.size) * (self.count[c] - 1)).astype(np.intp)
+        j += j >= self.rank[first]
+        return self.order[self.start[c] + j]
+
+    def other_class(self, first: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """For each point index in ``first``, a random point of another class."""
+        c = self.codes[first]
+        j = (rng.random(first.size) * (self.n - self.count[c])).astype(np.intp)
+        j += np.where(j >= self.start[c], self.count[c], 0)
+        return self.order[j]
+
+    def similar_pairs(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Up to n distinct unordered same-class pairs, uniform over all such pairs."""
+        weight = self.count * (self.count - 1) / 2.0
+        total = int(weight.sum())
+        if total == 0:
+            raise MetricliError("cannot draw similar pairs: every class has a single labelled point")
+        # a point drawn with probability ∝ (class size - 1), then a partner: uniform over ordered pairs
+        point_weight = (self.count - 1)[self.codes].astype(float)
+        return _distinct(
+            lambda size: self._pairs_from(point_weight, size, rng, self.same_class),
+            min(n, total),
+            symmetric=True,
+        )
+
+    def dissimilar_pairs(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Up to n distinct unordered pairs from different classes, uniform over all such pairs."""
+        if self.count.size < 2:
+            raise MetricliError("cannot draw dissimilar pairs: the labels have a single class")
+        total = int((self.n**2 - np.sum(self.count.astype(np.int64) ** 2)) // 2)
+        point_weight = (self.n - self.count)[self.codes].astype(float)
+        return _distinct(
+            lambda size: self._pairs_from(point_weight, size, rng, self.other_class),
+            min(n, total),
+            symmetric=True,
+        )
+
+    def _pairs_from(self, point_weight, size, rng, partner) -> tuple[np.ndarray, np.ndarray]:
+        first = rng.choice(self.n, size=size, p=point_weight / point_weight.sum())
+        return first, partner(first, rng)
 
 
-def _unique_pairs(first: np.ndarray, second: np.ndarray, symmetric: bool) -> np.ndarray:
-    lo, hi = (np.minimum(first, second), np.maximum(first, second)) if symmetric else (first, second)
-    keys = np.stack([lo, hi], axis=1)
-    _, keep = np.unique(keys, axis=0, return_index=True)
-    return np.sort(keep)
+def _distinct(draw, n: int, symmetric: bool) -> tuple[np.ndarray, ...]:
+    """Columns of n distinct tuples from ``draw(size)``, in the order first drawn.
 
-
-def _draw_similar(codes: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    members = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
-    weights = np.array([len(m) * (len(m) - 1) / 2 for m in members], dtype=float)
-    if weights.sum() == 0:
-        raise MetricliError("cannot draw similar pairs: every class has a single labelled point")
-    n = min(n, int(weights.sum()))
-    a_all, b_all = np.empty(0, np.intp), np.empty(0, np.intp)
-    for _ in range(50):
-        need = n - len(a_all)
-        if need <= 0:
+    ``symmetric``: (a, b) and (b, a) are the same pair; for 4 columns, (a, b) and
+    (c, d) are each unordered.
+    """
+    columns: tuple[np.ndarray, ...] | None = None
+    for _ in range(_ROUNDS):
+        have = 0 if columns is None else len(columns[0])
+        if have >= n:
             break
-        cls = rng.choice(len(members), size=2 * need + 8, p=weights / weights.sum())
-        sizes = np.array([len(members[c]) for c in cls])
-        i = (rng.random(cls.size) * sizes).astype(np.intp)
-        j = (rng.random(cls.size) * (sizes - 1)).astype(np.intp)
-        j = j + (j >= i)
-        a = np.array([members[c][k] for c, k in zip(cls, i, strict=True)], dtype=np.intp)
-        b = np.array([members[c][k] for c, k in zip(cls, j, strict=True)], dtype=np.intp)
-        a_all, b_all = np.concatenate([a_all, a]), np.concatenate([b_all, b])
-        keep = _unique_pairs(a_all, b_all, symmetric=True)
-        a_all, b_all = a_all[keep], b_all[keep]
-    return a_all[:n], b_all[:n]
+        fresh = draw(2 * (n - have) + 16)
+        columns = (
+            fresh if columns is None else tuple(np.concatenate(p) for p in zip(columns, fresh, strict=True))
+        )
+        key = np.stack(_canonical(columns, symmetric), axis=1)
+        _, first = np.unique(key, axis=0, return_index=True)
+        columns = tuple(c[np.sort(first)] for c in columns)
+    assert columns is not None
+    return tuple(c[:n] for c in columns)
 
 
-def _draw_dissimilar(codes: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    if codes.max() == 0:
-        raise MetricliError("cannot draw dissimilar pairs: the labels have a single class")
-    m = len(codes)
-    a_all, b_all = np.empty(0, np.intp), np.empty(0, np.intp)
-    for _ in range(50):
-        need = n - len(a_all)
-        if need <= 0:
-            break
-        a = rng.integers(0, m, size=4 * need + 8)
-        b = rng.integers(0, m, size=a.size)
-        ok = codes[a] != codes[b]
-        a_all, b_all = np.concatenate([a_all, a[ok]]), np.concatenate([b_all, b[ok]])
-        keep = _unique_pairs(a_all, b_all, symmetric=True)
-        a_all, b_all = a_all[keep], b_all[keep]
-    return a_all[:n], b_all[:n]
+def _canonical(columns: tuple[np.ndarray, ...], symmetric: bool) -> list[np.ndarray]:
+    if not symmetric:
+        return list(columns)
+    out = []
+    for i in range(0, len(columns) - 1, 2):
+        out += [np.minimum(columns[i], columns[i + 1]), np.maximum(columns[i], columns[i + 1])]
+    return out + ([columns[-1]] if len(columns) % 2 else [])
 
 
-def _shuffled(rng: np.random.Generator, *columns: np.ndarray) -> list[np.ndarray]:
-    order = rng.permutation(len(columns[0]))
-    return [c[order] for c in columns]
+def _check_count(n: int, what: str) -> int:
+    if int(n) < 1:
+        raise MetricliError(f"cannot draw {n} {what}; ask for at least 1")
+    return int(n)
 
 
 def pairs_from_labels(labels: object, n: int, seed: int | None = None) -> Pairs:
-    """About n/2 similar pairs (same class) and n/2 dissimilar pairs, distinct, never a point with itself."""
-    codes, rows = _encode(labels)
+    """n distinct pairs: half similar (same class), half dissimilar, shuffled.
+
+    If fewer distinct similar pairs exist, dissimilar ones make up the count.
+    """
+    n = _check_count(n, "pairs")
+    classes = _Classes(labels)
     rng = np.random.default_rng(seed)
-    sa, sb = _draw_similar(codes, (n + 1) // 2, rng)
-    da, db = _draw_dissimilar(codes, n - len(sa), rng)
-    a = np.concatenate([sa, da])
-    b = np.concatenate([sb, db])
+    empty = np.empty(0, np.intp)
+    several_classes = classes.count.size > 1
+    if not several_classes and classes.count[0] < 2:
+        raise MetricliError("cannot draw pairs from a single labelled point")
+    n_similar = 0 if not np.any(classes.count > 1) else (n + 1) // 2 if several_classes else n
+    sa, sb = classes.similar_pairs(n_similar, rng) if n_similar else (empty, empty)
+    da, db = classes.dissimilar_pairs(n - len(sa), rng) if several_classes and n > len(sa) else (empty, empty)
+    a, b = np.concatenate([sa, da]), np.concatenate([sb, db])
     y = np.concatenate([np.ones(len(sa), np.intp), -np.ones(len(da), np.intp)])
-    a, b, y = _shuffled(rng, a, b, y)
-    return Pairs(rows[a], rows[b], y)
+    order = rng.permutation(len(a))
+    return Pairs(classes.rows[a[order]], classes.rows[b[order]], y[order])
 
 
 def triplets_from_labels(labels: object, n: int, seed: int | None = None) -> Triplets:
-    """n triplets: anchor and positive from one class, negative from another."""
-    codes, rows = _encode(labels)
+    """n distinct triplets (anchor, positive, negative): positive from the anchor's class, negative not.
+
+    The (anchor, positive) pair is uniform over ordered same-class pairs, the negative
+    uniform over the points of other classes.
+    """
+    n = _check_count(n, "triplets")
+    classes = _Classes(labels)
+    if classes.count.size < 2:
+        raise MetricliError("cannot draw triplets: the labels have a single class")
+    if not np.any(classes.count > 1):
+        raise MetricliError("cannot draw triplets: every class has a single labelled point")
     rng = np.random.default_rng(seed)
-    anchor, positive = _draw_similar(codes, n, rng)
-    if len(anchor) < n:  # fewer distinct similar pairs than asked: reuse them with other negatives
-        extra = rng.integers(0, len(anchor), size=n - len(anchor))
-        anchor, positive = (
-            np.concatenate([anchor, anchor[extra]]),
-            np.concatenate([positive, positive[extra]]),
+    point_weight = (classes.count - 1)[classes.codes].astype(float)
+
+    def draw(size: int) -> tuple[np.ndarray, ...]:
+        anchor, positive = classes._pairs_from(point_weight, size, rng, classes.same_class)
+        return anchor, positive, classes.other_class(anchor, rng)
+
+    anchor, positive, negative = _distinct(draw, n, symmetric=False)
+    return Triplets(classes.rows[anchor], classes.rows[positive], classes.rows[negative])
+
+
+def triplets_from_neighbors(
+    X: np.ndarray,
+    labels: object,
+    n: int | None = None,
+    seed: int | None = None,
+    k_genuine: int = 3,
+    k_impostor: int = 10,
+) -> Triplets:
+    """Triplets among nearest neighbours: each labelled point as anchor, one of its k_genuine
+    nearest same-class points as positive, one of its k_impostor nearest other-class
+    points as negative (all k_genuine x k_impostor combinations).
+
+    These are the triplets near class boundaries that matter for kNN, as in
+    metric-learn's SCML_Supervised (Euclidean neighbours in X, ties by row order).
+    With ``n`` smaller than their number, a seeded random subset of n is kept.
+    """
+    from metricli.kernels import knn
+
+    classes = _Classes(labels)
+    if classes.count.size < 2:
+        raise MetricliError("cannot draw triplets: the labels have a single class")
+    if not np.any(classes.count > 1):
+        raise MetricliError("cannot draw triplets: every class has a single labelled point")
+    points = np.asarray(X, dtype=np.float64)[classes.rows]
+    anchor, positive, negative = [], [], []
+    for c in range(classes.count.size):
+        members = classes.order[classes.start[c] : classes.start[c] + classes.count[c]]
+        others = np.concatenate(
+            [classes.order[: classes.start[c]], classes.order[classes.start[c] + classes.count[c] :]]
         )
-    negative = np.empty(n, np.intp)
-    for i in range(n):
-        others = np.flatnonzero(codes != codes[anchor[i]])
-        if others.size == 0:
-            raise MetricliError("cannot draw triplets: the labels have a single class")
-        negative[i] = others[rng.integers(0, others.size)]
-    return Triplets(rows[anchor], rows[positive], rows[negative])
+        g, i = min(k_genuine, members.size - 1), min(k_impostor, others.size)
+        if g < 1:
+            continue
+        genuine, _ = knn(points[members], points[members], g, exclude_self=True)
+        impostors, _ = knn(points[members], points[others], i)
+        anchor.append(np.repeat(members, g * i))
+        positive.append(np.repeat(members[genuine], i, axis=1).ravel())
+        negative.append(np.tile(others[impostors], (1, g)).ravel())
+    columns = [np.concatenate(parts) for parts in (anchor, positive, negative)]
+    if n is not None and _check_count(n, "triplets") < len(columns[0]):
+        keep = np.sort(np.random.default_rng(seed).choice(len(columns[0]), size=n, replace=False))
+        columns = [c[keep] for c in columns]
+    return Triplets(*(classes.rows[c] for c in columns))
 
 
 def quadruplets_from_labels(labels: object, n: int, seed: int | None = None) -> Quadruplets:
-    """n quadruplets: (a, b) from one class, (c, d) from two different classes, so d(a, b) < d(c, d)."""
-    codes, rows = _encode(labels)
+    """n distinct quadruplets: (a, b) from one class, (c, d) from two classes, so d(a, b) < d(c, d)."""
+    n = _check_count(n, "quadruplets")
+    classes = _Classes(labels)
+    if classes.count.size < 2:
+        raise MetricliError("cannot draw quadruplets: the labels have a single class")
+    if not np.any(classes.count > 1):
+        raise MetricliError("cannot draw quadruplets: every class has a single labelled point")
     rng = np.random.default_rng(seed)
-    a, b = _draw_similar(codes, n, rng)
-    c, d = _draw_dissimilar(codes, n, rng)
-    m = min(len(a), len(c))
-    if m < n:
-        extra_ab = rng.integers(0, len(a), size=n - len(a))
-        a, b = np.concatenate([a, a[extra_ab]]), np.concatenate([b, b[extra_ab]])
-        extra_cd = rng.integers(0, len(c), size=n - len(c))
-        c, d = np.concatenate([c, c[extra_cd]]), np.concatenate([d, d[extra_cd]])
-    return Quadruplets(rows[a[:n]], rows[b[:n]], rows[c[:n]], rows[d[:n]])
+    similar_weight = (classes.count - 1)[classes.codes].astype(float)
+    dissimilar_weight = (classes.n - classes.count)[classes.codes].astype(float)
+
+    def draw(size: int) -> tuple[np.ndarray, ...]:
+        a, b = classes._pairs_from(similar_weight, size, rng, classes.same_class)
+        c, d = classes._pairs_from(dissimilar_weight, size, rng, classes.other_class)
+        return a, b, c, d
+
+    a, b, c, d = _distinct(draw, n, symmetric=True)
+    return Quadruplets(classes.rows[a], classes.rows[b], classes.rows[c], classes.rows[d])
 
 
 def chunks_from_labels(labels: object, n_chunks: int, chunk_size: int = 2, seed: int | None = None) -> Chunks:
-    """Up to n_chunks disjoint chunks of ``chunk_size`` points, each from one class (Bar-Hillel et al. 2005)."""
-    codes, rows = _encode(labels)
+    """Up to n_chunks disjoint chunks of ``chunk_size`` points, each from one class (Bar-Hillel et al. 2005).
+
+    Each class offers floor(size / chunk_size) chunks of its points in random order;
+    n_chunks of all those are picked at random.
+    """
+    n_chunks = _check_count(n_chunks, "chunks")
+    if chunk_size < 2:
+        raise MetricliError(f"chunk size must be at least 2, got {chunk_size}")
+    classes = _Classes(labels)
     rng = np.random.default_rng(seed)
-    ids = -np.ones(len(np.asarray(labels, dtype=object)), dtype=np.intp)
-    pools = [list(rng.permutation(np.flatnonzero(codes == c))) for c in range(codes.max() + 1)]
-    chunk = 0
-    while chunk < n_chunks:
-        available = [c for c, pool in enumerate(pools) if len(pool) >= chunk_size]
-        if not available:
-            break
-        c = available[rng.integers(0, len(available))]
-        members = [pools[c].pop() for _ in range(chunk_size)]
-        ids[rows[members]] = chunk
-        chunk += 1
-    if chunk == 0:
+    per_class = classes.count // chunk_size
+    if per_class.sum() == 0:
         raise MetricliError(
             f"cannot draw chunks of {chunk_size} points: no class has that many labelled points"
         )
+    # points in random order within each class
+    shuffled = classes.order[np.lexsort((rng.random(classes.n), classes.codes[classes.order]))]
+    slot_class = np.repeat(np.arange(per_class.size), per_class)
+    slot_index = np.arange(slot_class.size) - np.repeat(np.cumsum(per_class) - per_class, per_class)
+    chosen = rng.permutation(slot_class.size)[: min(n_chunks, slot_class.size)]
+    first = classes.start[slot_class[chosen]] + slot_index[chosen] * chunk_size
+    members = shuffled[(first[:, None] + np.arange(chunk_size)).ravel()]
+    ids = -np.ones(len(np.asarray(labels, dtype=object).ravel()), dtype=np.intp)
+    ids[classes.rows[members]] = np.repeat(np.arange(chosen.size), chunk_size)
     return Chunks(ids)
 
 
+def default_count(kind: str, n_classes: int, n_points: int) -> int:
+    """How many constraints to draw from labels when the user does not say.
+
+    Pairs: 20·c² similar and 20·c² dissimilar, quadruplets 20·c² (c classes): what
+    metric-learn's *_Supervised learners draw. Triplets: 30 per point (as many as
+    metric-learn's 3 × 10 nearest-neighbour triplets), at most 100 000. Chunks: 100.
+    """
+    if kind == "pairs":
+        return 40 * n_classes**2
+    if kind == "quadruplets":
+        return 20 * n_classes**2
+    if kind == "triplets":
+        return min(30 * n_points, 100_000)
+    return 100
+
+
+def describe(constraints: Constraints) -> dict[str, int | str]:
+    """Counts for metadata and summaries: kind, count, and similar/dissimilar pairs or chunked points."""
+    info: dict[str, int | str] = {"kind": constraints.kind, "count": len(constraints)}
+    if isinstance(constraints, Pairs):
+        info["similar"] = int(constraints.similar.sum())
+        info["dissimilar"] = int(len(constraints) - constraints.similar.sum())
+    if isinstance(constraints, Chunks):
+        info["points_in_chunks"] = int(np.sum(constraints.ids >= 0))
+    return info
+
+
+#: how triplets are drawn from labels: at random, or among nearest neighbours
+STRATEGIES = ("random", "neighbors")
+
+
 def from_labels(
-    kind: str, labels: object, n: int, seed: int | None = None, chunk_size: int = 2
+    kind: str,
+    labels: object,
+    n: int | None,
+    seed: int | None = None,
+    chunk_size: int = 2,
+    X: np.ndarray | None = None,
+    strategy: str = "random",
 ) -> Constraints:
-    """Draw ``n`` constraints of ``kind`` from class labels (seeded)."""
+    """Draw ``n`` constraints of ``kind`` from class labels (seeded).
+
+    ``strategy="neighbors"`` (triplets only, needs X) draws them among nearest
+    neighbours (:func:`triplets_from_neighbors`); n = None then keeps all of them.
+    Otherwise n = None means :func:`default_count`.
+    """
+    if strategy not in STRATEGIES:
+        raise MetricliError(f"unknown strategy '{strategy}'; use one of: {', '.join(STRATEGIES)}")
+    if strategy == "neighbors":
+        if kind != "triplets":
+            raise MetricliError(f"the neighbors strategy draws triplets, not {kind}")
+        if X is None:
+            raise MetricliError("the neighbors strategy needs the points, to find their neighbours")
+        return triplets_from_neighbors(X, labels, n, seed)
+    if n is None:
+        values = np.asarray(labels, dtype=object).ravel()
+        present = values[~(np.asarray(pd.isna(values), dtype=bool) | (values == ""))]
+        n = default_count(kind, len(np.unique(present.astype(str))), present.size)
     if kind == "pairs":
         return pairs_from_labels(labels, n, seed)
     if kind == "triplets":

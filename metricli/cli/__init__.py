@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
+from metricli.cli import constraints as constraints_command
 from metricli.cli.common import err, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
@@ -161,6 +162,7 @@ app.add_typer(evaluate.evaluate_app, name="evaluate")
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 app.command("report")(report.report)
+app.command("constraints")(constraints_command.constraints)
 
 
 def main() -> None:

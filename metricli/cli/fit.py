@@ -44,6 +44,7 @@ from metricli.cli.learner_options import (
 )
 from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
+from metricli.evaluation import standardization
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import save_bundle
 from metricli.io.tables import display_name, select_columns
@@ -108,9 +109,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     mean = np.zeros(X.shape[1])
     scale = np.ones(X.shape[1])
     if options["standardize"]:
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
-        scale = np.where(std > 0, std, 1.0)
+        mean, scale = standardization(X)
     X_fit = (X - mean) / scale if options["standardize"] else X
 
     with spinner() as progress:
@@ -139,7 +138,8 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     metadata = {
         "algorithm": cls.name,
         "supervision": cls.supervision,
-        "params": {k: (None if isinstance(v, np.ndarray) else v) for k, v in params.items()},
+        # a matrix given as a file is recorded by its path
+        "params": {k: (options.get(k) if isinstance(v, np.ndarray) else v) for k, v in params.items()},
         "seed": options["seed"],
         "preprocessing": {
             "standardize": bool(options["standardize"]),

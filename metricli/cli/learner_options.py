@@ -12,7 +12,7 @@ import inspect
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
@@ -27,8 +27,9 @@ from metricli.cli.common import (
     split_columns,
 )
 from metricli.errors import MetricliError
+from metricli.evaluation import standardization
 from metricli.io.bundle import read_matrix_file
-from metricli.io.tables import Dataset, load_dataset
+from metricli.io.tables import Dataset, display_name, load_dataset, sha256_file
 from metricli.learners.base import MahalanobisLearner
 
 #: learner parameters the CLI fills from its own shared options
@@ -172,6 +173,22 @@ def weak_parameters(cls: type[MahalanobisLearner], *, files: bool = True) -> lis
                     ),
                 )
             )
+    if "triplets" in cls.constraint_kinds:
+        params.append(
+            inspect.Parameter(
+                "strategy",
+                _KW,
+                default="neighbors",
+                annotation=option(
+                    Literal["neighbors", "random"],
+                    "--strategy",
+                    rich_help_panel=panel,
+                    help="How to draw triplets from --label: neighbors = each point with its 3 nearest "
+                    "same-class and 10 nearest other-class points (as metric-learn's SCML_Supervised; "
+                    "in the standardized space with --standardize); random = uniformly at random.",
+                ),
+            )
+        )
     params.append(
         inspect.Parameter(
             "n_constraints",
@@ -182,8 +199,9 @@ def weak_parameters(cls: type[MahalanobisLearner], *, files: bool = True) -> lis
                 "--n-constraints",
                 min=1,
                 rich_help_panel=panel,
-                help="How many constraints (chunks, for chunk learners) to draw from --label "
-                "(default: 20 × classes², or 100 chunks).",
+                help="How many constraints to draw from --label (default: pairs 40 × classes², "
+                "quadruplets 20 × classes², random triplets 30 × points, all neighbour triplets, "
+                "100 chunks).",
             ),
         )
     )
@@ -238,7 +256,7 @@ def coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:
     if typing.get_origin(hint) is typing.Literal:  # offered as strings: give back the literal itself
         return next((a for a in args if str(a) == value), value)
     if np.ndarray in args and (value.endswith((".npy", ".csv", ".tsv")) or Path(value).is_file()):
-        matrix, _ = read_matrix_file(value)
+        matrix, _ = read_matrix_file(value, square=False)  # the learner checks the shape it needs
         return matrix
     if (float in args or int in args) and any(typing.get_origin(a) is typing.Literal for a in args):
         try:
@@ -313,7 +331,7 @@ def supervision(
             return dataset.X[labelled], (dataset.labels[labelled],), info
         info["n_unlabelled"] = int((~labelled).sum())
         return dataset.X, (dataset.labels,), info
-    return dataset.X, (weak_constraints(cls, dataset, options, notify),), info
+    return dataset.X, (weak_constraints(cls, dataset, options, notify, info),), info
 
 
 def weak_constraints(
@@ -321,8 +339,13 @@ def weak_constraints(
     dataset: Dataset,
     options: dict[str, Any],
     notify: Callable[[str], None] = note,
+    info: dict[str, Any] | None = None,
 ):
-    """The constraints given in files or a chunk column, else drawn from the labels (seeded)."""
+    """The constraints given in files or a chunk column, else drawn from the labels (seeded).
+
+    Where they came from and how many there are goes into ``info["constraints"]``.
+    """
+    info = {} if info is None else info
     from metricli import constraints as weak
     from metricli.io.constraints import chunks_from_column, read_constraints
 
@@ -339,8 +362,17 @@ def weak_constraints(
             column = options["chunks"]
             found = weak.Chunks(chunks_from_column(dataset.extra[column], dataset.name, column))
             weak.validate(found, dataset.n_samples, where=f"{dataset.name}: column '{column}'")
+            info["constraints"] = {"source": "column", "column": column, **weak.describe(found)}
             return found
-        return read_constraints(options[kind], kind, dataset.n_samples, ids=dataset.ids)
+        found = read_constraints(options[kind], kind, dataset.n_samples, ids=dataset.ids, rows=dataset.rows)
+        info["constraints"] = {
+            "source": "file",
+            "path": display_name(options[kind]),
+            "sha256": sha256_file(options[kind]) if options[kind] != "-" else None,
+            "by": "id" if dataset.ids is not None else "row",
+            **weak.describe(found),
+        }
+        return found
     if dataset.labels is None:
         # evaluate has no constraint-file options: it draws constraints from each training fold's labels
         flags = ", ".join(f"--{k}" for k in cls.constraint_kinds if k in options)
@@ -353,14 +385,35 @@ def weak_constraints(
             f"{dataset.name}: label column '{dataset.label_column}' has fewer than two classes; "
             "constraints cannot be drawn from it"
         )
-    n = options.get("n_constraints") or (100 if kind == "chunks" else 20 * n_classes**2)
+    strategy = options.get("strategy") or "random"
+    n = options.get("n_constraints")
+    if n is None and strategy == "random":
+        n = weak.default_count(kind, n_classes, int(dataset.labelled.sum()))
+    X = dataset.X
+    if options.get("standardize"):  # neighbour triplets are found in the space the learner sees
+        mean, scale = standardization(X)
+        X = (X - mean) / scale
     drawn = weak.from_labels(
-        kind, dataset.labels, n, seed=options.get("seed"), chunk_size=options.get("chunk_size") or 2
+        kind,
+        dataset.labels,
+        n,
+        seed=options.get("seed"),
+        chunk_size=options.get("chunk_size") or 2,
+        X=X,
+        strategy=strategy,
     )
-    if len(drawn) < n:
+    if n is not None and len(drawn) < n:
         notify(
             f"{dataset.name}: drew {len(drawn)} {kind} from the labels ({n} asked; no more distinct ones exist)"
         )
+    info["constraints"] = {
+        "source": "labels",
+        "label": dataset.label_column,
+        "seed": options.get("seed"),
+        "strategy": strategy,
+        "requested": None if n is None else int(n),
+        **weak.describe(drawn),
+    }
     return drawn
 
 

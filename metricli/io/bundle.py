@@ -207,8 +207,12 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(path=root, M=M, L=L, metadata=metadata, axioms=axioms)
 
 
-def read_matrix_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
-    """A square matrix M from .npy or CSV/TSV (with a header, and optionally a first column of names)."""
+def read_matrix_file(path: str | Path, square: bool = True) -> tuple[np.ndarray, list[str] | None]:
+    """A square matrix M from .npy or CSV/TSV (with a header, and optionally a first column of names).
+
+    With ``square=False`` any 2-D matrix is accepted (e.g. SCML's K x d bases); the
+    caller checks its shape.
+    """
     p = Path(path)
     where = str(p)
     if not p.is_file():
@@ -224,14 +228,16 @@ def read_matrix_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
 
         frame, _ = read_table(str(p), None)
         first = frame.columns[0]
-        if not pd.api.types.is_numeric_dtype(frame[first]) and frame.shape[1] == frame.shape[0] + 1:
+        names_first = not pd.api.types.is_numeric_dtype(frame[first])
+        if names_first and (frame.shape[1] == frame.shape[0] + 1 or not square):
             frame = frame.set_index(first)
         names = [str(c) for c in frame.columns]
         array = np.column_stack([numeric_column(frame[c], where, c, 2) for c in frame.columns])
     if array.dtype.kind not in "biuf":
         raise MetricliError(f"{where}: matrix is not numeric")
-    if array.ndim != 2 or array.shape[0] != array.shape[1]:
-        raise MetricliError(f"{where}: matrix must be square; got shape {'x'.join(map(str, array.shape))}")
+    if array.ndim != 2 or (square and array.shape[0] != array.shape[1]):
+        shape = "x".join(map(str, array.shape))
+        raise MetricliError(f"{where}: matrix must be {'square' if square else '2-D'}; got shape {shape}")
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         i, j = np.argwhere(~np.isfinite(array))[0]

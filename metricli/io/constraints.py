@@ -1,7 +1,9 @@
 """Constraint files: pairs ``a,b,y``, triplets ``anchor,positive,negative``, quadruplets ``a,b,c,d``.
 
 A header row is required; columns are taken by position. Entries are 0-based row
-numbers of the data, or values of the data's ``--id`` column when ids are given.
+numbers of the data file (the first row after its header is 0), or values of the
+data's ``--id`` column when ids are given. Every problem is one MetricliError naming
+the file, the row (from 0, the first row after the header) and, for CSV/TSV, the line.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metricli.constraints import Pairs, Quadruplets, Triplets, validate
+from metricli.constraints import Pairs, Quadruplets, Triplets, duplicated_rows, validate
 from metricli.errors import MetricliError
-from metricli.io.tables import display_name, read_table
+from metricli.io.tables import detect_format, display_name, read_table
 
 _TYPES = {"pairs": Pairs, "triplets": Triplets, "quadruplets": Quadruplets}
 
@@ -22,55 +24,110 @@ def read_constraints(
     n_points: int,
     ids: np.ndarray | None = None,
     fmt: str | None = None,
+    rows: np.ndarray | None = None,
 ) -> Pairs | Triplets | Quadruplets:
-    """Read and validate a constraint file against data with ``n_points`` rows."""
+    """Read and validate a constraint file against data with ``n_points`` points.
+
+    ``ids``: the data's id of each point (entries are then ids, not row numbers).
+    ``rows``: the data-file row of each point, when some rows were dropped (e.g. by
+    --drop-missing); row numbers in the constraint file are then file rows.
+    """
     if kind not in _TYPES:
         raise MetricliError(f"unknown constraint kind '{kind}'; use pairs, triplets or quadruplets")
     cls = _TYPES[kind]
     name = display_name(source)
     frame, _ = read_table(source, fmt)
+    line_offset = 2 if detect_format(source, fmt) in ("csv", "tsv") else None
     width = len(cls.columns)
     if frame.shape[1] != width:
         raise MetricliError(
             f"{name}: {kind} files have {width} columns ({', '.join(cls.columns)}); this one has {frame.shape[1]}"
         )
+    if ids is None and all(_is_number_text(c) for c in frame.columns):
+        raise MetricliError(
+            f"{name}: the first line holds numbers, not column names; "
+            f"add a header line: {','.join(cls.columns)}"
+        )
+
+    def at(row: int) -> str:
+        return f"{name}: row {row}" + (f" (line {row + line_offset})" if line_offset is not None else "")
+
     columns = []
     for j, column in enumerate(frame.columns):
         series = frame[column]
         if cls is Pairs and j == 2:
-            columns.append(_integers(series, name, column))
+            columns.append(_integers(series, column, at))
         elif ids is not None:
-            columns.append(_ids_to_rows(series, ids, name, column))
+            columns.append(_ids_to_points(series, ids, column, at))
         else:
-            columns.append(_integers(series, name, column))
-    duplicated = pd.DataFrame(np.column_stack(columns)).duplicated().to_numpy()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated)[0])
-        raise MetricliError(f"{name}: row {row} repeats an earlier constraint; remove duplicated rows")
+            columns.append(_file_rows_to_points(_integers(series, column, at), rows, n_points, column, at))
     constraints = cls(*columns)
-    validate(constraints, n_points, where=name)
+    validate(constraints, n_points, where=name, line_offset=line_offset)
+    repeated = duplicated_rows(constraints)
+    if repeated is not None:
+        row, earlier = repeated
+        if isinstance(constraints, Pairs) and constraints.y[row] != constraints.y[earlier]:
+            raise MetricliError(
+                f"{at(row)}: contradicts row {earlier} (the same pair, once similar and once dissimilar); "
+                "keep one of them"
+            )
+        raise MetricliError(f"{at(row)}: repeats row {earlier}; remove duplicated rows")
     return constraints
 
 
-def _integers(series: pd.Series, name: str, column: str) -> np.ndarray:
+def _is_number_text(text: str) -> bool:
+    # pandas renames a repeated header "1" to "1.1": any number means the header is data
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _integers(series: pd.Series, column: str, at) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(values) | (values != np.round(values))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise MetricliError(
-            f"{name}: row {row}, column '{column}' is {series.iloc[row]!r}, not a whole row number"
-        )
+        shown = "blank" if pd.isna(series.iloc[row]) else repr(str(series.iloc[row]))
+        raise MetricliError(f"{at(row)}: column '{column}' is {shown}, not a whole number")
     return values.astype(np.intp)
 
 
-def _ids_to_rows(series: pd.Series, ids: np.ndarray, name: str, column: str) -> np.ndarray:
-    lookup = {str(v): i for i, v in enumerate(ids)}
-    text = series.astype(str).to_numpy()
-    rows = np.array([lookup.get(v, -1) for v in text], dtype=np.intp)
-    if (rows < 0).any():
-        row = int(np.flatnonzero(rows < 0)[0])
-        raise MetricliError(f"{name}: row {row}, column '{column}': no point has id {text[row]!r}")
-    return rows
+def _file_rows_to_points(
+    values: np.ndarray, rows: np.ndarray | None, n_points: int, column: str, at
+) -> np.ndarray:
+    """Data-file row numbers to positions among the points kept (identity if none were dropped)."""
+    if rows is None or (len(rows) == n_points and np.array_equal(rows, np.arange(n_points))):
+        return values
+    n_file = int(rows.max()) + 1 if len(rows) else 0
+    position = -np.ones(n_file, dtype=np.intp)
+    position[rows] = np.arange(len(rows))
+    outside = (values < 0) | (values >= n_file)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise MetricliError(
+            f"{at(row)}: column '{column}' refers to data row {int(values[row])}, outside the data's "
+            f"rows 0 to {n_file - 1}"
+        )
+    mapped = position[values]
+    dropped = mapped < 0
+    if dropped.any():
+        row = int(np.flatnonzero(dropped)[0])
+        raise MetricliError(
+            f"{at(row)}: column '{column}' refers to data row {int(values[row])}, which was dropped "
+            "(missing values or no label)"
+        )
+    return mapped
+
+
+def _ids_to_points(series: pd.Series, ids: np.ndarray, column: str, at) -> np.ndarray:
+    text = series.astype(str).str.strip()
+    points = pd.Index(np.asarray(ids, dtype=object).astype(str)).get_indexer(text.to_numpy(dtype=object))
+    if (points < 0).any():
+        row = int(np.flatnonzero(points < 0)[0])
+        raise MetricliError(f"{at(row)}: column '{column}': no point has id {text.iloc[row]!r}")
+    return points.astype(np.intp)
 
 
 def chunks_from_column(series: pd.Series, name: str, column: str) -> np.ndarray:

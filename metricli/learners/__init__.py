@@ -5,13 +5,18 @@ from __future__ import annotations
 from metricli.errors import MetricliError
 from metricli.learners.base import MahalanobisLearner
 from metricli.learners.covariance import Covariance
+from metricli.learners.itml import ITML
 from metricli.learners.kissme import KISSME
 from metricli.learners.lfda import LFDA
+from metricli.learners.lsml import LSML
+from metricli.learners.mmc import MMC
 from metricli.learners.rca import RCA
+from metricli.learners.scml import SCML
+from metricli.learners.sdml import SDML
 from metricli.learners.self_lfda import SELF
 
 LEARNERS: dict[str, type[MahalanobisLearner]] = {
-    cls.name: cls for cls in (Covariance, LFDA, RCA, KISSME, SELF)
+    cls.name: cls for cls in (Covariance, LFDA, SELF, RCA, KISSME, ITML, SDML, MMC, LSML, SCML)
 }
 
 
@@ -22,4 +27,18 @@ def get_learner(name: str) -> type[MahalanobisLearner]:
     return LEARNERS[key]
 
 
-__all__ = ["KISSME", "LEARNERS", "LFDA", "RCA", "SELF", "Covariance", "MahalanobisLearner", "get_learner"]
+__all__ = [
+    "ITML",
+    "KISSME",
+    "LEARNERS",
+    "LFDA",
+    "LSML",
+    "MMC",
+    "RCA",
+    "SCML",
+    "SDML",
+    "SELF",
+    "Covariance",
+    "MahalanobisLearner",
+    "get_learner",
+]

@@ -7,6 +7,7 @@ returns ``self``, fitted attributes end in ``_``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from typing import Any, ClassVar
@@ -45,6 +46,12 @@ class MahalanobisLearner:
     param_help: ClassVar[dict[str, str]] = {}
     #: for weakly supervised learners: which constraint kinds ``fit`` accepts
     constraint_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for method in ("fit", "fit_statistics"):
+            if method in cls.__dict__:
+                setattr(cls, method, _numerical_guard(cls.__dict__[method]))
 
     # -- scikit-learn style parameter handling -------------------------------------
     @classmethod
@@ -139,6 +146,33 @@ class MahalanobisLearner:
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+
+def _numerical_guard(fit: Any) -> Any:
+    """Turn a numerical breakdown inside a solver into our own one-line error, never a traceback.
+
+    Degenerate or badly scaled data can make an eigen-solver fail to converge or a
+    solver step produce inf/NaN (which LAPACK wrappers reject); the user can act on that.
+    """
+
+    @functools.wraps(fit)
+    def guarded(self: MahalanobisLearner, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fit(self, *args, **kwargs)
+        except (np.linalg.LinAlgError, FloatingPointError) as exc:
+            raise MetricliError(
+                f"{self.name}: the linear algebra failed ({exc}); the data may be degenerate or badly "
+                "scaled: try --standardize, or remove constant and duplicated columns"
+            ) from None
+        except ValueError as exc:
+            if "infs or NaNs" not in str(exc):
+                raise
+            raise MetricliError(
+                f"{self.name}: the solver produced non-finite values; the data may be badly scaled: "
+                "try --standardize"
+            ) from None
+
+    return guarded
 
 
 def check_points(X: np.ndarray, min_rows: int = 1, what: str = "points") -> np.ndarray:

@@ -1,0 +1,151 @@
+"""ITML: information-theoretic metric learning from similar and dissimilar pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricli.constraints import Pairs
+from metricli.errors import MetricliError
+from metricli.learners._lbfgs import minimize_lbfgs
+from metricli.learners._weak import check_weak_input, differences, informative
+from metricli.learners.base import MahalanobisLearner, components_from_metric
+from metricli.learners.priors import factor, prior_metric
+
+
+def itml_objective(
+    L: np.ndarray, U: np.ndarray, xi0: np.ndarray, similar: np.ndarray, gamma: float
+) -> tuple[float, np.ndarray]:
+    """ITML's objective in a square factor L (A = LᵀL, prior I) and its gradient.
+
+    D_ld(LᵀL, I) + γ Σ_c h(||L u_c||² / ξ0_c), with h(r) = r - 1 - log r counted where the
+    constraint is violated (r > 1 for similar pairs, r < 1 for dissimilar ones).
+    """
+    d = L.shape[0]
+    sign_det, logabsdet = np.linalg.slogdet(L)
+    if sign_det == 0:
+        return np.inf, np.zeros_like(L)
+    P = U @ L.T
+    r = np.einsum("ij,ij->i", P, P) / xi0
+    violated = np.where(similar, r > 1.0, r < 1.0)
+    rv = r[violated]
+    value = np.sum(L * L) - 2.0 * logabsdet - d + gamma * np.sum(rv - 1.0 - np.log(rv))
+    weight = np.zeros_like(r)
+    weight[violated] = gamma * (1.0 - 1.0 / rv) / xi0[violated]
+    grad = 2.0 * L - 2.0 * np.linalg.inv(L).T + 2.0 * (P * weight[:, None]).T @ U
+    return float(value), grad
+
+
+class ITML(MahalanobisLearner):
+    r"""Information-Theoretic Metric Learning (Davis, Kulis, Jain, Sra & Dhillon, ICML 2007).
+
+    With slack (the paper's Section 3.2, the problem solved by its Algorithm 1)::
+
+        min_{A ≻ 0, ξ}  D_ld(A, A0) + γ · D_ld(diag ξ, diag ξ0)
+        s.t.  d_A(x_i, x_j) ≤ ξ_c   for similar pairs,      ξ0_c = u
+              d_A(x_i, x_j) ≥ ξ_c   for dissimilar pairs,   ξ0_c = l
+
+    where d_A(x, y) = (x - y)ᵀ A (x - y) is the *squared* distance and
+    D_ld(A, A0) = tr(A A0⁻¹) - log det(A A0⁻¹) - d the LogDet divergence.
+
+    The slack of each constraint has a closed-form minimiser (ξ_c = ξ0_c while the
+    constraint holds, else ξ_c = d_A), so the problem is exactly
+
+        min_{A ≻ 0}  D_ld(A, A0) + γ Σ_c h(d_A(c) / ξ0_c),    h(r) = r - 1 - log r
+
+    with h counted only on the violated side (r > 1 for similar, r < 1 for
+    dissimilar pairs). This is convex in A; we solve it with L-BFGS over a square
+    factor L (A = LᵀL; -log det keeps L invertible, and every stationary point with L
+    invertible is the global optimum), in coordinates where A0 = I. All constraint
+    distances are computed at once from (x_a - x_b) Lᵀ, so an iteration costs
+    O(m·d²) for m pairs, and memory is O(m·d).
+
+    Default bounds u and l are the 5th and 95th percentiles of the squared prior
+    distances of the given pairs, as the paper suggests (metric-learn compares squared
+    distances with percentiles of unsquared ones). The paper tunes γ; our default 0.5
+    scored at least metric-learn's accuracy on its own pairs on iris, wine and
+    breast_cancer.
+    """
+
+    name = "itml"
+    supervision = "weakly-supervised"
+    constraint_kinds = ("pairs",)
+    summary = "Information-theoretic metric learning: LogDet-closest metric meeting pair distance bounds"
+    reference = "Davis, Kulis, Jain, Sra & Dhillon, ICML 2007"
+    param_help = {
+        "gamma": "Slack trade-off γ: larger enforces the distance bounds more strictly.",
+        "prior": "Prior metric A0: identity, covariance (the inverse covariance of X) or random (seeded).",
+        "similar_bound": "Upper bound u on the squared distance of similar pairs "
+        "(default: 5th percentile of their prior squared distances).",
+        "dissimilar_bound": "Lower bound l on the squared distance of dissimilar pairs "
+        "(default: 95th percentile).",
+        "max_iter": "Most L-BFGS iterations.",
+        "tol": "Convergence tolerance on the relative decrease of the objective and on the gradient.",
+    }
+
+    def __init__(
+        self,
+        gamma: float = 0.5,
+        prior: str | np.ndarray = "identity",
+        similar_bound: float | None = None,
+        dissimilar_bound: float | None = None,
+        max_iter: int = 1000,
+        tol: float = 1e-7,
+        random_state: int | None = None,
+    ) -> None:
+        self.gamma = gamma
+        self.prior = prior
+        self.similar_bound = similar_bound
+        self.dissimilar_bound = dissimilar_bound
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, pairs: Pairs) -> ITML:
+        X, pairs = check_weak_input(X, pairs, Pairs, self.name)
+        if not self.gamma > 0:
+            raise MetricliError(f"itml: gamma must be positive, got {self.gamma}")
+        diff = differences(X, pairs.a, pairs.b)
+        keep = informative(diff, learner=self.name, what="pairs")
+        diff, similar = diff[keep], pairs.similar[keep]
+
+        A0 = prior_metric(self.prior, X, random_state=self.random_state, learner=self.name)
+        L0 = factor(A0)
+        U = diff @ L0.T  # coordinates in which the prior is the identity
+        prior_sq = np.einsum("ij,ij->i", U, U)
+        upper, lower = self._bounds(prior_sq)
+        self.bounds_ = np.array([upper, lower])
+        xi0 = np.where(similar, upper, lower)
+        gamma = float(self.gamma)
+        d = X.shape[1]
+
+        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = itml_objective(flat.reshape(d, d), U, xi0, similar, gamma)
+            return value, grad.ravel()
+
+        result = minimize_lbfgs(
+            objective,
+            np.eye(d),
+            tol=float(self.tol),
+            max_iter=int(self.max_iter),
+            report=self._report_progress,
+        )
+        L = result.x.reshape(d, d) @ L0
+        self._set_fit_result(
+            components_from_metric(L.T @ L),
+            n_iter=result.n_iter,
+            objective=result.objective,
+            converged=result.converged,
+            objective_history=result.history,
+        )
+        return self
+
+    def _bounds(self, prior_sq: np.ndarray) -> tuple[float, float]:
+        low, high = np.percentile(prior_sq, [5, 95])
+        upper = float(low) if self.similar_bound is None else float(self.similar_bound)
+        lower = float(high) if self.dissimilar_bound is None else float(self.dissimilar_bound)
+        if not (upper > 0 and lower > 0):
+            raise MetricliError(
+                f"itml: distance bounds must be positive (similar_bound {upper:.3g}, "
+                f"dissimilar_bound {lower:.3g})"
+            )
+        return upper, lower

@@ -1,0 +1,161 @@
+"""MMC: Xing et al.'s metric for clustering from similar and dissimilar pairs, full or diagonal."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricli.constraints import Pairs
+from metricli.errors import MetricliError
+from metricli.learners._lbfgs import minimize_lbfgs
+from metricli.learners._weak import check_weak_input, differences, informative
+from metricli.learners.base import MahalanobisLearner, components_from_metric
+from metricli.learners.priors import prior_metric
+
+#: distances below this (relative to the largest) count as 0 when dividing by them
+_TINY = 1e-12
+
+
+def log_ratio_objective(
+    L: np.ndarray, similar: np.ndarray, dissimilar: np.ndarray, diagonal: bool = False
+) -> tuple[float, np.ndarray]:
+    """F(L) = -log Σ_D ||L v|| + ½ log Σ_S ||L v||², and its gradient in L.
+
+    ``similar`` and ``dissimilar`` hold the difference vectors v (one per row). With
+    ``diagonal`` L is the vector u of L = diag(u). exp(-F) is Xing et al.'s objective
+    g(A) = Σ_D ||v||_A at the scale where the constraint f(A) = Σ_S ||v||²_A = 1 holds.
+    """
+    P_s = similar * L if diagonal else similar @ L.T
+    P_d = dissimilar * L if diagonal else dissimilar @ L.T
+    f = float(np.sum(P_s * P_s))
+    dist = np.sqrt(np.einsum("ij,ij->i", P_d, P_d))
+    g = float(dist.sum())
+    if f <= 0 or g <= 0:
+        return np.inf, np.zeros_like(L)
+    inv = np.where(dist > _TINY * dist.max(), 1.0 / np.maximum(dist, _TINY * dist.max()), 0.0)
+    W_d = P_d * inv[:, None]  # d ||L v|| / d(L v)
+    if diagonal:
+        grad_g = np.sum(W_d * dissimilar, axis=0)
+        grad_f = 2.0 * np.sum(P_s * similar, axis=0)
+    else:
+        grad_g = W_d.T @ dissimilar
+        grad_f = 2.0 * P_s.T @ similar
+    value = -np.log(g) + 0.5 * np.log(f)
+    return float(value), -grad_g / g + 0.5 * grad_f / f
+
+
+class MMC(MahalanobisLearner):
+    r"""Mahalanobis Metric for Clustering (Xing, Ng, Jordan & Russell, NIPS 2002).
+
+    The paper's problem (its eq. 1-3), over A ⪰ 0::
+
+        max_A  g(A) = Σ_{(i,j) ∈ D} ||x_i - x_j||_A     s.t.  f(A) = Σ_{(i,j) ∈ S} ||x_i - x_j||²_A ≤ 1
+
+    g is homogeneous of degree ½ in A and f of degree 1, so the constraint is tight at
+    the optimum and the problem is equivalent to maximizing the scale-free ratio
+    g(A) / sqrt(f(A)). We maximize its logarithm with L-BFGS over L (A = LᵀL), which
+    removes both the PSD projection and the projection on f(A) ≤ 1 of the paper's
+    iterated projections; with a full square L every local maximum is global. The
+    result is rescaled so that f(A) = 1 exactly.
+
+    With ``diagonal`` A = diag(w), w ≥ 0 (eq. 6 of the paper, a penalized form whose
+    minimizer is, up to scale, the maximizer of the same ratio): we optimize u with
+    w = u². ``n_components`` < d gives a low-rank A (a non-convex restriction of the
+    paper's problem, solved from the given initialization).
+
+    The objective reported (and its history, non-decreasing) is g(A) at f(A) = 1.
+    Distances of all pairs are computed at once from (x_a - x_b) Lᵀ: O(m·d·k) per
+    iteration for m pairs.
+    """
+
+    name = "mmc"
+    supervision = "weakly-supervised"
+    constraint_kinds = ("pairs",)
+    summary = "Mahalanobis metric for clustering: dissimilar pairs far apart, similar pairs close"
+    reference = "Xing, Ng, Jordan & Russell, NIPS 2002"
+    param_help = {
+        "diagonal": "Learn a diagonal metric (a weight per feature) instead of a full one.",
+        "init": "Starting metric: identity, covariance (the inverse covariance of X) or random (seeded).",
+        "n_components": "Rank of the learned metric (default: all features; full mode only).",
+        "max_iter": "Most L-BFGS iterations.",
+        "tol": "Convergence tolerance on the relative change of the objective and on the gradient.",
+    }
+
+    def __init__(
+        self,
+        diagonal: bool = False,
+        init: str | np.ndarray = "identity",
+        n_components: int | None = None,
+        max_iter: int = 1000,
+        tol: float = 1e-7,
+        random_state: int | None = None,
+    ) -> None:
+        self.diagonal = diagonal
+        self.init = init
+        self.n_components = n_components
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, pairs: Pairs) -> MMC:
+        X, pairs = check_weak_input(X, pairs, Pairs, self.name)
+        d = X.shape[1]
+        if not pairs.similar.any() or pairs.similar.all():
+            raise MetricliError(
+                "mmc needs both similar pairs (y = 1) and dissimilar pairs (y = -1); "
+                f"got {int(pairs.similar.sum())} similar and {int((~pairs.similar).sum())} dissimilar"
+            )
+        diff = differences(X, pairs.a, pairs.b)
+        keep = informative(diff, learner=self.name, what="pairs")
+        similar, dissimilar = diff[keep & pairs.similar], diff[keep & ~pairs.similar]
+        if len(similar) == 0 or len(dissimilar) == 0:
+            raise MetricliError("mmc: after dropping pairs of identical points, one kind of pair is left")
+        k = d if self.n_components is None else int(self.n_components)
+        if not 1 <= k <= d:
+            raise MetricliError(f"mmc: n_components must be between 1 and {d}, got {k}")
+        if self.diagonal and k != d:
+            raise MetricliError(
+                "mmc: n_components cannot be combined with diagonal (a diagonal metric keeps every feature)"
+            )
+        M0 = prior_metric(
+            self.init, X, random_state=self.random_state, what="init", learner=self.name, strict=False
+        )
+        diagonal = bool(self.diagonal)
+        if diagonal:
+            start = np.sqrt(np.clip(np.diag(M0), 0.0, None))
+        elif isinstance(self.init, str) and self.init.lower() == "identity":
+            start = np.eye(k, d)
+        else:
+            start = components_from_metric(M0)[:k]
+            if start.shape[0] < k:  # a singular init: pad with the missing directions
+                start = np.vstack([start, np.zeros((k - start.shape[0], d))])
+        shape = start.shape
+
+        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = log_ratio_objective(flat.reshape(shape), similar, dissimilar, diagonal)
+            return value, grad.ravel()
+
+        if not np.isfinite(objective(start.ravel())[0]):
+            raise MetricliError(
+                "mmc: the initial metric puts every similar or every dissimilar pair at distance 0; "
+                "choose another init"
+            )
+        result = minimize_lbfgs(
+            objective,
+            start,
+            tol=float(self.tol),
+            max_iter=int(self.max_iter),
+            report=self._report_progress,
+            reported=lambda value: float(np.exp(-value)),
+        )
+        L = result.x.reshape(shape)
+        L = np.diag(L) if diagonal else L
+        L = L / np.sqrt(np.sum((similar @ L.T) ** 2))  # f(A) = 1, the paper's constraint
+        components = np.abs(L) if diagonal else components_from_metric(L.T @ L)
+        self._set_fit_result(
+            components,
+            n_iter=result.n_iter,
+            objective=result.objective,
+            converged=result.converged,
+            objective_history=result.history,
+        )
+        return self

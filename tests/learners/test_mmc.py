@@ -1,0 +1,77 @@
+"""MMC (Xing et al. 2002): ratio objective, monotone ascent, diagonal mode, a hand-worked optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from metricli.constraints import Pairs, pairs_from_labels
+from metricli.errors import MetricliError
+from metricli.learners import MMC
+from metricli.learners.mmc import log_ratio_objective
+
+from .weak_fixtures import central_difference, load_standardized
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_objective_rises_monotonically(diagonal):
+    X, labels = load_standardized("wine")
+    pairs = pairs_from_labels(labels, 360, seed=0)
+    model = MMC(diagonal=diagonal).fit(X, pairs)
+    history = np.array(model.objective_history_)
+    assert model.converged_ and len(history) >= 3
+    assert np.all(np.diff(history) >= -1e-9 * history[1:])
+    # g(A) at f(A) = 1: the value the paper maximizes, at the scale its constraint fixes
+    diff = X[pairs.a] - X[pairs.b]
+    projected = diff @ model.components_.T
+    sq = np.sum(projected**2, axis=1)
+    np.testing.assert_allclose(np.sum(sq[pairs.similar]), 1.0, rtol=1e-10)
+    np.testing.assert_allclose(np.sum(np.sqrt(sq[~pairs.similar])), model.objective_, rtol=1e-8)
+    # and the start (identity) scores lower
+    euclid = np.sum(diff**2, axis=1)
+    start = np.sum(np.sqrt(euclid[~pairs.similar])) / np.sqrt(np.sum(euclid[pairs.similar]))
+    assert model.objective_ > start
+
+
+def test_diagonal_mode_returns_a_diagonal_metric():
+    X, labels = load_standardized("iris")
+    M = MMC(diagonal=True).fit(X, pairs_from_labels(labels, 200, seed=1)).get_mahalanobis_matrix()
+    assert np.all(M[~np.eye(4, dtype=bool)] == 0)
+    assert np.all(np.diag(M) >= 0) and np.any(np.diag(M) > 0)
+
+
+def test_hand_worked_optimum():
+    # similar differences (1, 0) and (0, 1): f(A) = A_xx + A_yy; dissimilar (0, 2) and (0, 3):
+    # g(A) = 5 sqrt(A_yy). Under f(A) <= 1 the maximum is g = 5 at A = e_y e_yᵀ, uniquely.
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 2.0], [0.0, 3.0]])
+    pairs = Pairs([0, 0, 0, 0], [1, 2, 3, 4], [1, 1, -1, -1])
+    for diagonal in (False, True):
+        model = MMC(diagonal=diagonal).fit(X, pairs)
+        assert model.converged_
+        np.testing.assert_allclose(model.objective_, 5.0, rtol=1e-6)
+        np.testing.assert_allclose(model.get_mahalanobis_matrix(), [[0.0, 0.0], [0.0, 1.0]], atol=1e-5)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_gradient_matches_central_differences(diagonal):
+    rng = np.random.default_rng(5)
+    similar, dissimilar = rng.normal(size=(15, 4)), rng.normal(size=(20, 4))
+    L = rng.normal(size=4) if diagonal else rng.normal(size=(3, 4))  # a low-rank L too
+    _, grad = log_ratio_objective(L, similar, dissimilar, diagonal)
+    numeric = central_difference(lambda W: log_ratio_objective(W, similar, dissimilar, diagonal)[0], L)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_n_components_gives_a_low_rank_metric():
+    X, labels = load_standardized("wine")
+    model = MMC(n_components=2).fit(X, pairs_from_labels(labels, 200, seed=0))
+    assert model.components_.shape[0] <= 2
+    assert np.linalg.matrix_rank(model.get_mahalanobis_matrix()) <= 2
+
+
+def test_needs_both_kinds_of_pairs():
+    X, labels = load_standardized("iris")
+    with pytest.raises(MetricliError, match=r"needs both similar pairs .* got 2 similar and 0 dissimilar"):
+        MMC().fit(X, Pairs([0, 1], [2, 3], [1, 1]))
+    with pytest.raises(MetricliError, match="n_components cannot be combined with diagonal"):
+        MMC(diagonal=True, n_components=2).fit(X, pairs_from_labels(labels, 20, seed=0))
