@@ -18,7 +18,7 @@ from typer.exceptions import TyperException
 
 from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
 from metricli.cli import constraints as constraints_command
-from metricli.cli.common import err, settings
+from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
 
@@ -128,6 +128,10 @@ class MetricliGroup(TyperGroup):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if code in (0, 1):  # done, or a check that failed: the notes are part of the answer
+            flush_notes()
+        else:
+            drop_notes()
         sys.exit(code)
 
 

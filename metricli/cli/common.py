@@ -34,9 +34,27 @@ def configure(json_output: bool, quiet: bool) -> None:
 
 
 def note(message: str) -> None:
-    """A one-line note on stderr, silenced by --quiet."""
+    """A one-line note on stderr, silenced by --quiet.
+
+    Notes wait until the command ends (:func:`flush_notes`): a command that fails prints
+    only its error, so that a bad input gets exactly one line on stderr.
+    """
     if not settings.quiet:
-        err.print(message, markup=False, highlight=False)
+        _pending.append(message)
+
+
+_pending: list[str] = []
+
+
+def flush_notes() -> None:
+    """Print the notes held so far (when the command has done its work)."""
+    while _pending:
+        err.print(_pending.pop(0), markup=False, highlight=False)
+
+
+def drop_notes() -> None:
+    """Forget held notes: the command failed and its error line says what matters."""
+    _pending.clear()
 
 
 def emit_json(payload: Any) -> None:

@@ -379,6 +379,7 @@ def select_columns(
             )
         ids = id_series.astype(str).to_numpy(dtype=object)[keep]
 
+    notes.extend(degenerate_columns(X[keep], list(chosen), name))
     return Dataset(
         name=name,
         X=np.ascontiguousarray(X[keep]),
@@ -394,6 +395,41 @@ def select_columns(
         notes=notes,
         extra={c: frame[c][keep].reset_index(drop=True) for c in extra_columns},
     )
+
+
+def degenerate_columns(X: np.ndarray, names: list[str], name: str) -> list[str]:
+    """Notes on what no learner can use: constant columns, exact copies, more columns than rows.
+
+    None of these is an error: the learners give such directions zero weight (the metric
+    is then a pseudometric, which ``check`` reports with a witness pair).
+    """
+    notes = []
+    if X.shape[0] == 0:
+        return notes
+    constant = [names[j] for j in np.flatnonzero(np.all(X == X[0], axis=0))]
+    if constant:
+        notes.append(
+            f"{name}: constant column{'s' if len(constant) > 1 else ''} "
+            f"{', '.join(repr(c) for c in constant[:5])}: the metric cannot use "
+            f"{'them' if len(constant) > 1 else 'it'}"
+        )
+    _, first, inverse = np.unique(X.T, axis=0, return_index=True, return_inverse=True)
+    copies = [
+        (names[first[g]], names[j])
+        for j, g in enumerate(np.ravel(inverse))
+        if first[g] != j and names[j] not in constant
+    ]
+    if copies:
+        shown = ", ".join(f"'{b}' = '{a}'" for a, b in copies[:3])
+        notes.append(
+            f"{name}: duplicated column{'s' if len(copies) > 1 else ''} {shown}: the metric sees each once"
+        )
+    if X.shape[1] >= X.shape[0]:
+        notes.append(
+            f"{name}: {X.shape[1]} features but only {X.shape[0]} rows: the metric can have "
+            f"rank at most {X.shape[0] - 1} (a pseudometric)"
+        )
+    return notes
 
 
 def _label_text(value: object) -> str:
