@@ -7,6 +7,7 @@ Euclidean distances come from ||a||² + ||b||² - 2 a·b, one matrix product a b
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -122,3 +123,101 @@ def knn(
             cur_val = np.take_along_axis(merged_val, order, axis=1)
         best_idx[qs], best_val[qs] = cur_idx, cur_val
     return best_idx, best_val
+
+
+def bounded_row_blocks(bounds: np.ndarray | list[int], size: int) -> Iterator[slice]:
+    """Row blocks of at most ``size`` rows that never cross a boundary in ``bounds``.
+
+    ``bounds`` are the start offsets of contiguous groups plus the end (e.g. the class
+    boundaries of class-sorted data): every block lies inside one group.
+    """
+    for lo, hi in itertools.pairwise(bounds):
+        for start in range(int(lo), int(hi), size):
+            yield slice(start, min(start + size, int(hi)))
+
+
+def iter_neighbour_softmax(
+    Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Stochastic neighbour probabilities of every point of Z, one row block at a time.
+
+    p_ij = exp(-||z_i - z_j||²) / Σ_{k≠i} exp(-||z_i - z_k||²) and p_ii = 0
+    (Goldberger et al. 2004, eq. 1; the same softmax weights MLKR's kernel regression).
+    Yields (rows, K, s) with K of shape (rows x n) and p_ij = K_ij / s_i: the caller
+    folds the division into whatever it does next, saving a pass over the block.
+    Each row is shifted by its smallest distance before exponentiating,
+    K_ij = exp(min_k d_ik - d_ij), so s_i >= 1 never underflows. K may be modified
+    in place by the caller.
+    """
+    n = Z.shape[0]
+    Z_sq = squared_norms(Z)
+    # one product gives -(||z_i||² + ||z_j||² - 2 z_i·z_j): [2 z_i, -|z_i|², -1] · [z_j, 1, |z_j|²]
+    left = np.empty((n, Z.shape[1] + 2))
+    np.multiply(Z, 2.0, out=left[:, :-2])
+    np.negative(Z_sq, out=left[:, -2])
+    left[:, -1] = -1.0
+    right_t = np.empty((Z.shape[1] + 2, n))
+    right_t[:-2] = Z.T
+    right_t[-2] = 1.0
+    right_t[-1] = Z_sq
+    for rows in row_blocks(n, block_rows(n, block_bytes)):
+        K = left[rows] @ right_t  # -d_ij
+        local = np.arange(K.shape[0])
+        K[local, local + rows.start] = -np.inf
+        shift = K.max(axis=1, keepdims=True)
+        # -d_ij + min_k d_ik <= 0 exactly (rounding keeps the sign); the diagonal gives exp(-inf) = 0
+        np.subtract(K, shift, out=K)
+        np.exp(K, out=K)
+        yield rows, K, K.sum(axis=1)
+
+
+class DifferenceScatter:
+    """Accumulates G = Σ_ij w_ij (x_i - x_j)(x_i - x_j)ᵀ from pieces of a weight matrix W.
+
+    In matrix form G = Xᵀ (diag(W 1 + Wᵀ 1) - W - Wᵀ) X, so only S = Xᵀ W X (d x d)
+    and the degrees W 1 + Wᵀ 1 (length n) are accumulated; W itself arrives block by
+    block (dense row/column blocks, or lists of weighted pairs) and is never held
+    whole. Since Xᵀ Wᵀ X = Sᵀ, each block costs one product with X.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = X
+        # X with a column of ones: W_block @ [X, 1] gives W X and the row sums at once
+        self._X1 = np.empty((X.shape[0], X.shape[1] + 1))
+        self._X1[:, :-1] = X
+        self._X1[:, -1] = 1.0
+        self._S = np.zeros((X.shape[1], X.shape[1]))
+        self._degree = np.zeros(X.shape[0])
+
+    def add_block(self, rows: slice, cols: slice, W: np.ndarray) -> None:
+        """Add the dense weights W[i, j] of the pairs (i in rows, j in cols)."""
+        WX1 = W @ self._X1[cols]
+        self._S += self.X[rows].T @ WX1[:, :-1]
+        self._degree[rows] += WX1[:, -1]
+        self._degree[cols] += np.ones(W.shape[0]) @ W
+
+    def add_pairs(self, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
+        """Add weight w[p] for each pair (a[p], b[p]) of row indices."""
+        if len(a) == 0:
+            return
+        self._S += self.X[a].T @ (w[:, None] * self.X[b])
+        n = self.X.shape[0]
+        self._degree += np.bincount(a, weights=w, minlength=n)
+        self._degree += np.bincount(b, weights=w, minlength=n)
+
+    def result(self) -> np.ndarray:
+        G = (self.X.T * self._degree) @ self.X
+        G -= self._S
+        G -= self._S.T
+        return (G + G.T) / 2
+
+
+def paired_sq_distances(
+    Z: np.ndarray, a: np.ndarray, b: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> np.ndarray:
+    """||z_a[p] - z_b[p]||² for each pair p, in blocks of pairs."""
+    out = np.empty(len(a))
+    for part in row_blocks(len(a), block_rows(Z.shape[1], block_bytes)):
+        diff = Z[a[part]] - Z[b[part]]
+        out[part] = np.einsum("ij,ij->i", diff, diff)
+    return out

@@ -5,8 +5,9 @@ from __future__ import annotations
 from metricli.errors import MetricliError
 from metricli.learners.base import MahalanobisLearner
 from metricli.learners.covariance import Covariance
+from metricli.learners.nca import NCA
 
-LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance,)}
+LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance, NCA)}
 
 
 def get_learner(name: str) -> type[MahalanobisLearner]:
@@ -16,4 +17,4 @@ def get_learner(name: str) -> type[MahalanobisLearner]:
     return LEARNERS[key]
 
 
-__all__ = ["LEARNERS", "Covariance", "MahalanobisLearner", "get_learner"]
+__all__ = ["LEARNERS", "NCA", "Covariance", "MahalanobisLearner", "get_learner"]
