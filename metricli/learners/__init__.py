@@ -5,9 +5,10 @@ from __future__ import annotations
 from metricli.errors import MetricliError
 from metricli.learners.base import MahalanobisLearner
 from metricli.learners.covariance import Covariance
+from metricli.learners.lmnn import LMNN
 from metricli.learners.nca import NCA
 
-LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance, NCA)}
+LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance, NCA, LMNN)}
 
 
 def get_learner(name: str) -> type[MahalanobisLearner]:
@@ -17,4 +18,4 @@ def get_learner(name: str) -> type[MahalanobisLearner]:
     return LEARNERS[key]
 
 
-__all__ = ["LEARNERS", "NCA", "Covariance", "MahalanobisLearner", "get_learner"]
+__all__ = ["LEARNERS", "LMNN", "NCA", "Covariance", "MahalanobisLearner", "get_learner"]
