@@ -6,9 +6,10 @@ from metricli.errors import MetricliError
 from metricli.learners.base import MahalanobisLearner
 from metricli.learners.covariance import Covariance
 from metricli.learners.lmnn import LMNN
+from metricli.learners.mlkr import MLKR
 from metricli.learners.nca import NCA
 
-LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance, NCA, LMNN)}
+LEARNERS: dict[str, type[MahalanobisLearner]] = {cls.name: cls for cls in (Covariance, NCA, LMNN, MLKR)}
 
 
 def get_learner(name: str) -> type[MahalanobisLearner]:
@@ -18,4 +19,4 @@ def get_learner(name: str) -> type[MahalanobisLearner]:
     return LEARNERS[key]
 
 
-__all__ = ["LEARNERS", "LMNN", "NCA", "Covariance", "MahalanobisLearner", "get_learner"]
+__all__ = ["LEARNERS", "LMNN", "MLKR", "NCA", "Covariance", "MahalanobisLearner", "get_learner"]
