@@ -136,6 +136,31 @@ def bounded_row_blocks(bounds: np.ndarray | list[int], size: int) -> Iterator[sl
             yield slice(start, min(start + size, int(hi)))
 
 
+class SquaredDistances:
+    """Blocks of squared Euclidean distances between the rows of Z, one product each.
+
+    With a = [-2 z_i, ||z_i||², 1] and b = [z_j, 1, ||z_j||²], a·b = ||z_i - z_j||², so
+    a block costs one matrix product and no further pass (``negate`` gives -d instead,
+    for exponentials). Values are not clipped at 0: rounding can leave tiny negatives.
+    """
+
+    def __init__(self, Z: np.ndarray, negate: bool = False) -> None:
+        n, d = Z.shape
+        sq = squared_norms(Z)
+        sign = -1.0 if negate else 1.0
+        self._left = np.empty((n, d + 2))
+        np.multiply(Z, -2.0 * sign, out=self._left[:, :d])
+        self._left[:, d] = sign * sq
+        self._left[:, d + 1] = sign
+        self._right_t = np.empty((d + 2, n))
+        self._right_t[:d] = Z.T
+        self._right_t[d] = 1.0
+        self._right_t[d + 1] = sq
+
+    def block(self, rows: slice, cols: slice) -> np.ndarray:
+        return self._left[rows] @ self._right_t[:, cols]
+
+
 def iter_neighbour_softmax(
     Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
@@ -150,18 +175,10 @@ def iter_neighbour_softmax(
     in place by the caller.
     """
     n = Z.shape[0]
-    Z_sq = squared_norms(Z)
-    # one product gives -(||z_i||² + ||z_j||² - 2 z_i·z_j): [2 z_i, -|z_i|², -1] · [z_j, 1, |z_j|²]
-    left = np.empty((n, Z.shape[1] + 2))
-    np.multiply(Z, 2.0, out=left[:, :-2])
-    np.negative(Z_sq, out=left[:, -2])
-    left[:, -1] = -1.0
-    right_t = np.empty((Z.shape[1] + 2, n))
-    right_t[:-2] = Z.T
-    right_t[-2] = 1.0
-    right_t[-1] = Z_sq
+    distances = SquaredDistances(Z, negate=True)
+    everyone = slice(0, n)
     for rows in row_blocks(n, block_rows(n, block_bytes)):
-        K = left[rows] @ right_t  # -d_ij
+        K = distances.block(rows, everyone)  # -d_ij
         local = np.arange(K.shape[0])
         K[local, local + rows.start] = -np.inf
         shift = K.max(axis=1, keepdims=True)

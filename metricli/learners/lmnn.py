@@ -10,12 +10,11 @@ import numpy as np
 from metricli.errors import MetricliError
 from metricli.kernels import (
     DifferenceScatter,
+    SquaredDistances,
     block_rows,
     bounded_row_blocks,
     knn,
     paired_sq_distances,
-    sq_distances,
-    squared_norms,
 )
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import INIT_HELP, initial_components
@@ -174,10 +173,10 @@ def lmnn_objective(
     """
     n, k = targets.shape
     Z = X @ L.T
-    Z_sq = squared_norms(Z)
     anchors = np.repeat(np.arange(n), k)
     target_dist = paired_sq_distances(Z, anchors, targets.ravel(), memory).reshape(n, k)
     radius = target_dist.max(axis=1) + 1.0
+    distances = SquaredDistances(Z)
     push = DifferenceScatter(X)
     # active[i, j]: how many impostors violate the margin of target pair (i, j)
     active = np.zeros((n, k))
@@ -188,35 +187,34 @@ def lmnn_objective(
         cols = slice(int(bounds[c + 1]), n)  # every later class: each pair of classes once
         n_cols = cols.stop - cols.start
         for rows in bounded_row_blocks(bounds[c : c + 2], block_rows(n_cols, memory)):
-            D = sq_distances(Z[rows], Z[cols], Z_sq[rows], Z_sq[cols])
-            weights_block = []
-            # both directions: row point as anchor, and column point as anchor
-            for anchor_is_row in (True, False):
-                inside = D < (radius[rows][:, None] if anchor_is_row else radius[cols][None, :])
-                r, q = np.nonzero(inside)
-                if r.size == 0:
-                    continue
-                anchor = rows.start + r if anchor_is_row else cols.start + q
-                hinge = 1.0 + target_dist[anchor] - D[r, q][:, None]
+            D = distances.block(rows, cols)
+            # inside the margin of the row point or of the column point (both directions at once)
+            inside = D < radius[rows, None]
+            inside |= D < radius[None, cols]
+            found = np.flatnonzero(inside)
+            if found.size == 0:
+                continue
+            r, q = np.divmod(found, n_cols)
+            d = D.ravel()[found]
+            weight = np.zeros(found.size)
+            for anchor in (rows.start + r, cols.start + q):
+                keep = d < radius[anchor]
+                anchor, dist = anchor[keep], d[keep]
+                hinge = 1.0 + target_dist[anchor] - dist[:, None]
                 violated = hinge > 0
                 hinge_total += float(hinge[violated].sum())
                 count = violated.sum(axis=1)
                 n_active += int(count.sum())
-                n_pairs += r.size
+                n_pairs += anchor.size
                 np.add.at(active_flat, ((anchor * k)[:, None] + np.arange(k))[violated], 1.0)
-                weights_block.append((r, q, -count.astype(np.float64)))
-            if not weights_block:
-                continue
-            m = sum(len(r) for r, _, _ in weights_block)
-            if m * X.shape[1] > D.size:
-                W = np.zeros_like(D)
-                for r, q, w in weights_block:
-                    W[r, q] += w
+                weight[keep] -= count
+            if found.size * X.shape[1] > D.size:
+                W = np.zeros(D.shape)
+                W.ravel()[found] = weight
                 push.add_block(rows, cols, W)
             else:
-                for r, q, w in weights_block:
-                    push.add_pairs(rows.start + r, cols.start + q, w)
-    push.add_pairs(anchors, targets.ravel(), active.ravel())
+                push.add_pairs(rows.start + r, cols.start + q, weight)
+    push.add_pairs(anchors, targets.ravel(), active_flat)
     loss = (1.0 - mu) * float(target_dist.sum()) + mu * hinge_total
     G = (1.0 - mu) * pull + mu * push.result()
     return loss, G, {"active": n_active, "impostors": n_pairs}
