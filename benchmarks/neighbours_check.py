@@ -3,15 +3,21 @@
 Protocol (issue 4): features standardized with the training fold's mean and standard
 deviation, 5 folds (``stratified_folds`` for classes, ``kfold`` for diabetes, seed 0),
 kNN with k=3 in the learned space (``knn_classify`` / ``knn_regress``). Every
-implementation is timed on the same folds; the peers run in their own interpreter
-(``--peer-python``, default /work/peer-venv/bin/python) from this same file, so their
-numbers come from the same data and are scored by the same kNN code.
+implementation is fitted on the same folds in a fresh process of its own interpreter
+(the peers in ``--peer-python``, default /work/peer-venv/bin/python, from this same
+file), and every learned L is scored here by the same kNN code. Fit time is the mean
+wall time per fold (and CPU time of the fitting process); peak memory is the fitting
+process's maximum resident set.
 
-    python benchmarks/neighbours_check.py                      # real data sets, all three
+    python benchmarks/neighbours_check.py                        # real data, all three
     python benchmarks/neighbours_check.py --algos nca --data digits
-    python benchmarks/neighbours_check.py --synthetic 20000    # scale run, one process per fit
+    python benchmarks/neighbours_check.py --seeds 0,1,2,3,4      # average over fold seeds
+    python benchmarks/neighbours_check.py --folds sklearn        # sklearn's shuffled folds
+    python benchmarks/neighbours_check.py --algos nca,lmnn --synthetic 20000
 
-Timings on a shared machine are indicative only.
+For a fair CPU comparison on a shared machine run with OPENBLAS_NUM_THREADS=1 (metricli
+fits single-threaded by default, see metricli/threads.py). Timings on a shared
+machine are indicative only.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,30 +38,24 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("METRICLI_DATA", "/work/shared/data"))
 CLASSIFICATION = ("iris", "wine", "breast_cancer", "digits")
-PEERS = {
-    "nca": ("metric-learn", "sklearn"),
-    "lmnn": ("metric-learn",),
-    "mlkr": ("metric-learn",),
-}
+PEERS = {"nca": ("metric-learn", "sklearn"), "lmnn": ("metric-learn",), "mlkr": ("metric-learn",)}
 
 
 def load_csv(name: str) -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
 
     frame = pd.read_csv(DATA / f"{name}.csv")
-    X = frame.iloc[:, :-1].to_numpy(dtype=np.float64)
-    y = frame.iloc[:, -1].to_numpy()
-    return X, y
+    return frame.iloc[:, :-1].to_numpy(dtype=np.float64), frame.iloc[:, -1].to_numpy()
 
 
 def synthetic(n: int, d: int = 32, n_classes: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """10-class Gaussian mixture: class means on a few informative directions, noisy rest."""
+    """10-class Gaussian mixture in d=32: class means differ on 8 directions, the rest is noise
+    of unequal scale (so a learned metric has something to find)."""
     rng = np.random.default_rng(seed)
     means = rng.standard_normal((n_classes, d)) * np.r_[np.full(8, 1.5), np.full(d - 8, 0.15)]
     scales = np.r_[np.full(8, 1.0), rng.uniform(1.0, 3.0, d - 8)]
     y = rng.integers(0, n_classes, n)
-    X = means[y] + rng.standard_normal((n, d)) * scales
-    return X, y
+    return means[y] + rng.standard_normal((n, d)) * scales, y
 
 
 def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,37 +64,102 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / std, (test - mean) / std
 
 
-# ---------------------------------------------------------------------------------------
-# fitting, in whichever interpreter runs this file
-def fit_one(impl: str, algo: str, X: np.ndarray, y: np.ndarray, params: dict) -> np.ndarray:
-    """Fit one implementation and return its L (n_components x n_features)."""
+# -- fitting, in whichever interpreter runs this file -------------------------------------
+def fit_one(impl: str, algo: str, X: np.ndarray, y: np.ndarray, params: dict) -> tuple[np.ndarray, int]:
+    """Fit one implementation; return its L (n_components x n_features) and iteration count."""
+    warnings.simplefilter("ignore")
     if impl == "metricli":
         from metricli.learners import LEARNERS
 
-        learner = LEARNERS[algo](**params)
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            learner.fit(X, y)
-        return learner.components_
-    import warnings
-
-    warnings.simplefilter("ignore")
-    if impl == "sklearn":
+        model = LEARNERS[algo](**params).fit(X, y)
+    elif impl == "sklearn":
         from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
-        model = NeighborhoodComponentsAnalysis(random_state=0, **params)
-        return model.fit(X, y).components_
-    import metric_learn
+        model = NeighborhoodComponentsAnalysis(random_state=0, **params).fit(X, y)
+    else:
+        import metric_learn
 
-    cls = {"nca": metric_learn.NCA, "lmnn": metric_learn.LMNN, "mlkr": metric_learn.MLKR}[algo]
-    model = cls(random_state=0, **params)
-    return model.fit(X, y).components_
+        cls = {"nca": metric_learn.NCA, "lmnn": metric_learn.LMNN, "mlkr": metric_learn.MLKR}[algo]
+        model = cls(random_state=0, **params).fit(X, y)
+    return model.components_, int(getattr(model, "n_iter_", -1))
+
+
+def preload(impl: str) -> None:
+    """Import the implementation before any timing starts."""
+    if impl == "metricli":
+        import metricli.learners  # noqa: F401
+    elif impl == "sklearn":
+        import sklearn.neighbors  # noqa: F401
+    else:
+        import metric_learn  # noqa: F401
+
+
+def worker(job_file: str) -> None:
+    """Fit every fold of one (impl, algo) job stored in ``job_file``; write Ls and times back."""
+    job = dict(np.load(job_file, allow_pickle=False))
+    impl, algo = str(job["impl"]), str(job["algo"])
+    preload(impl)
+    params = json.loads(str(job["params"]))
+    X, y = job["X"], job["y"]
+    out = {}
+    for f in range(int(job["n_folds"])):
+        Xtr, _ = standardize(X[job[f"train{f}"]], X[:0])
+        wall, cpu = time.perf_counter(), time.process_time()
+        out[f"L{f}"], out[f"it{f}"] = fit_one(impl, algo, Xtr, y[job[f"train{f}"]], params)
+        out[f"t{f}"] = time.perf_counter() - wall
+        out[f"cpu{f}"] = time.process_time() - cpu
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    np.savez(job_file + ".out.npz", **{k: np.asarray(v) for k, v in out.items()})
+
+
+def run_job(python: str, impl: str, algo: str, X, y, trains: list, params: dict, limits: dict) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        job_file = os.path.join(tmp, "job.npz")
+        np.savez(
+            job_file,
+            impl=impl,
+            algo=algo,
+            params=json.dumps(params),
+            X=X,
+            y=y.astype(str) if y.dtype == object else y,
+            n_folds=len(trains),
+            **{f"train{f}": t for f, t in enumerate(trains)},
+        )
+        memory = limits.get("memory_gb")
+
+        def cap() -> None:
+            if memory:
+                size = int(memory * 2**30)
+                resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+        env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+        try:
+            proc = subprocess.run(
+                [python, __file__, "--worker", job_file],
+                env=env,
+                capture_output=True,
+                text=True,
+                preexec_fn=cap,
+                timeout=limits.get("timeout"),
+            )
+        except subprocess.TimeoutExpired:
+            return {"error": f"no result within {limits['timeout']} s"}
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
+            return {"error": lines[-1][:200]}
+        res = dict(np.load(job_file + ".out.npz"))
+    folds = range(len(trains))
+    return {
+        "L": [res[f"L{f}"] for f in folds],
+        "iters": [int(res[f"it{f}"]) for f in folds],
+        "wall": [float(res[f"t{f}"]) for f in folds],
+        "cpu": [float(res[f"cpu{f}"]) for f in folds],
+        "maxrss_mb": float(res["maxrss_mb"]),
+    }
 
 
 def sklearn_folds(python: str, y: np.ndarray, seed: int, regression: bool) -> list[np.ndarray]:
-    """Test folds of scikit-learn's (Stratified)KFold(5, shuffle=True, random_state=seed), from the peer venv."""
+    """Test folds of scikit-learn's (Stratified)KFold(5, shuffle=True, random_state=seed)."""
     code = (
         "import sys, json, numpy as np\n"
         "from sklearn.model_selection import KFold, StratifiedKFold\n"
@@ -101,107 +167,51 @@ def sklearn_folds(python: str, y: np.ndarray, seed: int, regression: bool) -> li
         f"cv = (KFold if {regression} else StratifiedKFold)(5, shuffle=True, random_state={seed})\n"
         "print(json.dumps([t.tolist() for _, t in cv.split(np.zeros(len(y)), y)]))\n"
     )
-    labels = [str(v) for v in y]
-    out = subprocess.run(
-        [python, "-c", code], input=json.dumps(labels), capture_output=True, text=True, check=True
-    )
+    labels = json.dumps([str(v) for v in y])
+    out = subprocess.run([python, "-c", code], input=labels, capture_output=True, text=True, check=True)
     return [np.array(t, dtype=np.intp) for t in json.loads(out.stdout)]
 
 
-def worker(job_file: str) -> None:
-    """Fit every fold of one (impl, algo) job stored in ``job_file``; write Ls and times back."""
-    job = dict(np.load(job_file, allow_pickle=False))
-    impl, algo = str(job["impl"]), str(job["algo"])
-    params = json.loads(str(job["params"]))
-    X, y = job["X"], job["y"]
-    out = {}
-    for f in range(int(job["n_folds"])):
-        train = job[f"train{f}"]
-        Xtr = X[train]
-        if bool(job["standardize"]):
-            Xtr, _ = standardize(Xtr, Xtr)
-        start = time.perf_counter()
-        out[f"L{f}"] = fit_one(impl, algo, Xtr, y[train], params)
-        out[f"t{f}"] = np.array(time.perf_counter() - start)
-    out["maxrss_mb"] = np.array(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    np.savez(job_file + ".out.npz", **out)
-
-
-def run_job(
-    python: str, impl: str, algo: str, X: np.ndarray, y: np.ndarray, folds: list, params: dict, std: bool
-) -> dict:
-    n = X.shape[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        job_file = os.path.join(tmp, "job.npz")
-        trains = {f"train{f}": np.setdiff1d(np.arange(n), test) for f, test in enumerate(folds)}
-        np.savez(
-            job_file,
-            impl=impl,
-            algo=algo,
-            params=json.dumps(params),
-            X=X,
-            y=y if y.dtype != object else y.astype(str),
-            n_folds=len(folds),
-            standardize=std,
-            **trains,
-        )
-        env = dict(os.environ, PYTHONPATH=str(HERE.parent))
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [python, __file__, "--worker", job_file], env=env, capture_output=True, text=True
-        )
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1], "wall": wall}
-        res = dict(np.load(job_file + ".out.npz"))
-    return {
-        "L": [res[f"L{f}"] for f in range(len(folds))],
-        "times": [float(res[f"t{f}"]) for f in range(len(folds))],
-        "maxrss_mb": float(res["maxrss_mb"]),
-    }
-
-
-def score(algo: str, X: np.ndarray, y: np.ndarray, folds: list, Ls: list) -> list[float]:
+def score(algo: str, X: np.ndarray, y: np.ndarray, tests: list, trains: list, Ls: list) -> list[float]:
     from metricli.evaluation import knn_classify, knn_regress
 
     results = []
-    for test, L in zip(folds, Ls, strict=True):
-        train = np.setdiff1d(np.arange(X.shape[0]), test)
+    for test, train, L in zip(tests, trains, Ls, strict=True):
         Xtr, Xte = standardize(X[train], X[test])
         if algo == "mlkr":
             pred = knn_regress(Xtr @ L.T, y[train], Xte @ L.T, k=3)
-            results.append(np.sqrt(np.mean((pred - y[test]) ** 2)))
+            results.append(float(np.sqrt(np.mean((pred - y[test]) ** 2))))
         else:
             pred = knn_classify(Xtr @ L.T, y[train], Xte @ L.T, k=3)
-            results.append(np.mean(pred == y[test]))
-    return [float(r) for r in results]
+            results.append(float(np.mean(pred == y[test])))
+    return results
 
 
 def summarize(per_fold: list[float], n_seeds: int) -> dict:
-    """Mean over all folds, and the mean of each fold seed's 5 folds when there are several."""
     out = {"score": round(float(np.mean(per_fold)), 4)}
     if n_seeds > 1:
-        per_seed = np.array(per_fold).reshape(n_seeds, -1).mean(axis=1)
-        out["per_seed"] = [round(float(v), 4) for v in per_seed]
+        out["per_seed"] = [round(float(v), 4) for v in np.array(per_fold).reshape(n_seeds, -1).mean(axis=1)]
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--worker")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--algos", default="nca,lmnn,mlkr")
-    parser.add_argument("--data", default=",".join(CLASSIFICATION))
+    parser.add_argument(
+        "--data", default=",".join(CLASSIFICATION), help="classification sets (mlkr: diabetes)"
+    )
     parser.add_argument("--impls", default="euclidean,metricli,metric-learn,sklearn")
     parser.add_argument("--peer-python", default="/work/peer-venv/bin/python")
-    parser.add_argument("--synthetic", type=int, default=0, help="n for the synthetic scale run")
+    parser.add_argument("--synthetic", type=int, default=0, help="fit n synthetic points, score on n/4 more")
     parser.add_argument("--params", default="{}", help="JSON parameters for metricli's learner")
+    parser.add_argument("--sklearn-params", default=None, help="JSON (default: max_iter as metricli's)")
     parser.add_argument("--seeds", default="0", help="fold seeds, e.g. 0,1,2,3,4 (scores averaged)")
-    parser.add_argument(
-        "--folds",
-        choices=("metricli", "sklearn"),
-        default="metricli",
-        help="metricli.evaluation folds (the protocol), or scikit-learn's shuffled (Stratified)KFold",
-    )
+    parser.add_argument("--folds", choices=("metricli", "sklearn"), default="metricli")
+    parser.add_argument("--memory-gb", type=float, default=None, help="address-space cap per fitting process")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per implementation and data set")
     args = parser.parse_args()
     if args.worker:
         worker(args.worker)
@@ -209,70 +219,71 @@ def main() -> None:
 
     from metricli.evaluation import kfold, stratified_folds
 
-    impls = args.impls.split(",")
     ours = json.loads(args.params)
     seeds = [int(v) for v in args.seeds.split(",")]
-    rows = []
+    limits = {"memory_gb": args.memory_gb, "timeout": args.timeout}
     for algo in args.algos.split(","):
-        if args.synthetic:
-            datasets = [f"synthetic{args.synthetic}"]
-        elif algo == "mlkr":
-            datasets = ["diabetes"]
-        else:
-            datasets = args.data.split(",")
-        for name in datasets:
-            if name.startswith("synthetic"):
-                # scale run: one fit on n points, scored on n/4 more from the same mixture
+        names = (
+            [f"synthetic{args.synthetic}"]
+            if args.synthetic
+            else ["diabetes"]
+            if algo == "mlkr"
+            else args.data.split(",")
+        )
+        for name in names:
+            if args.synthetic:
                 X, y = synthetic(args.synthetic + args.synthetic // 4)
-                folds = [np.arange(args.synthetic, X.shape[0])]
+                tests = [np.arange(args.synthetic, X.shape[0])]
             else:
                 X, y = load_csv(name)
+                if algo == "mlkr":
+                    y = y.astype(np.float64)
                 if args.folds == "sklearn":
-                    folds = [
-                        f for seed in seeds for f in sklearn_folds(args.peer_python, y, seed, algo == "mlkr")
-                    ]
+                    tests = [t for s in seeds for t in sklearn_folds(args.peer_python, y, s, algo == "mlkr")]
                 else:
-                    folds = [
-                        fold
-                        for seed in seeds
-                        for fold in (
-                            kfold(len(y), 5, seed) if algo == "mlkr" else stratified_folds(y, 5, seed)
-                        )
+                    make = kfold if algo == "mlkr" else stratified_folds
+                    tests = [
+                        t for s in seeds for t in (make(len(y), 5, s) if algo == "mlkr" else make(y, 5, s))
                     ]
-            for impl in impls:
-                if impl not in ("metricli", "euclidean") and impl not in PEERS[algo]:
-                    continue
+            trains = [np.setdiff1d(np.arange(X.shape[0]), t) for t in tests]
+            n_seeds = len(seeds) if not args.synthetic else 1
+            for impl in args.impls.split(","):
+                row = {"algo": algo, "data": name, "impl": impl}
                 if impl == "euclidean":
-                    Ls = [np.eye(X.shape[1])] * len(folds)
-                    row = {
-                        "algo": algo,
-                        "data": name,
-                        "impl": impl,
-                        **summarize(score(algo, X, y, folds, Ls), len(seeds) if len(folds) > 1 else 1),
-                    }
-                    rows.append(row)
+                    row.update(
+                        summarize(
+                            score(algo, X, y, tests, trains, [np.eye(X.shape[1])] * len(tests)), n_seeds
+                        )
+                    )
                     print(json.dumps(row), flush=True)
                     continue
-                python = sys.executable if impl == "metricli" else args.peer_python
-                params = dict(ours) if impl == "metricli" else {}
-                if impl == "sklearn":
-                    params = {"max_iter": ours.get("max_iter", 100)}
-                res = run_job(python, impl, algo, X, y, folds, params, std=True)
-                if "error" in res:
-                    row = {"algo": algo, "data": name, "impl": impl, "error": res["error"]}
+                if impl != "metricli" and impl not in PEERS[algo]:
+                    continue
+                if impl == "metricli":
+                    python, params = sys.executable, ours
+                elif impl == "sklearn":
+                    python = args.peer_python
+                    params = json.loads(
+                        args.sklearn_params or json.dumps({"max_iter": ours.get("max_iter", 100)})
+                    )
                 else:
-                    row = {
-                        "algo": algo,
-                        "data": name,
-                        "impl": impl,
-                        **summarize(score(algo, X, y, folds, res["L"]), len(seeds) if len(folds) > 1 else 1),
-                        "fit_s": round(float(np.mean(res["times"])), 3),
-                        "peak_mb": round(res["maxrss_mb"]),
-                    }
-                rows.append(row)
+                    python, params = args.peer_python, {}
+                res = run_job(python, impl, algo, X, y, trains, params, limits)
+                if "error" in res:
+                    row["error"] = res["error"]
+                else:
+                    row.update(summarize(score(algo, X, y, tests, trains, res["L"]), n_seeds))
+                    row.update(
+                        fit_s=round(float(np.mean(res["wall"])), 3),
+                        cpu_s=round(float(np.mean(res["cpu"])), 3),
+                        iters=round(float(np.mean(res["iters"])), 1),
+                        peak_mb=round(res["maxrss_mb"]),
+                    )
                 print(json.dumps(row), flush=True)
-    metric = {"mlkr": "RMSE (lower is better)"}
-    print("\nscore = kNN(k=3) accuracy, or " + metric["mlkr"] + " for mlkr; fit_s = mean fit time per fold")
+    print(
+        "\nscore: kNN (k=3) accuracy, or RMSE for mlkr (lower is better); fit_s / cpu_s: mean wall / CPU "
+        "seconds per fit; iters: mean iterations; peak_mb: peak resident memory of the fitting process"
+    )
 
 
 if __name__ == "__main__":

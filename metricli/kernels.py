@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Iterator
 
 import numpy as np
+from scipy import sparse
 
 #: default memory for one block of pairwise values, in bytes
 DEFAULT_BLOCK_BYTES = 64 * 2**20
@@ -161,9 +162,14 @@ class SquaredDistances:
         return self._left[rows] @ self._right_t[:, cols]
 
 
+#: softmax weights below exp(-NEGLIGIBLE_EXPONENT) times their row's largest are dropped from
+#: sparse blocks: the dropped mass is under n · 4e-18 of the row's sum, below float64 rounding
+NEGLIGIBLE_EXPONENT = 40.0
+
+
 def iter_neighbour_softmax(
-    Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
-) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES, sparse_below: float = 0.05
+) -> Iterator[tuple[slice, np.ndarray | sparse.csr_array, np.ndarray]]:
     """Stochastic neighbour probabilities of every point of Z, one row block at a time.
 
     p_ij = exp(-||z_i - z_j||²) / Σ_{k≠i} exp(-||z_i - z_k||²) and p_ii = 0
@@ -173,6 +179,11 @@ def iter_neighbour_softmax(
     Each row is shifted by its smallest distance before exponentiating,
     K_ij = exp(min_k d_ik - d_ij), so s_i >= 1 never underflows. K may be modified
     in place by the caller.
+
+    Once a metric has grown, most weights are negligible: when fewer than
+    ``sparse_below`` of a block's weights are within exp(-40) of their row's largest,
+    K comes as a ``scipy.sparse.csr_array`` holding only those, and neither the
+    exponentials nor the caller's products touch the rest (see NEGLIGIBLE_EXPONENT).
     """
     n = Z.shape[0]
     distances = SquaredDistances(Z, negate=True)
@@ -182,10 +193,32 @@ def iter_neighbour_softmax(
         local = np.arange(K.shape[0])
         K[local, local + rows.start] = -np.inf
         shift = K.max(axis=1, keepdims=True)
-        # -d_ij + min_k d_ik <= 0 exactly (rounding keeps the sign); the diagonal gives exp(-inf) = 0
+        if sparse_below > 0:
+            kept = K > shift - NEGLIGIBLE_EXPONENT
+            if np.count_nonzero(kept) < sparse_below * K.size:
+                found = np.flatnonzero(kept)
+                row_of, cols = np.divmod(found, n)
+                values = K.ravel()[found]
+                values -= shift.ravel()[row_of]
+                np.exp(values, out=values)
+                indptr = np.zeros(K.shape[0] + 1, dtype=np.intp)
+                np.cumsum(np.bincount(row_of, minlength=K.shape[0]), out=indptr[1:])
+                block = sparse.csr_array((values, cols, indptr), shape=K.shape)
+                yield rows, block, np.bincount(row_of, weights=values, minlength=K.shape[0])
+                continue
+        # -d_ij + min_k d_ik <= 0 exactly (rounding keeps the sign). Exponents below -300 are
+        # raised to -300: exp would otherwise return subnormal numbers, which make this and
+        # every later product on the block several times slower, for a change of n·e^-300.
         np.subtract(K, shift, out=K)
+        np.maximum(K, -300.0, out=K)
         np.exp(K, out=K)
+        K[local, local + rows.start] = 0.0
         yield rows, K, K.sum(axis=1)
+
+
+def csr_row_indices(block: sparse.csr_array) -> np.ndarray:
+    """The row of each stored entry of a CSR block."""
+    return np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
 
 
 class DifferenceScatter:
@@ -206,12 +239,15 @@ class DifferenceScatter:
         self._S = np.zeros((X.shape[1], X.shape[1]))
         self._degree = np.zeros(X.shape[0])
 
-    def add_block(self, rows: slice, cols: slice, W: np.ndarray) -> None:
-        """Add the dense weights W[i, j] of the pairs (i in rows, j in cols)."""
+    def add_block(self, rows: slice, cols: slice, W: np.ndarray | sparse.csr_array) -> None:
+        """Add the weights W[i, j] (dense, or CSR) of the pairs (i in rows, j in cols)."""
         WX1 = W @ self._X1[cols]
         self._S += self.X[rows].T @ WX1[:, :-1]
         self._degree[rows] += WX1[:, -1]
-        self._degree[cols] += np.ones(W.shape[0]) @ W
+        if sparse.issparse(W):
+            self._degree[cols] += np.bincount(W.indices, weights=W.data, minlength=cols.stop - cols.start)
+        else:
+            self._degree[cols] += np.ones(W.shape[0]) @ W
 
     def add_pairs(self, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
         """Add weight w[p] for each pair (a[p], b[p]) of row indices."""

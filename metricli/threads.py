@@ -18,6 +18,7 @@ variable to use more threads on an idle multi-core machine.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,10 @@ _PREFIXES = ("openblas", "scipy_openblas")
 _SUFFIXES = ("", "64_")
 
 
+@functools.cache
 def _openblas_controls() -> list[tuple[Callable[[], int], Callable[[int], None]]]:
+    """Thread getters and setters of the loaded OpenBLAS libraries (scanned once: reading
+    /proc/self/maps costs milliseconds, and numpy's and scipy's BLAS are loaded by then)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:

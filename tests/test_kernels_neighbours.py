@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from metricli.kernels import (
+    NEGLIGIBLE_EXPONENT,
     DifferenceScatter,
     bounded_row_blocks,
     iter_neighbour_softmax,
@@ -25,6 +27,21 @@ def test_neighbour_softmax_matches_the_definition(block_bytes):
         np.testing.assert_allclose(K / s[:, None], expected[rows], rtol=1e-12, atol=1e-300)
         seen[rows] += 1
     np.testing.assert_array_equal(seen, 1)
+
+
+def test_sparse_softmax_blocks_keep_exactly_the_non_negligible_weights():
+    rng = np.random.default_rng(2)
+    Z = rng.standard_normal((30, 2)) * 5
+    dense = np.vstack([K / s[:, None] for _, K, s in iter_neighbour_softmax(Z, sparse_below=0.0)])
+    blocks = list(iter_neighbour_softmax(Z, 8 * 30 * 4, sparse_below=1.0))
+    assert all(sparse.issparse(K) for _, K, _ in blocks)
+    result = np.vstack([(K / s[:, None]).toarray() for _, K, s in blocks])
+    kept = result > 0
+    largest = dense.max(axis=1, keepdims=True)
+    np.testing.assert_array_equal(kept, dense > largest * np.exp(-NEGLIGIBLE_EXPONENT))
+    np.testing.assert_allclose(result[kept], dense[kept], rtol=1e-13)
+    assert (~kept).sum() > 30 * 10  # most of the 870 off-diagonal weights are negligible here
+    assert np.all(dense[~kept] < 1e-17)
 
 
 def test_neighbour_softmax_survives_distances_that_underflow_exp():
@@ -56,6 +73,9 @@ def test_difference_scatter_matches_the_sum_of_outer_products():
     mask[2:7, 3:] = False
     mixed.add_pairs(a[mask.ravel()], b[mask.ravel()], W[mask])
     np.testing.assert_allclose(mixed.result(), expected, rtol=1e-12, atol=1e-12)
+    csr = DifferenceScatter(X)
+    csr.add_block(slice(0, 12), slice(0, 12), sparse.csr_array(W))
+    np.testing.assert_allclose(csr.result(), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_bounded_row_blocks_never_cross_a_boundary():

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from metricli.errors import MetricliError
-from metricli.kernels import DifferenceScatter, iter_neighbour_softmax
+from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import initial_components
 from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
@@ -121,17 +122,23 @@ class MLKR(MahalanobisLearner):
         return result
 
 
-def mlkr_objective(X: np.ndarray, L: np.ndarray, y: np.ndarray, memory: int) -> tuple[float, np.ndarray]:
+def mlkr_objective(
+    X: np.ndarray, L: np.ndarray, y: np.ndarray, memory: int, sparse_below: float = 0.05
+) -> tuple[float, np.ndarray]:
     """ℒ(L) = Σ_i (ŷ_i - y_i)² and G = Σ_ij w_ij x_ij x_ijᵀ, so ∂ℒ/∂L = 2 L G."""
     Z = X @ L.T
     scatter = DifferenceScatter(X)
     loss = 0.0
-    for rows, K, s in iter_neighbour_softmax(Z, memory):
+    for rows, K, s in iter_neighbour_softmax(Z, memory, sparse_below):
         predicted = (K @ y) / s
         residual = predicted - y[rows]
         loss += float(residual @ residual)
         # K becomes W in place: w_ij = 2 (ŷ_i - y_i)(ŷ_i - y_j) p_ij, p_ij = k_ij / s_i
-        K *= np.subtract.outer(predicted, y)
-        K *= (2.0 * residual / s)[:, None]
+        if sparse.issparse(K):
+            row_of = csr_row_indices(K)
+            K.data *= (predicted[row_of] - y[K.indices]) * (2.0 * residual / s)[row_of]
+        else:
+            K *= np.subtract.outer(predicted, y)
+            K *= (2.0 * residual / s)[:, None]
         scatter.add_block(rows, slice(0, X.shape[0]), K)
     return loss, scatter.result()

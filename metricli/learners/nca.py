@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
-from metricli.kernels import DifferenceScatter, iter_neighbour_softmax
+from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import INIT_HELP, initial_components
 from metricli.learners.labels import class_layout
@@ -110,7 +111,12 @@ class NCA(MahalanobisLearner):
 
 
 def nca_objective(
-    X: np.ndarray, L: np.ndarray, codes: np.ndarray, bounds: np.ndarray, memory: int
+    X: np.ndarray,
+    L: np.ndarray,
+    codes: np.ndarray,
+    bounds: np.ndarray,
+    memory: int,
+    sparse_below: float = 0.05,
 ) -> tuple[float, np.ndarray]:
     """f(L) = Σ_i p_i and G = Σ_ij p_ij (p_i - [y_i = y_j]) x_ij x_ijᵀ, so ∂f/∂L = 2 L G.
 
@@ -119,19 +125,28 @@ def nca_objective(
     Z = X @ L.T
     scatter = DifferenceScatter(X)
     total = 0.0
-    for rows, K, s in iter_neighbour_softmax(Z, memory):
-        # the block's rows fall into a few classes; each class is one slice of columns
-        for c in range(codes[rows.start], codes[rows.stop - 1] + 1):
-            seg = slice(max(bounds[c], rows.start) - rows.start, min(bounds[c + 1], rows.stop) - rows.start)
-            same = slice(bounds[c], bounds[c + 1])
-            block = K[seg]
-            p = block[:, same].sum(axis=1) / s[seg]
+    for rows, K, s in iter_neighbour_softmax(Z, memory, sparse_below):
+        if sparse.issparse(K):
+            row_of = csr_row_indices(K)
+            same = codes[K.indices] == codes[rows.start + row_of]
+            p = np.bincount(row_of, weights=K.data * same, minlength=K.shape[0]) / s
+            # K becomes W: w_ij = p_ij (p_i - [y_i = y_j]), with p_ij = k_ij / s_i
+            K.data *= (p[row_of] - same) / s[row_of]
             total += float(p.sum())
-            # K becomes W in place: w_ij = p_ij p_i off the class, p_ij (p_i - 1) within it,
-            # with p_ij = k_ij / s_i
-            block[:, same] *= ((p - 1.0) / s[seg])[:, None]
-            off = (p / s[seg])[:, None]
-            block[:, : same.start] *= off
-            block[:, same.stop :] *= off
+        else:
+            # the block's rows fall into a few classes; each class is one slice of columns
+            for c in range(codes[rows.start], codes[rows.stop - 1] + 1):
+                seg = slice(
+                    max(bounds[c], rows.start) - rows.start, min(bounds[c + 1], rows.stop) - rows.start
+                )
+                same = slice(bounds[c], bounds[c + 1])
+                block = K[seg]
+                p = block[:, same].sum(axis=1) / s[seg]
+                total += float(p.sum())
+                # K becomes W in place: w_ij = p_ij p_i off the class, p_ij (p_i - 1) within it
+                block[:, same] *= ((p - 1.0) / s[seg])[:, None]
+                off = (p / s[seg])[:, None]
+                block[:, : same.start] *= off
+                block[:, same.stop :] *= off
         scatter.add_block(rows, slice(0, X.shape[0]), K)
     return total, scatter.result()

@@ -60,6 +60,22 @@ def test_blocks_do_not_change_the_result():
     np.testing.assert_allclose(G_rows, G_one, rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [0.5, 4.0])
+def test_sparse_blocks_match_dense_blocks_and_differences(scale):
+    # at scale 4 most kernel weights are below exp(-40) of their row's largest and are dropped
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 3))
+    y = rng.standard_normal(40)
+    L = scale * np.eye(3) + 0.1 * rng.standard_normal((3, 3))
+    loss_dense, G_dense = mlkr_objective(X, L, y, 2**20, sparse_below=0.0)
+    loss_sparse, G_sparse = mlkr_objective(X, L, y, 8 * 40 * 7, sparse_below=1.0)
+    assert loss_sparse == pytest.approx(loss_dense, rel=1e-13)
+    np.testing.assert_allclose(G_sparse, G_dense, rtol=1e-11, atol=1e-12 * np.abs(G_dense).max())
+    analytic = 2 * L @ G_sparse
+    numeric = central_differences(lambda A: mlkr_objective(X, A, y, 2**20, sparse_below=1.0)[0], L)
+    assert np.max(np.abs(analytic - numeric)) <= 1e-6 * np.max(np.abs(analytic))
+
+
 def test_learns_to_ignore_a_noise_feature_and_reports_the_objective_in_target_units():
     # the target depends on feature 0 only, in large units; feature 1 is noise
     rng = np.random.default_rng(0)

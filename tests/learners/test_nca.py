@@ -14,10 +14,10 @@ from metricli.learners.labels import class_layout
 from metricli.learners.nca import nca_objective
 
 
-def objective(X, y, L, memory=2**20):
+def objective(X, y, L, memory=2**20, sparse_below=0.05):
     layout = class_layout(y, len(y), "nca")
     Xs = X[layout.order]
-    return nca_objective(Xs, np.atleast_2d(L), layout.sorted_codes, layout.bounds, memory)
+    return nca_objective(Xs, np.atleast_2d(L), layout.sorted_codes, layout.bounds, memory, sparse_below)
 
 
 def central_differences(f, L, h=1e-6):
@@ -63,6 +63,30 @@ def test_gradient_matches_central_differences(seed):
     _, G = objective(X, y, L)
     analytic = 2 * L @ G
     numeric = central_differences(lambda A: objective(X, y, A)[0], L)
+    assert np.max(np.abs(analytic - numeric)) <= 1e-6 * np.max(np.abs(analytic))
+
+
+@pytest.mark.parametrize("scale", [0.5, 4.0])
+def test_sparse_blocks_match_dense_blocks(scale):
+    # at scale 4 most weights are below exp(-40) of their row's largest and are dropped
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 3))
+    y = rng.integers(0, 3, 40)
+    L = scale * np.eye(3)
+    f_dense, G_dense = objective(X, y, L, sparse_below=0.0)
+    f_sparse, G_sparse = objective(X, y, L, memory=8 * 40 * 7, sparse_below=1.0)
+    assert f_sparse == pytest.approx(f_dense, rel=1e-13)
+    np.testing.assert_allclose(G_sparse, G_dense, rtol=1e-11, atol=1e-12 * np.abs(G_dense).max())
+
+
+def test_gradient_of_sparse_blocks_matches_central_differences():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((30, 3))
+    y = rng.integers(0, 2, 30)
+    L = 3 * rng.standard_normal((3, 3))
+    _, G = objective(X, y, L, sparse_below=1.0)
+    analytic = 2 * L @ G
+    numeric = central_differences(lambda A: objective(X, y, A, sparse_below=1.0)[0], L)
     assert np.max(np.abs(analytic - numeric)) <= 1e-6 * np.max(np.abs(analytic))
 
 
