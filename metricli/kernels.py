@@ -8,6 +8,7 @@ Euclidean distances come from ||a||² + ||b||² - 2 a·b, one matrix product a b
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
+from scipy import sparse
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -588,3 +590,153 @@ def distance_matrix(Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np
     # d(i, j) and d(j, i) come from the same squared differences summed in the same
     # order, so D is symmetric exactly; the diagonal is exactly 0
     return D
+
+
+def bounded_row_blocks(bounds: np.ndarray | list[int], size: int) -> Iterator[slice]:
+    """Row blocks of at most ``size`` rows that never cross a boundary in ``bounds``.
+
+    ``bounds`` are the start offsets of contiguous groups plus the end (e.g. the class
+    boundaries of class-sorted data): every block lies inside one group.
+    """
+    for lo, hi in itertools.pairwise(bounds):
+        for start in range(int(lo), int(hi), size):
+            yield slice(start, min(start + size, int(hi)))
+
+
+class SquaredDistances:
+    """Blocks of squared Euclidean distances between the rows of Z, one product each.
+
+    With a = [-2 z_i, ||z_i||², 1] and b = [z_j, 1, ||z_j||²], a·b = ||z_i - z_j||², so
+    a block costs one matrix product and no further pass (``negate`` gives -d instead,
+    for exponentials). Values are not clipped at 0: rounding can leave tiny negatives.
+    """
+
+    def __init__(self, Z: np.ndarray, negate: bool = False) -> None:
+        n, d = Z.shape
+        sq = squared_norms(Z)
+        sign = -1.0 if negate else 1.0
+        self._left = np.empty((n, d + 2))
+        np.multiply(Z, -2.0 * sign, out=self._left[:, :d])
+        self._left[:, d] = sign * sq
+        self._left[:, d + 1] = sign
+        self._right_t = np.empty((d + 2, n))
+        self._right_t[:d] = Z.T
+        self._right_t[d] = 1.0
+        self._right_t[d + 1] = sq
+
+    def block(self, rows: slice, cols: slice) -> np.ndarray:
+        return self._left[rows] @ self._right_t[:, cols]
+
+
+#: softmax weights below exp(-NEGLIGIBLE_EXPONENT) times their row's largest are dropped from
+#: sparse blocks: the dropped mass is under n · 4e-18 of the row's sum, below float64 rounding
+NEGLIGIBLE_EXPONENT = 40.0
+
+
+def iter_neighbour_softmax(
+    Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES, sparse_below: float = 0.05
+) -> Iterator[tuple[slice, np.ndarray | sparse.csr_array, np.ndarray]]:
+    """Stochastic neighbour probabilities of every point of Z, one row block at a time.
+
+    p_ij = exp(-||z_i - z_j||²) / Σ_{k≠i} exp(-||z_i - z_k||²) and p_ii = 0
+    (Goldberger et al. 2004, eq. 1; the same softmax weights MLKR's kernel regression).
+    Yields (rows, K, s) with K of shape (rows x n) and p_ij = K_ij / s_i: the caller
+    folds the division into whatever it does next, saving a pass over the block.
+    Each row is shifted by its smallest distance before exponentiating,
+    K_ij = exp(min_k d_ik - d_ij), so s_i >= 1 never underflows. K may be modified
+    in place by the caller.
+
+    Once a metric has grown, most weights are negligible: when fewer than
+    ``sparse_below`` of a block's weights are within exp(-40) of their row's largest,
+    K comes as a ``scipy.sparse.csr_array`` holding only those, and neither the
+    exponentials nor the caller's products touch the rest (see NEGLIGIBLE_EXPONENT).
+    """
+    n = Z.shape[0]
+    distances = SquaredDistances(Z, negate=True)
+    everyone = slice(0, n)
+    for rows in row_blocks(n, block_rows(n, block_bytes)):
+        K = distances.block(rows, everyone)  # -d_ij
+        local = np.arange(K.shape[0])
+        K[local, local + rows.start] = -np.inf
+        shift = K.max(axis=1, keepdims=True)
+        if sparse_below > 0:
+            kept = K > shift - NEGLIGIBLE_EXPONENT
+            if np.count_nonzero(kept) < sparse_below * K.size:
+                found = np.flatnonzero(kept)
+                row_of, cols = np.divmod(found, n)
+                values = K.ravel()[found]
+                values -= shift.ravel()[row_of]
+                np.exp(values, out=values)
+                indptr = np.zeros(K.shape[0] + 1, dtype=np.intp)
+                np.cumsum(np.bincount(row_of, minlength=K.shape[0]), out=indptr[1:])
+                block = sparse.csr_array((values, cols, indptr), shape=K.shape)
+                yield rows, block, np.bincount(row_of, weights=values, minlength=K.shape[0])
+                continue
+        # -d_ij + min_k d_ik <= 0 exactly (rounding keeps the sign). Exponents below -300 are
+        # raised to -300: exp would otherwise return subnormal numbers, which make this and
+        # every later product on the block several times slower, for a change of n·e^-300.
+        np.subtract(K, shift, out=K)
+        np.maximum(K, -300.0, out=K)
+        np.exp(K, out=K)
+        K[local, local + rows.start] = 0.0
+        yield rows, K, K.sum(axis=1)
+
+
+def csr_row_indices(block: sparse.csr_array) -> np.ndarray:
+    """The row of each stored entry of a CSR block."""
+    return np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+
+
+class DifferenceScatter:
+    """Accumulates G = Σ_ij w_ij (x_i - x_j)(x_i - x_j)ᵀ from pieces of a weight matrix W.
+
+    In matrix form G = Xᵀ (diag(W 1 + Wᵀ 1) - W - Wᵀ) X, so only S = Xᵀ W X (d x d)
+    and the degrees W 1 + Wᵀ 1 (length n) are accumulated; W itself arrives block by
+    block (dense row/column blocks, or lists of weighted pairs) and is never held
+    whole. Since Xᵀ Wᵀ X = Sᵀ, each block costs one product with X.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = X
+        # X with a column of ones: W_block @ [X, 1] gives W X and the row sums at once
+        self._X1 = np.empty((X.shape[0], X.shape[1] + 1))
+        self._X1[:, :-1] = X
+        self._X1[:, -1] = 1.0
+        self._S = np.zeros((X.shape[1], X.shape[1]))
+        self._degree = np.zeros(X.shape[0])
+
+    def add_block(self, rows: slice, cols: slice, W: np.ndarray | sparse.csr_array) -> None:
+        """Add the weights W[i, j] (dense, or CSR) of the pairs (i in rows, j in cols)."""
+        WX1 = W @ self._X1[cols]
+        self._S += self.X[rows].T @ WX1[:, :-1]
+        self._degree[rows] += WX1[:, -1]
+        if sparse.issparse(W):
+            self._degree[cols] += np.bincount(W.indices, weights=W.data, minlength=cols.stop - cols.start)
+        else:
+            self._degree[cols] += np.ones(W.shape[0]) @ W
+
+    def add_pairs(self, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
+        """Add weight w[p] for each pair (a[p], b[p]) of row indices."""
+        if len(a) == 0:
+            return
+        self._S += self.X[a].T @ (w[:, None] * self.X[b])
+        n = self.X.shape[0]
+        self._degree += np.bincount(a, weights=w, minlength=n)
+        self._degree += np.bincount(b, weights=w, minlength=n)
+
+    def result(self) -> np.ndarray:
+        G = (self.X.T * self._degree) @ self.X
+        G -= self._S
+        G -= self._S.T
+        return (G + G.T) / 2
+
+
+def paired_sq_distances(
+    Z: np.ndarray, a: np.ndarray, b: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> np.ndarray:
+    """||z_a[p] - z_b[p]||² for each pair p, in blocks of pairs."""
+    out = np.empty(len(a))
+    for part in row_blocks(len(a), block_rows(Z.shape[1], block_bytes)):
+        diff = Z[a[part]] - Z[b[part]]
+        out[part] = np.einsum("ij,ij->i", diff, diff)
+    return out

@@ -8,15 +8,19 @@ from metricli.learners.covariance import Covariance
 from metricli.learners.itml import ITML
 from metricli.learners.kissme import KISSME
 from metricli.learners.lfda import LFDA
+from metricli.learners.lmnn import LMNN
 from metricli.learners.lsml import LSML
+from metricli.learners.mlkr import MLKR
 from metricli.learners.mmc import MMC
+from metricli.learners.nca import NCA
 from metricli.learners.rca import RCA
 from metricli.learners.scml import SCML
 from metricli.learners.sdml import SDML
 from metricli.learners.self_lfda import SELF
 
 LEARNERS: dict[str, type[MahalanobisLearner]] = {
-    cls.name: cls for cls in (Covariance, LFDA, SELF, RCA, KISSME, ITML, SDML, MMC, LSML, SCML)
+    cls.name: cls
+    for cls in (Covariance, NCA, LMNN, MLKR, LFDA, SELF, RCA, KISSME, ITML, SDML, MMC, LSML, SCML)
 }
 
 
@@ -32,8 +36,11 @@ __all__ = [
     "KISSME",
     "LEARNERS",
     "LFDA",
+    "LMNN",
     "LSML",
+    "MLKR",
     "MMC",
+    "NCA",
     "RCA",
     "SCML",
     "SDML",

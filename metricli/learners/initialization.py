@@ -1,0 +1,133 @@
+"""Starting points for the learners that optimise L directly (NCA, LMNN, MLKR).
+
+``init`` is one of ``auto``, ``pca``, ``lda``, ``identity``, ``random`` or a matrix
+of shape (n_components, n_features). ``auto`` follows scikit-learn's rule: LDA when
+``n_components <= min(n_features, n_classes - 1)`` (classification only), else PCA
+when ``n_components < min(n_features, n_samples)``, else the identity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricli.errors import MetricliError
+from metricli.learners.base import fix_signs
+
+INIT_CHOICES = ("auto", "pca", "lda", "identity", "random")
+
+INIT_HELP = (
+    "Starting L: auto, pca, lda, identity, random, or a matrix (n_components x n_features). "
+    "auto = lda if n_components <= classes - 1, else pca if n_components < features, else identity."
+)
+
+
+def resolve_n_components(n_components: int | None, n_features: int, learner: str) -> int:
+    if n_components is None:
+        return n_features
+    if isinstance(n_components, bool) or int(n_components) != n_components:
+        raise MetricliError(f"{learner}: n_components must be a whole number, got {n_components!r}")
+    if not 1 <= int(n_components) <= n_features:
+        raise MetricliError(
+            f"{learner}: n_components={n_components} is out of range; use 1 to {n_features} (the number of features)"
+        )
+    return int(n_components)
+
+
+def initial_components(
+    init: str | np.ndarray,
+    X: np.ndarray,
+    n_components: int | None,
+    *,
+    labels: np.ndarray | None = None,
+    random_state: int | None = None,
+    learner: str = "learner",
+) -> np.ndarray:
+    """The initial L, shape (n_components, n_features).
+
+    ``labels`` are integer class codes 0..C-1 (None for regression: no ``lda``).
+    """
+    n, d = X.shape
+    if not isinstance(init, str):
+        L = np.asarray(init, dtype=np.float64)
+        if L.ndim != 2 or L.shape[1] != d:
+            raise MetricliError(
+                f"{learner}: the init matrix has shape {L.shape}; it needs {d} columns (one per feature)"
+            )
+        if n_components is not None and L.shape[0] != n_components:
+            raise MetricliError(
+                f"{learner}: the init matrix has {L.shape[0]} rows but n_components={n_components}"
+            )
+        if L.shape[0] > d:
+            raise MetricliError(f"{learner}: the init matrix has {L.shape[0]} rows; at most {d} allowed")
+        if not np.all(np.isfinite(L)):
+            raise MetricliError(f"{learner}: the init matrix has missing or infinite entries")
+        return L.copy()
+
+    k = resolve_n_components(n_components, d, learner)
+    choice = init.lower()
+    if choice not in INIT_CHOICES:
+        raise MetricliError(
+            f"{learner}: unknown init '{init}'; use one of {', '.join(INIT_CHOICES)} or a matrix file"
+        )
+    n_classes = 0 if labels is None else int(labels.max()) + 1
+    if choice == "auto":
+        if labels is not None and k <= min(d, n_classes - 1):
+            choice = "lda"
+        elif k < min(d, n):
+            choice = "pca"
+        else:
+            choice = "identity"
+    if choice == "identity":
+        return np.eye(k, d)
+    if choice == "random":
+        return np.random.default_rng(random_state).standard_normal((k, d))
+    if choice == "pca":
+        return _pca(X, k, learner)
+    if labels is None:
+        raise MetricliError(f"{learner}: init 'lda' needs class labels; use pca, identity or random")
+    return _lda(X, labels, k, learner)
+
+
+def _pca(X: np.ndarray, k: int, learner: str) -> np.ndarray:
+    """The k leading principal directions (unit rows, largest variance first)."""
+    centered = X - X.mean(axis=0)
+    values, vectors = np.linalg.eigh(centered.T @ centered)
+    order = np.argsort(values)[::-1][:k]
+    if values[order[0]] <= 0:
+        raise MetricliError(f"{learner}: init 'pca' needs points that are not all identical")
+    return fix_signs(vectors[:, order].T)
+
+
+def _lda(X: np.ndarray, labels: np.ndarray, k: int, learner: str) -> np.ndarray:
+    """Fisher's discriminant directions, scaled so the within-class variance along each is 1.
+
+    The within-class covariance Σ_w is whitened on its range (directions of
+    eigenvalue below 1e-8 · the largest are dropped, as for constant columns), and
+    the leading eigenvectors of the between-class covariance in that space are mapped back.
+    """
+    n_classes = int(labels.max()) + 1
+    if k > n_classes - 1:
+        raise MetricliError(
+            f"{learner}: init 'lda' gives at most {n_classes - 1} components (classes - 1), "
+            f"but n_components={k}; use pca or identity"
+        )
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    means = np.zeros((n_classes, X.shape[1]))
+    np.add.at(means, labels, X)
+    means /= counts[:, None]
+    within = X - means[labels]
+    sigma_w = within.T @ within / max(X.shape[0] - n_classes, 1)
+    values, vectors = np.linalg.eigh(sigma_w)
+    keep = values > 1e-8 * max(values.max(), 0.0)
+    if not keep.any():
+        raise MetricliError(f"{learner}: init 'lda' needs spread within the classes; use pca or identity")
+    whiten = vectors[:, keep] / np.sqrt(values[keep])
+    centred_means = (means - counts @ means / counts.sum()) * np.sqrt(counts)[:, None]
+    between = whiten.T @ (centred_means.T @ centred_means) @ whiten
+    b_values, b_vectors = np.linalg.eigh(between)
+    order = np.argsort(b_values)[::-1][:k]
+    if order.size < k:
+        raise MetricliError(
+            f"{learner}: init 'lda' finds only {order.size} discriminant directions; use pca or identity"
+        )
+    return fix_signs((whiten @ b_vectors[:, order]).T)

@@ -1,0 +1,56 @@
+"""Class labels for the supervised learners: validated, encoded, and grouped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from metricli.errors import MetricliError
+
+
+@dataclass
+class ClassLayout:
+    """Labels encoded as 0..C-1, and an order that makes every class contiguous.
+
+    ``order`` sorts the points by class (stably); after it, class c occupies rows
+    ``bounds[c]:bounds[c + 1]``.
+    """
+
+    classes: np.ndarray
+    codes: np.ndarray
+    order: np.ndarray
+    bounds: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.bounds)
+
+    @property
+    def sorted_codes(self) -> np.ndarray:
+        return self.codes[self.order]
+
+
+def class_layout(y: object, n_samples: int, learner: str, min_classes: int = 2) -> ClassLayout:
+    if y is None:
+        raise MetricliError(f"{learner} is supervised: give class labels")
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise MetricliError(f"{learner}: got {labels.size} labels for {n_samples} points; give one per point")
+    if labels.dtype == object:
+        missing = np.flatnonzero([v is None for v in labels])
+        if missing.size:
+            raise MetricliError(
+                f"{learner} uses labelled points only; {missing.size} points have no label "
+                f"(first: row {missing[0]})"
+            )
+    try:
+        classes, codes = np.unique(labels, return_inverse=True)
+    except TypeError:
+        classes, codes = np.unique(labels.astype(str), return_inverse=True)
+    if classes.size < min_classes:
+        raise MetricliError(f"{learner} needs at least {min_classes} classes; the labels hold {classes.size}")
+    codes = codes.astype(np.intp)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=classes.size))])
+    return ClassLayout(classes=classes, codes=codes, order=order, bounds=bounds)

@@ -1,0 +1,220 @@
+"""LMNN: Large Margin Nearest Neighbour (Weinberger & Saul, JMLR 2009)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from metricli.errors import MetricliError
+from metricli.kernels import (
+    DifferenceScatter,
+    SquaredDistances,
+    block_rows,
+    bounded_row_blocks,
+    knn,
+    paired_sq_distances,
+)
+from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
+from metricli.learners.initialization import INIT_HELP, initial_components
+from metricli.learners.labels import class_layout
+from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
+from metricli.threads import limit_blas_threads
+
+
+class LMNN(MahalanobisLearner):
+    """Large Margin Nearest Neighbour: pull each point's k target neighbours close and
+    push differently labelled points (impostors) out beyond a unit margin.
+
+    Each point i has k target neighbours j ⇝ i, its k nearest points of the same class
+    in the input space, fixed once before optimising. With d_ij = ||L(x_i - x_j)||², the
+    objective (Weinberger & Saul 2009, eq. 11-14) is
+
+        ε(L) = (1 - μ) Σ_{i, j⇝i} d_ij + μ Σ_{i, j⇝i} Σ_{l: y_l ≠ y_i} [1 + d_ij - d_il]_+ ,
+
+    μ = ``regularization``. Its (sub)gradient is 2 L Σ w_ab x_ab x_abᵀ with pair weights
+    w_ij = (1 - μ) + μ·#{l: triplet (i, j, l) active} for target pairs and
+    w_il = -μ·#{j: triplet (i, j, l) active} for impostor pairs, so no per-triplet outer
+    product is ever formed (the formulation of pylmnn): the sum is
+    Xᵀ (diag(W 1 + Wᵀ 1) - W - Wᵀ) X over a sparse W. Impostors are searched in the
+    projected space, block by block over pairs of different classes (each pair once),
+    keeping only points inside the margin, d_il < max_j d_ij + 1; memory is
+    O(n·d + block + active pairs of one block). ε is minimised over L with L-BFGS.
+
+    Reference: K. Q. Weinberger, L. K. Saul, "Distance Metric Learning for Large Margin
+    Nearest Neighbor Classification", JMLR 10:207-244, 2009.
+    """
+
+    name = "lmnn"
+    supervision = "supervised"
+    summary = "Large Margin Nearest Neighbour: pull target neighbours, push impostors past a margin"
+    reference = "Weinberger & Saul, JMLR 2009"
+    param_help = {
+        "n_components": "Output dimension (rows of L); default: the number of features.",
+        "k": "Target neighbours per point (same-class nearest, fixed in the input space); "
+        "every class needs more than k points.",
+        "regularization": "μ in (0, 1]: weight of the push (impostor) term; the pull term gets 1 - μ.",
+        "init": INIT_HELP,
+        "max_iter": "Maximum L-BFGS iterations.",
+        "tol": "Stop when the relative objective change or the largest gradient entry is below this.",
+        "block_size": "MiB of pairwise values held at once; memory is O(n·d + block).",
+        "random_state": "Seed for init 'random'.",
+    }
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        k: int = 3,
+        regularization: float = 0.5,
+        init: str | np.ndarray = "auto",
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        block_size: float = 4.0,
+        random_state: int | None = None,
+    ) -> None:
+        self.n_components = n_components
+        self.k = k
+        self.regularization = regularization
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.block_size = block_size
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LMNN:
+        """Learn L from points (n x d) and their class labels; returns self."""
+        with limit_blas_threads():
+            result = self._solve(X, y)
+        self._set_fit_result(
+            result.components,
+            n_iter=result.n_iter,
+            objective=result.objective,
+            converged=result.converged,
+            objective_history=result.objective_history,
+        )
+        return self
+
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
+        X = check_points(X, min_rows=2)
+        check_not_all_identical(X)
+        check_solver_params(self.name, self.max_iter, self.tol)
+        memory = block_bytes(self.block_size, self.name)
+        mu = self.regularization
+        if isinstance(mu, bool) or not 0 < mu <= 1:
+            raise MetricliError(f"{self.name}: regularization must be in (0, 1], got {mu!r}")
+        k = self.k
+        if isinstance(k, bool) or int(k) != k or k < 1:
+            raise MetricliError(f"{self.name}: k must be a positive whole number, got {k!r}")
+        k = int(k)
+        layout = class_layout(y, X.shape[0], self.name)
+        sizes = layout.sizes
+        smallest = int(np.argmin(sizes))
+        if k >= sizes[smallest]:
+            name, size = layout.classes[smallest], int(sizes[smallest])
+            if size == 1:
+                raise MetricliError(
+                    f"{self.name}: class '{name}' has a single point, which has no target neighbour; "
+                    "drop that class"
+                )
+            raise MetricliError(
+                f"{self.name}: class '{name}' has only {size} points, too few for k={k} target "
+                f"neighbours; use k <= {size - 1} or drop that class"
+            )
+        Xs = X[layout.order] - X.mean(axis=0)
+        bounds = layout.bounds
+        n = Xs.shape[0]
+        targets = target_neighbours(Xs, bounds, k, memory)
+        anchors = np.repeat(np.arange(n), k)
+        pull_scatter = DifferenceScatter(Xs)
+        pull_scatter.add_pairs(anchors, targets.ravel(), np.ones(anchors.size))
+        pull = pull_scatter.result()
+        L0 = initial_components(
+            self.init,
+            Xs,
+            self.n_components,
+            labels=layout.sorted_codes,
+            random_state=self.random_state,
+            learner=self.name,
+        )
+
+        def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
+            loss, G, info = lmnn_objective(Xs, L, targets, bounds, pull, mu, memory)
+            return loss / n, (2.0 / n) * (L @ G), info
+
+        result = minimize_lbfgs(
+            self, loss_and_grad, L0, max_iter=self.max_iter, tol=self.tol, to_objective=lambda v: v * n
+        )
+        self.target_neighbors_ = layout.order[targets][np.argsort(layout.order)]
+        return result
+
+
+def target_neighbours(X: np.ndarray, bounds: np.ndarray, k: int, memory: int) -> np.ndarray:
+    """The k nearest same-class points of each point (X sorted by class), as row indices."""
+    targets = np.empty((X.shape[0], k), dtype=np.intp)
+    for lo, hi in itertools.pairwise(bounds):
+        idx, _ = knn(X[lo:hi], X[lo:hi], k, exclude_self=True, block_bytes=memory)
+        targets[lo:hi] = idx + lo
+    return targets
+
+
+def lmnn_objective(
+    X: np.ndarray,
+    L: np.ndarray,
+    targets: np.ndarray,
+    bounds: np.ndarray,
+    pull: np.ndarray,
+    mu: float,
+    memory: int,
+) -> tuple[float, np.ndarray, dict[str, int]]:
+    """ε(L) and G with ∂ε/∂L = 2 L G, plus the counts of active triplets and impostor pairs.
+
+    X is sorted by class; ``pull`` = Σ_{i, j⇝i} x_ij x_ijᵀ (fixed).
+    """
+    n, k = targets.shape
+    Z = X @ L.T
+    anchors = np.repeat(np.arange(n), k)
+    target_dist = paired_sq_distances(Z, anchors, targets.ravel(), memory).reshape(n, k)
+    radius = target_dist.max(axis=1) + 1.0
+    distances = SquaredDistances(Z)
+    push = DifferenceScatter(X)
+    # active[i, j]: how many impostors violate the margin of target pair (i, j)
+    active = np.zeros((n, k))
+    active_flat = active.reshape(-1)
+    hinge_total = 0.0
+    n_active = n_pairs = 0
+    for c in range(len(bounds) - 2):
+        cols = slice(int(bounds[c + 1]), n)  # every later class: each pair of classes once
+        n_cols = cols.stop - cols.start
+        for rows in bounded_row_blocks(bounds[c : c + 2], block_rows(n_cols, memory)):
+            D = distances.block(rows, cols)
+            # inside the margin of the row point or of the column point (both directions at once)
+            inside = D < radius[rows, None]
+            inside |= D < radius[None, cols]
+            found = np.flatnonzero(inside)
+            if found.size == 0:
+                continue
+            r, q = np.divmod(found, n_cols)
+            d = D.ravel()[found]
+            weight = np.zeros(found.size)
+            for anchor in (rows.start + r, cols.start + q):
+                keep = d < radius[anchor]
+                anchor, dist = anchor[keep], d[keep]
+                hinge = 1.0 + target_dist[anchor] - dist[:, None]
+                violated = hinge > 0
+                hinge_total += float(hinge[violated].sum())
+                count = violated.sum(axis=1)
+                n_active += int(count.sum())
+                n_pairs += anchor.size
+                np.add.at(active_flat, ((anchor * k)[:, None] + np.arange(k))[violated], 1.0)
+                weight[keep] -= count
+            if found.size * X.shape[1] > D.size:
+                W = np.zeros(D.shape)
+                W.ravel()[found] = weight
+                push.add_block(rows, cols, W)
+            else:
+                push.add_pairs(rows.start + r, cols.start + q, weight)
+    push.add_pairs(anchors, targets.ravel(), active_flat)
+    loss = (1.0 - mu) * float(target_dist.sum()) + mu * hinge_total
+    G = (1.0 - mu) * pull + mu * push.result()
+    return loss, G, {"active": n_active, "impostors": n_pairs}

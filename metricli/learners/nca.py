@@ -1,0 +1,152 @@
+"""NCA: Neighbourhood Components Analysis (Goldberger, Roweis, Hinton, Salakhutdinov 2004)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
+from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
+from metricli.learners.initialization import INIT_HELP, initial_components
+from metricli.learners.labels import class_layout
+from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
+from metricli.threads import limit_blas_threads
+
+
+class NCA(MahalanobisLearner):
+    """Neighbourhood Components Analysis: maximise the expected leave-one-out accuracy
+    of a stochastic nearest-neighbour classifier in the space x -> L x.
+
+    Each point i picks a neighbour j with probability (Goldberger et al. 2004, eq. 1)
+
+        p_ij = exp(-||L x_i - L x_j||²) / Σ_{k≠i} exp(-||L x_i - L x_k||²),   p_ii = 0,
+
+    and is classified correctly with probability p_i = Σ_{j in C_i} p_ij, C_i its class.
+    The objective is the expected number of correct points (eq. 3), f(L) = Σ_i p_i,
+    with gradient (eq. 5)
+
+        ∂f/∂L = 2 L Σ_i ( p_i Σ_k p_ik x_ik x_ikᵀ - Σ_{j in C_i} p_ij x_ij x_ijᵀ ),
+
+    x_ij = x_i - x_j. Written as 2 L Σ_ij w_ij x_ij x_ijᵀ with w_ij = p_ij (p_i - [y_i = y_j]),
+    the sum is Xᵀ (diag(W 1 + Wᵀ 1) - W - Wᵀ) X, accumulated one row block of W at a
+    time (distances in the projected space), so memory is O(n·d + block), never n x n.
+    f is maximised with L-BFGS; ``objective_`` is f (at most n).
+
+    Reference: J. Goldberger, S. Roweis, G. Hinton, R. Salakhutdinov, "Neighbourhood
+    Components Analysis", NIPS 17, 2004.
+    """
+
+    name = "nca"
+    supervision = "supervised"
+    summary = "Neighbourhood Components Analysis: maximise stochastic leave-one-out kNN accuracy"
+    reference = "Goldberger, Roweis, Hinton & Salakhutdinov, NIPS 2004"
+    param_help = {
+        "n_components": "Output dimension (rows of L); default: the number of features.",
+        "init": INIT_HELP,
+        "max_iter": "Maximum L-BFGS iterations.",
+        "tol": "Stop when the relative objective change or the largest gradient entry is below this.",
+        "block_size": "MiB of pairwise values held at once; memory is O(n·d + block).",
+        "random_state": "Seed for init 'random'.",
+    }
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        init: str | np.ndarray = "auto",
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        block_size: float = 4.0,
+        random_state: int | None = None,
+    ) -> None:
+        self.n_components = n_components
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.block_size = block_size
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> NCA:
+        """Learn L from points (n x d) and their class labels; returns self."""
+        with limit_blas_threads():
+            result = self._solve(X, y)
+        self._set_fit_result(
+            result.components,
+            n_iter=result.n_iter,
+            objective=result.objective,
+            converged=result.converged,
+            objective_history=result.objective_history,
+        )
+        return self
+
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
+        X = check_points(X, min_rows=2)
+        check_not_all_identical(X)
+        check_solver_params(self.name, self.max_iter, self.tol)
+        memory = block_bytes(self.block_size, self.name)
+        layout = class_layout(y, X.shape[0], self.name)
+        # sorted by class, the points of a class are one slice of columns
+        Xs = X[layout.order] - X.mean(axis=0)
+        bounds, codes = layout.bounds, layout.sorted_codes
+        n = Xs.shape[0]
+        L0 = initial_components(
+            self.init,
+            Xs,
+            self.n_components,
+            labels=codes,
+            random_state=self.random_state,
+            learner=self.name,
+        )
+
+        def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
+            f, G = nca_objective(Xs, L, codes, bounds, memory)
+            # minimise -f / n: the mean probability of a correct stochastic 1-NN vote
+            return -f / n, (-2.0 / n) * (L @ G), {}
+
+        result = minimize_lbfgs(
+            self, loss_and_grad, L0, max_iter=self.max_iter, tol=self.tol, to_objective=lambda v: -v * n
+        )
+        return result
+
+
+def nca_objective(
+    X: np.ndarray,
+    L: np.ndarray,
+    codes: np.ndarray,
+    bounds: np.ndarray,
+    memory: int,
+    sparse_below: float = 0.05,
+) -> tuple[float, np.ndarray]:
+    """f(L) = Σ_i p_i and G = Σ_ij p_ij (p_i - [y_i = y_j]) x_ij x_ijᵀ, so ∂f/∂L = 2 L G.
+
+    X must be sorted by class (class c in rows bounds[c]:bounds[c + 1]).
+    """
+    Z = X @ L.T
+    scatter = DifferenceScatter(X)
+    total = 0.0
+    for rows, K, s in iter_neighbour_softmax(Z, memory, sparse_below):
+        if sparse.issparse(K):
+            row_of = csr_row_indices(K)
+            same = codes[K.indices] == codes[rows.start + row_of]
+            p = np.bincount(row_of, weights=K.data * same, minlength=K.shape[0]) / s
+            # K becomes W: w_ij = p_ij (p_i - [y_i = y_j]), with p_ij = k_ij / s_i
+            K.data *= (p[row_of] - same) / s[row_of]
+            total += float(p.sum())
+        else:
+            # the block's rows fall into a few classes; each class is one slice of columns
+            for c in range(codes[rows.start], codes[rows.stop - 1] + 1):
+                seg = slice(
+                    max(bounds[c], rows.start) - rows.start, min(bounds[c + 1], rows.stop) - rows.start
+                )
+                same = slice(bounds[c], bounds[c + 1])
+                block = K[seg]
+                p = block[:, same].sum(axis=1) / s[seg]
+                total += float(p.sum())
+                # K becomes W in place: w_ij = p_ij p_i off the class, p_ij (p_i - 1) within it
+                block[:, same] *= ((p - 1.0) / s[seg])[:, None]
+                off = (p / s[seg])[:, None]
+                block[:, : same.start] *= off
+                block[:, same.stop :] *= off
+        scatter.add_block(rows, slice(0, X.shape[0]), K)
+    return total, scatter.result()

@@ -1,0 +1,179 @@
+"""LMNN: the objective by hand, the gradient by finite differences, the guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from metricli.errors import MetricliError
+from metricli.kernels import DifferenceScatter
+from metricli.learners import LMNN
+from metricli.learners.labels import class_layout
+from metricli.learners.lmnn import lmnn_objective, target_neighbours
+
+
+def problem(X, y, k):
+    """X sorted by class, its class bounds, target neighbours and the fixed pull matrix."""
+    layout = class_layout(y, len(y), "lmnn")
+    Xs = np.asarray(X, dtype=float)[layout.order]
+    targets = target_neighbours(Xs, layout.bounds, k, 2**20)
+    pull = DifferenceScatter(Xs)
+    pull.add_pairs(np.repeat(np.arange(len(Xs)), k), targets.ravel(), np.ones(targets.size))
+    return Xs, layout.bounds, targets, pull.result()
+
+
+def objective(X, y, L, k=3, mu=0.5, memory=2**20):
+    Xs, bounds, targets, pull = problem(X, y, k)
+    return lmnn_objective(Xs, np.atleast_2d(L), targets, bounds, pull, mu, memory)
+
+
+def central_differences(f, L, h=1e-6):
+    grad = np.zeros_like(L)
+    for idx in np.ndindex(*L.shape):
+        step = np.zeros_like(L)
+        step[idx] = h
+        grad[idx] = (f(L + step) - f(L - step)) / (2 * h)
+    return grad
+
+
+def test_objective_on_four_points_matches_hand_computation():
+    # x = 0, 1, 1.5, 3 with classes {0, 1} and {1.5, 3}; k = 1, L = 1.
+    # Target pairs (squared distances): 0->1 (1), 1->0 (1), 1.5->3 (2.25), 3->1.5 (2.25): pull 6.5.
+    # Margins (farthest target + 1): 2, 2, 3.25, 3.25. Impostors inside them:
+    #   anchor 1:   l = 1.5 at 0.25 < 2    -> [1 + 1 - 0.25]_+    = 1.75
+    #   anchor 1.5: l = 0 at 2.25 < 3.25   -> [1 + 2.25 - 2.25]_+ = 1
+    #               l = 1 at 0.25 < 3.25   -> [1 + 2.25 - 0.25]_+ = 3
+    #   (anchor 0: 1.5 at 2.25 >= 2; anchor 3: 1 at 4 >= 3.25) push 5.75.
+    X = np.array([[0.0], [1.0], [1.5], [3.0]])
+    y = np.array([0, 0, 1, 1])
+    loss, _, info = objective(X, y, [[1.0]], k=1, mu=0.5)
+    assert loss == pytest.approx(0.5 * 6.5 + 0.5 * 5.75, rel=1e-14)
+    assert info == {"active": 3, "impostors": 3}
+    loss, _, _ = objective(X, y, [[1.0]], k=1, mu=0.25)
+    assert loss == pytest.approx(0.75 * 6.5 + 0.25 * 5.75, rel=1e-14)
+
+
+def test_objective_with_a_scaled_metric():
+    # x = 0, 1, 2, 3, classes {0, 1} and {2, 3}, k = 1, L = 2: every squared distance is 4 (i - j)^2.
+    # Pull: four target pairs at 4 = 16. Margins 5; the only impostors inside: 1 <-> 2 at 4,
+    # each with hinge [1 + 4 - 4]_+ = 1: push 2.
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    loss, _, info = objective(X, np.array([0, 0, 1, 1]), [[2.0]], k=1, mu=0.5)
+    assert loss == pytest.approx(0.5 * 16 + 0.5 * 2, rel=1e-14)
+    assert info["active"] == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradient_matches_central_differences(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((30, 4))
+    y = rng.integers(0, 3, 30)
+    L = rng.standard_normal((3, 4)) * 0.7
+    _loss, G, info = objective(X, y, L)
+    assert info["impostors"] > 0
+    analytic = 2 * L @ G
+    numeric = central_differences(lambda A: objective(X, y, A)[0], L)
+    assert np.max(np.abs(analytic - numeric)) <= 1e-6 * np.max(np.abs(analytic))
+
+
+@pytest.mark.parametrize("memory", [8, 8 * 40, 2**30])
+def test_blocks_do_not_change_the_result(memory):
+    # one row per block (the weights go in as a dense block), and one block per class (as pairs)
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    y = rng.integers(0, 3, 40)
+    L = rng.standard_normal((3, 3))
+    reference = objective(X, y, L, memory=2**30)
+    loss, G, info = objective(X, y, L, memory=memory)
+    assert loss == pytest.approx(reference[0], rel=1e-13)
+    np.testing.assert_allclose(G, reference[1], rtol=1e-11, atol=1e-11)
+    assert info == reference[2]
+
+
+def test_no_impostors_leaves_the_pull_term():
+    # two classes 100 apart: nobody is inside a margin
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.standard_normal((10, 2)), 100 + rng.standard_normal((10, 2))])
+    y = np.repeat(["near", "far"], 10)
+    Xs, bounds, targets, pull = problem(X, y, 3)
+    L = np.eye(2)
+    loss, G, info = lmnn_objective(Xs, L, targets, bounds, pull, 0.5, 2**20)
+    assert info == {"active": 0, "impostors": 0}
+    target_sq = ((Xs[:, None, :] - Xs[targets]) ** 2).sum()
+    assert loss == pytest.approx(0.5 * target_sq, rel=1e-12)
+    np.testing.assert_allclose(G, 0.5 * pull, rtol=1e-12)
+    model = LMNN().fit(X, y)
+    assert model.converged_
+    assert np.all(np.isfinite(model.components_))
+
+
+def test_learns_to_ignore_a_noise_feature():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    X = np.column_stack([y + 0.15 * rng.standard_normal(200), 3.0 * rng.standard_normal(200)])
+    model = LMNN().fit(X, y)
+    M = model.get_mahalanobis_matrix()
+    # the noise direction shrinks by a factor 20 relative to the signal (it started 9 times larger)
+    assert M[1, 1] < 0.05 * M[0, 0]
+    assert model.converged_
+
+
+def test_reported_objective_transform_and_target_neighbours():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 3))
+    y = np.repeat(["b", "a", "c"], 10)
+    model = LMNN(n_components=2, k=2).fit(X, y)
+    np.testing.assert_array_equal(model.transform(X), X @ model.components_.T)
+    loss, _, _ = objective(X - X.mean(axis=0), y, model.components_, k=2)
+    assert model.objective_ == pytest.approx(loss, rel=1e-10)
+    # target neighbours are given in the caller's row order, same class, nearest first
+    for i, row in enumerate(model.target_neighbors_):
+        assert set(y[row]) == {y[i]}
+        others = np.flatnonzero((y == y[i]) & (np.arange(30) != i))
+        dist = ((X[others] - X[i]) ** 2).sum(axis=1)
+        np.testing.assert_array_equal(row, others[np.argsort(dist, kind="stable")[:2]])
+
+
+@pytest.mark.filterwarnings("ignore::metricli.errors.ConvergenceWarning")
+def test_same_seed_gives_the_same_metric():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 4))
+    y = rng.integers(0, 2, 40)
+    first = LMNN(init="random", random_state=7, max_iter=30).fit(X, y).get_mahalanobis_matrix()
+    again = LMNN(init="random", random_state=7, max_iter=30).fit(X, y).get_mahalanobis_matrix()
+    np.testing.assert_array_equal(first, again)
+
+
+def test_k_not_below_the_smallest_class_is_a_clear_error():
+    X = np.random.default_rng(0).standard_normal((8, 2))
+    y = ["a"] * 5 + ["b"] * 3
+    with pytest.raises(MetricliError) as caught:
+        LMNN(k=3).fit(X, y)
+    assert caught.value.message == (
+        "lmnn: class 'b' has only 3 points, too few for k=3 target neighbours; use k <= 2 or drop that class"
+    )
+    LMNN(k=2).fit(X, y)  # the largest k that class allows
+
+
+def test_a_single_point_class_is_a_clear_error():
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    with pytest.raises(MetricliError) as caught:
+        LMNN(k=1).fit(X, ["a"] * 5 + ["lonely"])
+    assert caught.value.message == (
+        "lmnn: class 'lonely' has a single point, which has no target neighbour; drop that class"
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"k": 0}, "lmnn: k must be a positive whole number"),
+        ({"regularization": 0.0}, "lmnn: regularization must be in (0, 1]"),
+        ({"regularization": 1.5}, "lmnn: regularization must be in (0, 1]"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(params, message):
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(MetricliError) as caught:
+        LMNN(**params).fit(X, [0, 1] * 5)
+    assert caught.value.message.startswith(message)
