@@ -30,6 +30,10 @@ FILES = {
     "tiny.csv": HEADER + "1e-300,2e-300,1e-300,3e-300,setosa\n-2e-300,1e-300,4e-300,1e-300,virginica\n"
     "3e-300,-1e-300,2e-300,-2e-300,setosa\n1e-300,1e-300,-3e-300,2e-300,virginica\n",
     "single.csv": HEADER + ROW + "4.9,3.0,1.4,0.2,setosa\n4.7,3.2,1.3,0.2,setosa\n",
+    "small_class.csv": HEADER
+    + ROW
+    + "4.9,3.0,1.4,0.2,setosa\n4.7,3.2,1.3,0.2,setosa\n4.6,3.1,1.5,0.2,setosa\n"
+    "6.3,3.3,6.0,2.5,virginica\n5.8,2.7,5.1,1.9,virginica\n",
     "pairs_outside.csv": "a,b,y\n0,1,1\n0,999,-1\n",
     "pairs_self.csv": "a,b,y\n0,1,1\n2,2,-1\n",
     "pairs_label.csv": "a,b,y\n0,1,1\n0,2,0\n",
@@ -109,6 +113,30 @@ CASES += [
         ("tiny.csv", "overflow or underflow"),
     ),
 ]
+for algo in learners_of("regression"):
+    for file, fragments in FIT_DATA_CASES:
+        CASES.append(
+            Case(
+                f"fit-{algo}-{file}",
+                ("fit", algo, "{" + file + "}", "--target", "petal_width", "-o", "{out}"),
+                (file, *fragments[:1]),
+            )
+        )
+    CASES.append(
+        Case(
+            f"fit-{algo}-target-text",
+            ("fit", algo, str(IRIS), "--target", "species", "-o", "{out}"),
+            ("iris.csv", "column 'species' is not numeric"),
+        )
+    )
+if "lmnn" in LEARNERS:
+    CASES.append(
+        Case(
+            "fit-lmnn-class-smaller-than-k",
+            ("fit", "lmnn", "{small_class.csv}", "--label", "species", "--k", "3", "-o", "{out}"),
+            ("small_class.csv", "class 'virginica' has only 2 points", "k=3"),
+        )
+    )
 for algo in learners_of("weakly-supervised"):
     kind = LEARNERS[algo].constraint_kinds[0]
     if kind != "pairs":
