@@ -48,8 +48,10 @@ def check_mahalanobis(
 ) -> dict[str, Any]:
     """Check the metric axioms for the Mahalanobis distance defined by ``M``.
 
-    An eigenvalue λ counts as zero when |λ| <= atol + rtol · λ_max, so floating-point
-    noise from forming M = LᵀL is not mistaken for a negative or null direction.
+    Null and negative directions are decided on M rescaled to unit diagonal (so they do
+    not depend on the features' units): an eigenvalue λ of the rescaled matrix counts as
+    zero when |λ| <= atol + rtol · max|λ|, so floating-point noise from forming M = LᵀL is
+    not mistaken for a negative or null direction. The eigenvalues reported are M's own.
 
     Returns a JSON-ready report with the verdict (``metric``, ``pseudometric`` or
     ``not a distance``), each axiom with its witness where it fails, the eigenvalues,
@@ -60,18 +62,28 @@ def check_mahalanobis(
     asymmetry = float(np.max(np.abs(M - M.T))) if M.size else 0.0
     scale = float(np.max(np.abs(M))) if M.size else 0.0
     S = (M + M.T) / 2
-    values, vectors = np.linalg.eigh(S)
-    top = float(max(values.max(), 0.0)) if values.size else 0.0
-    threshold = atol + rtol * max(top, float(np.max(np.abs(values))) if values.size else 0.0)
-    negative = values < -threshold
-    null = np.abs(values) <= threshold
-    positive = values > threshold
+    values = np.linalg.eigvalsh(S) if d else np.zeros(0)
+    # Which directions are null or negative must not depend on the units of the features
+    # (a feature in millimetres instead of metres scales its row and column of M by 1e-6).
+    # So the signs are read off T = D S D with D = diag(1/sqrt|S_jj|): a congruence, which
+    # keeps the number of positive, zero and negative eigenvalues (Sylvester's law of
+    # inertia) while putting every feature on the same scale.
+    root = np.sqrt(np.abs(np.diag(S)))
+    D = np.where(root > 0, 1.0 / np.where(root > 0, root, 1.0), 1.0)
+    T = D[:, None] * S * D[None, :]
+    scaled, scaled_vectors = np.linalg.eigh(T) if d else (np.zeros(0), np.zeros((0, 0)))
+    threshold = atol + rtol * (float(np.max(np.abs(scaled))) if d else 0.0)
+    negative = scaled < -threshold
+    null = np.abs(scaled) <= threshold
+    positive = scaled > threshold
+    vectors = D[:, None] * scaled_vectors  # directions in the features' own units
+    top = float(max(values.max(), 0.0)) if d else 0.0
     rank = int(positive.sum())
-    condition = float(top / values[positive].min()) if rank == d and rank > 0 else None
+    condition = float(top / values.min()) if rank == d and rank > 0 and values.min() > 0 else None
 
     axioms: dict[str, Any] = {}
     if negative.any():
-        v = _clean_direction(vectors[:, int(np.argmin(values))].copy())
+        v = _clean_direction(vectors[:, int(np.argmin(scaled))].copy())
         squared = float(v @ S @ v)
         axioms["non_negativity"] = {
             "holds": False,
@@ -140,7 +152,12 @@ def check_mahalanobis(
         "rank": rank,
         "condition_number": condition,
         "eigenvalues": [float(v) for v in values[::-1]],
-        "tolerance": {"rtol": rtol, "atol": atol, "zero_eigenvalue_threshold": threshold},
+        "tolerance": {
+            "rtol": rtol,
+            "atol": atol,
+            "zero_eigenvalue_threshold": threshold,
+            "on": "M rescaled to unit diagonal",
+        },
         "axioms": axioms,
         "notes": notes,
     }

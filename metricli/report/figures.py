@@ -78,7 +78,9 @@ def report_figures(
         "spectrum": {
             "eigenvalues": [float(v) for v in eigenvalues],
             "rank": axioms["rank"],
-            "null_threshold": axioms["tolerance"]["zero_eigenvalue_threshold"],
+            # counts, not a threshold: check decides them on M rescaled to unit diagonal
+            "null_dimension": axioms["axioms"]["identity_of_indiscernibles"]["null_dimension"],
+            "negative": axioms["axioms"]["non_negativity"].get("negative_eigenvalues", 0),
         },
         "scatter": {
             "n_points": int(X.shape[0]),

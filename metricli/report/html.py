@@ -63,33 +63,34 @@ def _figure(width: float, height: float, ncols: int = 1):
 
 
 def spectrum_svg(spectrum: dict[str, Any]) -> str:
-    values = np.array(spectrum["eigenvalues"])
-    threshold = spectrum["null_threshold"]
+    values = np.array(spectrum["eigenvalues"])  # largest first
+    n = len(values)
+    kind = np.full(n, "positive", dtype=object)
+    # by inertia the negative eigenvalues are the last ones, the null ones just above them
+    negative, null = spectrum["negative"], spectrum["null_dimension"]
+    if negative:
+        kind[n - negative :] = "negative"
+    if null:
+        kind[n - negative - null : n - negative] = "null"
     fig, (ax,) = _figure(6.4, 2.6)
-    index = np.arange(1, len(values) + 1)
-    null = np.abs(values) <= threshold
-    floor = max(float(values[values > threshold].min()) if (values > threshold).any() else 1.0, 1e-300) / 100
-    heights = np.where(values > threshold, values, floor)
-    ax.bar(
-        index[~null & (values > 0)],
-        heights[~null & (values > 0)],
-        color=PALETTE[0],
-        label="stretched (λ > 0)",
-    )
-    if null.any():
-        ax.bar(index[null], heights[null], color=MUTED, label="null: distance ignores it")
-    if (values < -threshold).any():
-        ax.bar(
-            index[values < -threshold],
-            np.full((values < -threshold).sum(), floor),
-            color=PALETTE[3],
-            label="negative: not a distance",
-        )
-    if values.max() > 0 and (heights.max() / heights.min() > 100):
+    index = np.arange(1, n + 1)
+    shown = np.abs(values)
+    floor = max(float(shown[kind == "positive"].min()) if (kind == "positive").any() else 1.0, 1e-300) / 100
+    heights = np.where(kind == "positive", shown, np.maximum(shown, floor))
+    styles = {
+        "positive": (PALETTE[0], "stretched (λ > 0)"),
+        "null": (MUTED, "null: the distance ignores it"),
+        "negative": (PALETTE[3], "negative: not a distance"),
+    }
+    for name, (colour, label) in styles.items():
+        mask = kind == name
+        if mask.any():
+            ax.bar(index[mask], heights[mask], color=colour, label=label)
+    if heights.max() / heights.min() > 100:
         ax.set_yscale("log")
     ax.set_xlabel("eigen-direction of M (largest first)", fontsize=9)
-    ax.set_ylabel("eigenvalue", fontsize=9)
-    ax.set_xticks(index if len(index) <= 20 else index[:: max(1, len(index) // 10)])
+    ax.set_ylabel("|eigenvalue|", fontsize=9)
+    ax.set_xticks(index if n <= 20 else index[:: max(1, n // 10)])
     ax.legend(frameon=False, fontsize=8)
     return _svg(fig)
 

@@ -58,3 +58,21 @@ def test_asymmetric_matrix_uses_its_symmetric_part():
     assert report["verdict"] == "metric"
     assert report["axioms"]["symmetry"]["matrix_symmetric"] is False
     assert any("not symmetric" in n for n in report["notes"])
+
+
+def test_verdict_does_not_depend_on_the_units_of_the_features():
+    rng = np.random.default_rng(3)
+    L = rng.normal(size=(4, 4))
+    M = L.T @ L  # positive definite
+    units = np.diag([1.0, 1e-5, 1e4, 1.0])  # e.g. one feature in micrometres, one in kilometres
+    rescaled = units @ M @ units
+    eig = np.linalg.eigvalsh(rescaled)
+    assert eig.min() / eig.max() < 1e-9  # a plain relative threshold would call it singular
+    assert check_mahalanobis(rescaled)["verdict"] == "metric"
+    # and a real null direction survives the same change of units
+    singular = units @ (L[:3].T @ L[:3]) @ units
+    report = check_mahalanobis(singular)
+    assert report["verdict"] == "pseudometric"
+    w = report["axioms"]["identity_of_indiscernibles"]["witness"]
+    v = np.array(w["y"]) - np.array(w["x"])
+    assert np.sqrt(max(v @ singular @ v, 0)) < 1e-6 * np.sqrt(np.abs(np.diag(singular)) @ v**2)
