@@ -14,10 +14,12 @@ from metricli.learners.base import fix_signs
 MAX_POINTS = 5000
 
 
-def pca_2d(X: np.ndarray) -> np.ndarray:
-    """The first two principal components of the z-scored data (signs fixed)."""
-    std = X.std(axis=0)
-    Z = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+def pca_2d(X: np.ndarray, standardize: bool = True) -> np.ndarray:
+    """The first two principal components of the data, z-scored first if asked (signs fixed)."""
+    Z = X - X.mean(axis=0)
+    if standardize:
+        std = X.std(axis=0)
+        Z = Z / np.where(std > 0, std, 1.0)
     _, _, vt = np.linalg.svd(Z, full_matrices=False)
     axes = fix_signs(vt[:2])
     coords = Z @ axes.T
@@ -46,10 +48,8 @@ def report_figures(
     if X.shape[0] > MAX_POINTS:
         shown = np.sort(np.random.default_rng(seed).choice(X.shape[0], MAX_POINTS, replace=False))
     before = pca_2d(X)[shown]
-    embedded = X[shown] @ bundle.L.T
-    after = (
-        embedded[:, :2] if embedded.shape[1] >= 2 else np.column_stack([embedded[:, 0], np.zeros(len(shown))])
-    )
+    # the learned space as it is (Euclidean there is d_M), seen along its two widest directions
+    after = pca_2d(X @ bundle.L.T, standardize=False)[shown]
     colour_by: dict[str, Any]
     if labels is not None:
         colour_by = {"kind": "class", "values": [None if v is None else str(v) for v in labels[shown]]}
@@ -91,7 +91,7 @@ def report_figures(
                 "y": before[:, 1].tolist(),
             },
             "after": {
-                "title": "after: first two learned components (L x)",
+                "title": "after: the learned space L x, along its two widest directions",
                 "x": after[:, 0].tolist(),
                 "y": after[:, 1].tolist(),
             },
