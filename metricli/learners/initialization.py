@@ -21,6 +21,20 @@ INIT_HELP = (
 )
 
 
+def check_unit_scale(X: np.ndarray, learner: str) -> None:
+    """Refuse data whose spread is so far from 1 that a unit-scale objective is meaningless.
+
+    NCA's and MLKR's kernels exp(-d) and LMNN's unit margin are absolute: with a spread
+    near 1e±100 the squared distances overflow, or every point looks equally near.
+    """
+    spread = float(np.max(np.abs(X - X.mean(axis=0))))
+    if not 1e-100 < spread < 1e100:
+        raise MetricliError(
+            f"{learner}: the features reach {spread:.3g} from their mean; its objective works at "
+            "unit scale, so standardize or rescale the features first"
+        )
+
+
 def resolve_n_components(n_components: int | None, n_features: int, learner: str) -> int:
     if n_components is None:
         return n_features
@@ -72,11 +86,11 @@ def initial_components(
     n_classes = 0 if labels is None else int(labels.max()) + 1
     if choice == "auto":
         if labels is not None and k <= min(d, n_classes - 1):
-            choice = "lda"
-        elif k < min(d, n):
-            choice = "pca"
-        else:
-            choice = "identity"
+            try:
+                return _lda(X, labels, k, learner)
+            except MetricliError:
+                pass  # no spread within the classes: fall back to the unsupervised rule
+        choice = "pca" if k < min(d, n) else "identity"
     if choice == "identity":
         return np.eye(k, d)
     if choice == "random":

@@ -17,7 +17,7 @@ from metricli.kernels import (
     paired_sq_distances,
 )
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
-from metricli.learners.initialization import INIT_HELP, initial_components
+from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
 from metricli.learners.labels import class_layout
 from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
 from metricli.threads import limit_blas_threads
@@ -98,6 +98,7 @@ class LMNN(MahalanobisLearner):
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
         X = check_points(X, min_rows=2)
         check_not_all_identical(X)
+        check_unit_scale(X, self.name)
         check_solver_params(self.name, self.max_iter, self.tol)
         memory = block_bytes(self.block_size, self.name)
         mu = self.regularization

@@ -10,7 +10,7 @@ from scipy import sparse
 from metricli.errors import MetricliError
 from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
-from metricli.learners.initialization import initial_components
+from metricli.learners.initialization import check_unit_scale, initial_components
 from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
 from metricli.threads import limit_blas_threads
 
@@ -84,6 +84,7 @@ class MLKR(MahalanobisLearner):
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
         X = check_points(X, min_rows=3)
         check_not_all_identical(X)
+        check_unit_scale(X, self.name)
         check_solver_params(self.name, self.max_iter, self.tol)
         memory = block_bytes(self.block_size, self.name)
         try:

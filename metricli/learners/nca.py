@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ from scipy import sparse
 
 from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
-from metricli.learners.initialization import INIT_HELP, initial_components
+from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
 from metricli.learners.labels import class_layout
 from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
 from metricli.threads import limit_blas_threads
@@ -83,6 +84,7 @@ class NCA(MahalanobisLearner):
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
         X = check_points(X, min_rows=2)
         check_not_all_identical(X)
+        check_unit_scale(X, self.name)
         check_solver_params(self.name, self.max_iter, self.tol)
         memory = block_bytes(self.block_size, self.name)
         layout = class_layout(y, X.shape[0], self.name)
@@ -134,19 +136,31 @@ def nca_objective(
             K.data *= (p[row_of] - same) / s[row_of]
             total += float(p.sum())
         else:
-            # the block's rows fall into a few classes; each class is one slice of columns
-            for c in range(codes[rows.start], codes[rows.stop - 1] + 1):
-                seg = slice(
-                    max(bounds[c], rows.start) - rows.start, min(bounds[c + 1], rows.stop) - rows.start
-                )
-                same = slice(bounds[c], bounds[c + 1])
-                block = K[seg]
-                p = block[:, same].sum(axis=1) / s[seg]
-                total += float(p.sum())
-                # K becomes W in place: w_ij = p_ij p_i off the class, p_ij (p_i - 1) within it
-                block[:, same] *= ((p - 1.0) / s[seg])[:, None]
-                off = (p / s[seg])[:, None]
-                block[:, : same.start] *= off
-                block[:, same.stop :] *= off
+            segments = list(class_segments(rows, codes, bounds))
+            p = np.empty(K.shape[0])
+            for seg, same in segments:
+                np.sum(K[seg, same], axis=1, out=p[seg])
+            p /= s
+            total += float(p.sum())
+            # K becomes W in place: w_ij = p_ij p_i off the class, p_ij (p_i - 1) within it
+            off, within = (p / s)[:, None], ((p - 1.0) / s)[:, None]
+            for seg, same in segments:
+                for part, factor in (
+                    (K[seg, : same.start], off[seg]),
+                    (K[seg, same], within[seg]),
+                    (K[seg, same.stop :], off[seg]),
+                ):
+                    np.multiply(part, factor, out=part)
         scatter.add_block(rows, slice(0, X.shape[0]), K)
     return total, scatter.result()
+
+
+def class_segments(rows: slice, codes: np.ndarray, bounds: np.ndarray) -> Iterator[tuple[slice, slice]]:
+    """For each class met by the row block: (its rows within the block, its columns).
+
+    With the points sorted by class, a block's rows fall into a few classes and each
+    class's points are one slice of columns.
+    """
+    for c in range(codes[rows.start], codes[rows.stop - 1] + 1):
+        first, last = max(bounds[c], rows.start), min(bounds[c + 1], rows.stop)
+        yield slice(first - rows.start, last - rows.start), slice(bounds[c], bounds[c + 1])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from metricli.errors import MetricliError
+from metricli.learners import LMNN, MLKR, NCA
 from metricli.learners.initialization import initial_components
 
 
@@ -57,3 +59,23 @@ def test_random_and_identity(three_classes):
     first = initial_components("random", X, 3, random_state=5)
     np.testing.assert_array_equal(first, initial_components("random", X, 3, random_state=5))
     assert first.shape == (3, 4)
+
+
+def test_auto_falls_back_when_classes_have_no_spread():
+    # one point per class: no within-class scatter, so auto cannot use lda
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(
+        initial_components("auto", X, 1, labels=np.array([0, 1, 2])), initial_components("pca", X, 1)
+    )
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+@pytest.mark.parametrize("cls", [NCA, LMNN, MLKR])
+def test_extreme_scales_are_refused(cls, scale):
+    X = np.random.default_rng(0).standard_normal((12, 2)) * scale
+    y = np.arange(12.0) if cls is MLKR else np.repeat([0, 1], 6)
+    with pytest.raises(
+        MetricliError,
+        match=f"{cls.name}: the features reach .* from their mean; its objective works at unit scale",
+    ):
+        cls().fit(X, y)
