@@ -1,3 +1,3 @@
-from metricli.cli import main
+from metricli.entry import main
 
 main()

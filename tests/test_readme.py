@@ -29,6 +29,8 @@ def test_the_main_job_runs_on_shipped_data(tmp_path):
         words = shlex.split(step)
         if not words[0].endswith("metricli"):
             continue
-        run = subprocess.run([*_executable(), *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [*_executable(), *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
         assert run.returncode == 0, (step, run.stderr)
     assert (tmp_path / "wine-model" / "M.npy").exists()

@@ -1,9 +1,12 @@
 """SIGINT / SIGTERM mid-run: conventional exit status, one line, nothing half-written."""
 
+import os
 import signal
 import subprocess
 import time
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from ..conftest import IRIS
@@ -84,3 +87,54 @@ def test_interrupted_fit_keeps_the_existing_bundle(tmp_path, sig, status):
     assert len(stderr.decode().strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["B"]
+
+
+def _cpu_seconds(proc) -> float:
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_sigint_mid_fit_of_a_long_fit(tmp_path):
+    """A real `metricli fit nca` that takes seconds, interrupted while it computes."""
+    rng = np.random.default_rng(0)
+    n, d = 4000, 24
+    labels = rng.integers(0, 8, size=n)
+    X = rng.normal(size=(8, d))[labels] + rng.normal(scale=2.0, size=(n, d))
+    data = tmp_path / "big.csv"
+    pd.DataFrame(X, columns=[f"f{j}" for j in range(d)]).assign(y=labels).to_csv(data, index=False)
+    out = tmp_path / "B"
+    subprocess.run(
+        [*_executable(), "fit", "covariance", str(data), "--label", "y", "-o", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = subprocess.Popen(
+        [
+            *_executable(),
+            "fit",
+            "nca",
+            str(data),
+            "--label",
+            "y",
+            "-o",
+            str(out),
+            "--force",
+            "--max-iter",
+            "100000",
+            "--tol",
+            "1e-300",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # past the imports and the reading: seconds of CPU spent, so the solver is running
+    assert _wait_for(lambda: proc.poll() is None and _cpu_seconds(proc) > 3.0, timeout=120)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.decode().strip() == "metricli: error: interrupted; no output was written"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B", "big.csv"]
