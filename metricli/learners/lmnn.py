@@ -144,7 +144,7 @@ class LMNN(MahalanobisLearner):
             return loss / n, (2.0 / n) * (L @ G), info
 
         result = minimize_lbfgs(
-            self, loss_and_grad, L0, max_iter=self.max_iter, tol=self.tol, to_objective=lambda v: v * n
+            loss_and_grad, L0, learner=self, max_iter=self.max_iter, tol=self.tol, reported=lambda v: v * n
         )
         self.target_neighbors_ = layout.order[targets][np.argsort(layout.order)]
         return result

@@ -6,9 +6,9 @@ import numpy as np
 
 from metricli.constraints import Quadruplets
 from metricli.errors import MetricliError
-from metricli.learners._lbfgs import minimize_lbfgs
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
+from metricli.learners.optimize import minimize_lbfgs
 from metricli.learners.priors import factor, prior_metric
 
 
@@ -111,7 +111,7 @@ class LSML(MahalanobisLearner):
             np.eye(d),
             tol=float(self.tol),
             max_iter=int(self.max_iter),
-            report=self._report_progress,
+            learner=self,
         )
         L = result.x.reshape(d, d) @ L0
         self._set_fit_result(
@@ -119,6 +119,6 @@ class LSML(MahalanobisLearner):
             n_iter=result.n_iter,
             objective=result.objective,
             converged=result.converged,
-            objective_history=result.history,
+            objective_history=result.objective_history,
         )
         return self

@@ -113,12 +113,12 @@ class MLKR(MahalanobisLearner):
             return loss / n, (2.0 / n) * (L @ G), {}
 
         result = minimize_lbfgs(
-            self,
             loss_and_grad,
             L0,
+            learner=self,
             max_iter=self.max_iter,
             tol=self.tol,
-            to_objective=lambda v: v * n * spread**2,
+            reported=lambda v: v * n * spread**2,
         )
         return result
 

@@ -6,9 +6,9 @@ import numpy as np
 
 from metricli.constraints import Pairs
 from metricli.errors import MetricliError
-from metricli.learners._lbfgs import minimize_lbfgs
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
+from metricli.learners.optimize import minimize_lbfgs
 from metricli.learners.priors import prior_metric
 
 #: distances below this (relative to the largest) count as 0 when dividing by them
@@ -144,7 +144,7 @@ class MMC(MahalanobisLearner):
             start,
             tol=float(self.tol),
             max_iter=int(self.max_iter),
-            report=self._report_progress,
+            learner=self,
             reported=lambda value: float(np.exp(-value)),
         )
         L = result.x.reshape(shape)
@@ -156,6 +156,6 @@ class MMC(MahalanobisLearner):
             n_iter=result.n_iter,
             objective=result.objective,
             converged=result.converged,
-            objective_history=result.history,
+            objective_history=result.objective_history,
         )
         return self

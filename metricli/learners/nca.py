@@ -107,7 +107,7 @@ class NCA(MahalanobisLearner):
             return -f / n, (-2.0 / n) * (L @ G), {}
 
         result = minimize_lbfgs(
-            self, loss_and_grad, L0, max_iter=self.max_iter, tol=self.tol, to_objective=lambda v: -v * n
+            loss_and_grad, L0, learner=self, max_iter=self.max_iter, tol=self.tol, reported=lambda v: -v * n
         )
         return result
 

@@ -18,12 +18,17 @@ LossAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray, dict[str, Any]]]
 
 @dataclass
 class LbfgsResult:
-    components: np.ndarray
+    x: np.ndarray  # the solution, in the shape of the starting point
     n_iter: int
     objective: float
     converged: bool
     message: str
     objective_history: list[float] = field(default_factory=list)
+
+    @property
+    def components(self) -> np.ndarray:
+        """The solution when it is L itself."""
+        return self.x
 
 
 def block_bytes(block_size: float, learner: str) -> int:
@@ -41,56 +46,76 @@ def check_solver_params(learner: str, max_iter: int, tol: float) -> None:
 
 
 def minimize_lbfgs(
-    learner: MahalanobisLearner,
-    loss_and_grad: LossAndGrad,
-    L0: np.ndarray,
+    fun: LossAndGrad | Callable[[np.ndarray], tuple[float, np.ndarray]],
+    x0: np.ndarray,
     *,
     max_iter: int,
     tol: float,
-    to_objective: Callable[[float], float] = float,
+    learner: MahalanobisLearner | None = None,
+    bounds: list[tuple[float | None, float | None]] | None = None,
+    reported: Callable[[float], float] = float,
 ) -> LbfgsResult:
-    """Minimise ``loss_and_grad`` over L with scipy's L-BFGS-B.
+    """Minimise ``fun`` over x (any shape) with scipy's L-BFGS-B; the one driver every learner uses.
 
-    Stops when the relative decrease of the loss, (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1),
-    or the largest gradient entry falls to ``tol`` (converged), or after ``max_iter``
-    iterations (not converged). Each iteration is reported through the learner's
-    progress callback as ``to_objective(loss)`` (the paper's objective) plus the
-    ``info`` of that evaluation, and recorded in the history.
+    ``fun(x)`` returns (loss, gradient with x's shape) or (loss, gradient, info); ``info``
+    goes to the learner's progress callback with ``reported(loss)`` (the objective as the
+    paper states it, e.g. a maximised one), which is also recorded once per iteration.
+    A non-finite loss or gradient stops with a MetricliError naming the learner and the
+    iteration. Converged when the relative decrease (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1)
+    or the largest (projected) gradient entry falls to ``tol``; a line search that can no
+    longer decrease the loss counts as converged only when the gradient is already within
+    100 × ``tol`` of zero (the optimum to machine precision), not otherwise.
     """
-    shape = L0.shape
+    shape = np.shape(x0)
+    name = learner.name if learner is not None else "solver"
     last: dict[str, Any] = {}
-
-    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, grad, info = loss_and_grad(flat.reshape(shape))
-        if not np.isfinite(loss) or not np.all(np.isfinite(grad)):
-            raise MetricliError(
-                f"{learner.name}: the objective became non-finite at iteration {len(history)}; "
-                "try standardizing the features or another init"
-            )
-        last["x"], last["info"] = flat.copy(), info
-        return float(loss), grad.ravel()
-
     history: list[float] = []
 
+    def flat_fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad, *extra = fun(flat.reshape(shape))
+        grad = np.asarray(grad, dtype=np.float64).ravel()
+        # +inf is a line-search probe outside the domain (e.g. a LogDet of a singular M): the
+        # search backs off from it. NaN, or a non-finite start, is a breakdown.
+        if np.isnan(loss) or np.isnan(grad).any() or (not last and not np.isfinite(loss)):
+            raise MetricliError(
+                f"{name}: the objective became non-finite at iteration {len(history)}; "
+                "try standardizing the features or another init"
+            )
+        last["x"], last["info"] = flat.copy(), (extra[0] if extra else {})
+        return float(loss), grad
+
     def callback(intermediate_result: Any) -> None:
-        value = to_objective(float(intermediate_result.fun))
+        value = reported(float(intermediate_result.fun))
         history.append(value)
         info = last.get("info", {}) if np.array_equal(last.get("x"), intermediate_result.x) else {}
-        learner._report_progress(len(history), value, **info)
+        if learner is not None:
+            learner._report_progress(len(history), value, **info)
 
     result = minimize(
-        fun,
-        L0.ravel().astype(np.float64),
+        flat_fun,
+        np.asarray(x0, dtype=np.float64).ravel(),
         jac=True,
         method="L-BFGS-B",
+        bounds=bounds,
         callback=callback,
-        options={"maxiter": int(max_iter), "maxfun": 20 * int(max_iter) + 20, "ftol": tol, "gtol": tol},
+        options={"maxiter": int(max_iter), "maxfun": 20 * int(max_iter) + 50, "ftol": tol, "gtol": tol},
     )
+    converged = result.status == 0
+    if result.status == 2:  # the line search found no lower point: converged only if it is flat there
+        gradient = np.asarray(result.jac, dtype=np.float64)
+        if bounds is not None:
+            lower = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+            gradient = np.where((result.x <= lower) & (gradient > 0), 0.0, gradient)
+        converged = bool(np.max(np.abs(gradient), initial=0.0) <= 100 * tol * max(1.0, abs(result.fun)))
+    if not np.isfinite(result.fun):
+        raise MetricliError(
+            f"{name}: the solver ended on a non-finite objective after {result.nit} iterations"
+        )
     return LbfgsResult(
-        components=result.x.reshape(shape),
+        x=result.x.reshape(shape),
         n_iter=int(result.nit),
-        objective=to_objective(float(result.fun)),
-        converged=result.status == 0,
+        objective=reported(float(result.fun)),
+        converged=bool(converged),
         message=str(result.message),
         objective_history=history,
     )

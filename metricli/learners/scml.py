@@ -8,9 +8,9 @@ import scipy.linalg
 from metricli.constraints import Triplets
 from metricli.errors import MetricliError
 from metricli.kernels import DEFAULT_BLOCK_BYTES, knn
-from metricli.learners._lbfgs import minimize_lbfgs
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
+from metricli.learners.optimize import minimize_lbfgs
 
 #: neighbourhood sizes (anchors around each region centre) of the two scales of local bases
 SCALES = (10, 20)
@@ -223,7 +223,7 @@ class SCML(MahalanobisLearner):
             np.zeros(basis.shape[0]),
             tol=float(self.tol),
             max_iter=int(self.max_iter),
-            report=self._report_progress,
+            learner=self,
             bounds=[(0.0, None)] * basis.shape[0],
         )
         w = np.clip(result.x, 0.0, None)
@@ -239,7 +239,7 @@ class SCML(MahalanobisLearner):
             n_iter=result.n_iter,
             objective=result.objective,
             converged=result.converged,
-            objective_history=result.history,
+            objective_history=result.objective_history,
         )
         return self
 
