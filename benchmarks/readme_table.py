@@ -30,7 +30,9 @@ def _score(record: dict | None) -> str:
     if record is None:
         return "—"
     if record.get("status") != "ok":
-        return {"timeout": "timeout", "oom": "out of memory", "skipped": "skipped"}.get(record["status"], "failed")
+        return {"timeout": "timeout", "oom": "out of memory", "skipped": "skipped"}.get(
+            record["status"], "failed"
+        )
     return f"{record['score']:.3f}" if record.get("metric") == "accuracy" else f"{record['score']:.1f}"
 
 

@@ -115,6 +115,17 @@ class MahalanobisLearner:
         diff = self.transform(np.asarray(A, dtype=float) - np.asarray(B, dtype=float))
         return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
+    def _set_solver_result(self, result: Any, components: np.ndarray | None = None) -> None:
+        """Store an iterative solver's outcome (an ``optimize.LbfgsResult`` or alike): its
+        components (or ``components`` derived from them), iterations, objective and history."""
+        self._set_fit_result(
+            result.components if components is None else components,
+            n_iter=result.n_iter,
+            objective=result.objective,
+            converged=result.converged,
+            objective_history=result.objective_history,
+        )
+
     def _set_fit_result(
         self,
         components: np.ndarray,

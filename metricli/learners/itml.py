@@ -130,13 +130,7 @@ class ITML(MahalanobisLearner):
             learner=self,
         )
         L = result.x.reshape(d, d) @ L0
-        self._set_fit_result(
-            components_from_metric(L.T @ L),
-            n_iter=result.n_iter,
-            objective=result.objective,
-            converged=result.converged,
-            objective_history=result.objective_history,
-        )
+        self._set_solver_result(result, components_from_metric(L.T @ L))
         return self
 
     def _bounds(self, prior_sq: np.ndarray) -> tuple[float, float]:

@@ -86,13 +86,7 @@ class LMNN(MahalanobisLearner):
         """Learn L from points (n x d) and their class labels; returns self."""
         with limit_blas_threads():
             result = self._solve(X, y)
-        self._set_fit_result(
-            result.components,
-            n_iter=result.n_iter,
-            objective=result.objective,
-            converged=result.converged,
-            objective_history=result.objective_history,
-        )
+        self._set_solver_result(result)
         return self
 
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:

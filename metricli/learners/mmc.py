@@ -151,11 +151,5 @@ class MMC(MahalanobisLearner):
         L = np.diag(L) if diagonal else L
         L = L / np.sqrt(np.sum((similar @ L.T) ** 2))  # f(A) = 1, the paper's constraint
         components = np.abs(L) if diagonal else components_from_metric(L.T @ L)
-        self._set_fit_result(
-            components,
-            n_iter=result.n_iter,
-            objective=result.objective,
-            converged=result.converged,
-            objective_history=result.objective_history,
-        )
+        self._set_solver_result(result, components)
         return self

@@ -234,13 +234,7 @@ class SCML(MahalanobisLearner):
             )
         self.weights_ = w
         M = (basis.T * w) @ basis
-        self._set_fit_result(
-            components_from_metric(M),
-            n_iter=result.n_iter,
-            objective=result.objective,
-            converged=result.converged,
-            objective_history=result.objective_history,
-        )
+        self._set_solver_result(result, components_from_metric(M))
         return self
 
     def _basis(self, X: np.ndarray, triplets: Triplets) -> np.ndarray:
