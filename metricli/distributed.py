@@ -1,15 +1,29 @@
 """The Dask engine: the same commands over partitioned Parquet, on one machine or a cluster.
 
 Dask is an optional extra (``pip install 'metricli[dask]'``). Nothing here is a second
-implementation of an algorithm: partitions go through the same numpy code
-(:func:`metricli.io.tables.numeric_column`, ``X @ Lᵀ``, :class:`~metricli.statistics.ScatterStats`),
-and only the small d x d solve runs on the client.
+implementation of an algorithm: each partition becomes a :class:`~metricli.io.tables.Dataset`
+through the same :func:`~metricli.io.tables.select_columns` as a local batch, with its rows
+numbered from the start of the whole data set, and then goes through the same numpy code
+as on one machine (``X @ Lᵀ``, :mod:`metricli.kernels`, :mod:`metricli.evaluation`,
+:mod:`metricli.statistics`). Only small results travel back: statistics, counts, the k
+best neighbours; large outputs are written by the workers, one Parquet file per partition.
+
+Where things run: the client (the ``metricli`` process) reads the small side of a command
+(a bundle, an OTHER/QUERY/REFERENCE table held in memory) and ships it to every worker
+once; the workers read their partitions straight from storage, so on a real cluster the
+data set and the output folder must be on storage every worker sees (a shared file system,
+or an object store URL that Dask and pyarrow can open).
+
+Row order: the partitions of a folder are its files in natural name order (part-2 before
+part-10), each file's rows in order; row i of the data set is the i-th row in that order,
+as if the files were one table.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +32,7 @@ import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
-from metricli.io.tables import describe_rows, numeric_column
+from metricli.io.tables import Dataset, describe_rows, numeric_column, select_columns
 from metricli.statistics import ScatterStats, combine
 
 ENGINES = ("local", "dask")
@@ -119,3 +133,192 @@ def scatter_statistics(ddf: Any, names: list[str], where: str) -> ScatterStats:
 
     parts = [dask.delayed(_partition_stats)(p, names, where) for p in ddf[names].to_delayed()]
     return combine(list(dask.compute(*parts)))
+
+
+# --- partitions as datasets -------------------------------------------------------------
+
+
+def require_columns(ddf: Any, columns: Sequence[str], where: str, why: str) -> None:
+    """Fail on the client, before any task runs, when a column is missing."""
+    for column in columns:
+        if column not in ddf.columns:
+            listing = ", ".join(map(str, list(ddf.columns)[:20])) + (", ..." if len(ddf.columns) > 20 else "")
+            raise MetricliError(f"{where}: no column '{column}' ({why}); columns are: {listing}")
+
+
+def partition_starts(ddf: Any) -> np.ndarray:
+    """The data-set row number of each partition's first row, and the total row count last.
+
+    Counts the rows of one column per partition (for Parquet, a read of that column only).
+    """
+    import dask
+
+    lengths = dask.compute(*[dask.delayed(len)(p) for p in ddf[[ddf.columns[0]]].to_delayed()])
+    return np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))])
+
+
+def partitions(ddf: Any, columns: Sequence[str]) -> list[Any]:
+    """One delayed pandas frame per partition, holding only ``columns`` (in this order, deduplicated)."""
+    return ddf[list(dict.fromkeys(columns))].to_delayed()
+
+
+def partition_points(part: pd.DataFrame, start: int, where: str, **selection: Any) -> Dataset:
+    """A partition's points, chosen and validated as :func:`~metricli.io.tables.select_columns`
+    does for a local batch, rows numbered from the start of the data set (errors name those rows)."""
+    part = part.reset_index(drop=True)
+    part.index = pd.RangeIndex(start, start + len(part))
+    return select_columns(part, where, fmt="parquet", **selection)
+
+
+def collect(ddf: Any, columns: Sequence[str]) -> pd.DataFrame:
+    """The whole data set's ``columns`` as one frame on the client, rows numbered from 0."""
+    frame = ddf[list(dict.fromkeys(columns))].compute()
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+def is_partitioned(source: str) -> bool:
+    """A folder or a glob: read with Dask rather than as one file."""
+    return Path(source).is_dir() or any(ch in source for ch in "*?[")
+
+
+def share(value: Any) -> Any:
+    """``value`` sent once to every worker; pass the result to tasks in its place."""
+    from distributed import get_client
+
+    return get_client().scatter(value, broadcast=True, hash=False)
+
+
+def tree_reduce(parts: list[Any], merge: Callable[[Any, Any], Any]) -> Any:
+    """Merge delayed results pairwise, level by level, on the cluster; one delayed result."""
+    import dask
+
+    if not parts:
+        raise ValueError("nothing to reduce")
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(merge)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
+    return parts[0]
+
+
+def partition_file(folder: str | Path, index: int) -> str:
+    """Where partition ``index`` of an output writes its rows."""
+    return str(Path(folder) / f"part-{index:06d}.parquet")
+
+
+@contextlib.contextmanager
+def output_folder(output: str, force: bool) -> Iterator[Path]:
+    """A folder the workers write one Parquet file each into; it replaces ``output`` atomically."""
+    with atomic_path(output, force=force) as tmp:
+        tmp.mkdir()
+        yield tmp
+
+
+def task(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` as a Dask task (not pure: tasks that write files must not be merged)."""
+    import dask
+
+    return dask.delayed(function, pure=False)
+
+
+def compute(tasks: list[Any]) -> list[Any]:
+    import dask
+
+    return list(dask.compute(*tasks))
+
+
+def write_partitions(
+    output: str, force: bool, tasks_for: Callable[[Path], list[Any]], empty: pd.DataFrame
+) -> list[Any]:
+    """Run the tasks that write one Parquet file per partition into a new folder, then put it at ``output``.
+
+    ``tasks_for(folder)`` builds the tasks; each writes :func:`partition_file` (folder, its
+    index) unless it has no rows, and returns a tuple whose first item is the rows written.
+    If none wrote anything, ``empty`` (the columns) is written, so the folder reads as a
+    table with no rows. Nothing appears at ``output`` unless every task succeeds.
+    """
+    with output_folder(output, force) as folder:
+        results = compute(tasks_for(folder))
+        if not any(result[0] for result in results):
+            empty.to_parquet(partition_file(folder, 0), index=False)
+    return results
+
+
+# --- a worker-side cache for the triangle check ------------------------------------------
+
+_CACHE: dict[str, Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cached(key: str, make: Callable[..., Any], *args: Any) -> Any:
+    """``make(*args)``, computed once per worker process and kept under ``key`` until :func:`forget`."""
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = make(*args)
+        return _CACHE[key]
+
+
+def forget(key: str) -> None:
+    with _CACHE_LOCK:
+        _CACHE.pop(key, None)
+
+
+# --- the triangle pass of `check --data` on the cluster -------------------------------------
+
+
+class TriangleTiles:
+    """Runs the tiles of the exhaustive triangle check (:func:`metricli.axioms.distance.triangle_check`)
+    as cluster tasks.
+
+    The check is O(n³) time on an n x n distance matrix D, and every tile reads whole rows
+    and columns of D, so each worker needs all of D. Rather than ship n² numbers to every
+    worker, the points in the learned space (n x r, small) are sent once and each worker
+    process computes D from them with :func:`metricli.kernels.distance_matrix`, the very
+    function the client used: the same D, bit for bit. Tiles go out in ordered groups,
+    results come back in order, and closing the iterator (``--fail-fast``) cancels the rest.
+    Use as a context manager: on exit the workers drop their copy of D.
+    """
+
+    #: tasks per worker thread: enough to balance uneven tiles, few enough to keep overhead low
+    TASKS_PER_THREAD = 8
+
+    def __init__(self, Z: np.ndarray) -> None:
+        import uuid
+
+        from distributed import get_client
+
+        self.client = get_client()
+        self.key = f"metricli-distances-{uuid.uuid4().hex}"
+        self.points = self.client.scatter(np.ascontiguousarray(Z), broadcast=True, hash=False)
+
+    def __enter__(self) -> TriangleTiles:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.client.run(forget, self.key)
+
+    def __call__(self, tiles: list[tuple[slice, slice]], options: dict[str, Any]) -> Iterator[Any]:
+        threads = max(1, sum(self.client.nthreads().values()))
+        size = max(1, -(-len(tiles) // (self.TASKS_PER_THREAD * threads)))
+        groups = [tiles[i : i + size] for i in range(0, len(tiles), size)]
+        futures = [
+            self.client.submit(_triangle_tiles, self.points, self.key, group, options, pure=False)
+            for group in groups
+        ]
+        try:
+            for future in futures:
+                yield from future.result()
+        finally:
+            self.client.cancel(futures)
+
+
+def _triangle_tiles(
+    Z: np.ndarray, key: str, group: list[tuple[slice, slice]], options: dict[str, Any]
+) -> list[Any]:
+    from metricli.axioms.distance import triangle_tile
+    from metricli.kernels import distance_matrix
+
+    D = cached(key, distance_matrix, Z)
+    return [triangle_tile(D, tile, **options) for tile in group]
