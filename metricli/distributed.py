@@ -33,7 +33,7 @@ import pandas as pd
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
 from metricli.io.tables import Dataset, describe_rows, numeric_column, select_columns
-from metricli.statistics import ScatterStats, combine
+from metricli.statistics import ChunkStats, ScatterStats
 
 ENGINES = ("local", "dask")
 
@@ -82,7 +82,10 @@ def read_parquet(path: str, columns: Sequence[str] | None = None) -> Any:
         ) from None
 
 
-def _features(part: pd.DataFrame, names: Sequence[str], where: str) -> np.ndarray:
+def _features(
+    part: pd.DataFrame, names: Sequence[str], where: str, start: int = 0, numbers: np.ndarray | None = None
+) -> np.ndarray:
+    """The feature columns as float64; errors name rows from ``start`` (or by their ``numbers``)."""
     X = (
         np.column_stack([numeric_column(part[c], where, c, None) for c in names])
         if len(part)
@@ -90,7 +93,9 @@ def _features(part: pd.DataFrame, names: Sequence[str], where: str) -> np.ndarra
     )
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
-        raise MetricliError(f"{where}: missing or infinite values at {describe_rows(part.index[bad])}")
+        raise MetricliError(
+            f"{where}: missing or infinite values at {describe_rows(start + np.flatnonzero(bad))}"
+        )
     return X
 
 
@@ -123,16 +128,86 @@ def write_parquet(ddf: Any, output: str, force: bool) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(Path(output).glob("*.parquet")))
 
 
-def _partition_stats(part: pd.DataFrame, names: list[str], where: str) -> ScatterStats:
-    return ScatterStats.from_array(_features(part, names, where))
+# --- sufficient statistics for fit --engine dask -----------------------------------------
+
+
+def _combine(a: Any, b: Any) -> Any:
+    return a.combine(b)
 
 
 def scatter_statistics(ddf: Any, names: list[str], where: str) -> ScatterStats:
-    """Count, mean and scatter of the feature columns, one ScatterStats per partition, merged."""
-    import dask
+    """Count, mean and scatter of the feature columns: one ScatterStats per partition, merged on the cluster."""
+    starts = partition_starts(ddf)
+    parts = [
+        task(_scatter_partition)(part, int(starts[i]), names, where)
+        for i, part in enumerate(partitions(ddf, names))
+    ]
+    return compute([tree_reduce(parts, _combine)])[0]
 
-    parts = [dask.delayed(_partition_stats)(p, names, where) for p in ddf[names].to_delayed()]
-    return combine(list(dask.compute(*parts)))
+
+def _scatter_partition(part: pd.DataFrame, start: int, names: list[str], where: str) -> ScatterStats:
+    return ScatterStats.from_array(_features(part, names, where, start))
+
+
+def chunk_statistics(
+    ddf: Any, names: list[str], where: str, *, column: str | None = None, ids: np.ndarray | None = None
+) -> ChunkStats:
+    """Per-chunklet statistics of the feature columns, merged by chunk on the cluster.
+
+    The chunk of each row is read from ``column`` of the data (blank or -1: in none), or given
+    as ``ids`` (one per row of the data set, -1: in none). Chunklets may span partitions.
+    """
+    starts = partition_starts(ddf)
+    columns = [*names, *([column] if column else [])]
+    parts = [
+        task(_chunk_partition)(
+            part,
+            int(starts[i]),
+            names,
+            where,
+            column,
+            None if ids is None else ids[starts[i] : starts[i + 1]],
+        )
+        for i, part in enumerate(partitions(ddf, columns))
+    ]
+    return compute([tree_reduce(parts, _combine)])[0]
+
+
+def _chunk_partition(
+    part: pd.DataFrame, start: int, names: list[str], where: str, column: str | None, ids: np.ndarray | None
+) -> ChunkStats:
+    from metricli.io.constraints import chunk_keys
+
+    X = _features(part, names, where, start)
+    if column is not None:
+        keys = chunk_keys(part[column])
+    else:
+        keys = np.array([None if i < 0 else int(i) for i in ids.tolist()], dtype=object)
+    return ChunkStats.from_array(X, keys)
+
+
+def gather_rows(ddf: Any, names: list[str], where: str, rows: np.ndarray) -> np.ndarray:
+    """The feature rows numbered ``rows`` (sorted, unique) of the data set, in that order, on the client.
+
+    Each partition hands over only its rows among them: memory on the client is O(len(rows) · d).
+    """
+    starts = partition_starts(ddf)
+    if rows.size and (rows[0] < 0 or rows[-1] >= starts[-1]):
+        raise MetricliError(f"{where}: has {int(starts[-1])} rows; a constraint names row {int(rows[-1])}")
+    bounds = np.searchsorted(rows, starts)
+    parts = [
+        task(_rows_of_partition)(part, int(starts[i]), names, where, rows[bounds[i] : bounds[i + 1]])
+        for i, part in enumerate(partitions(ddf, names))
+        if bounds[i + 1] > bounds[i]
+    ]
+    found = compute(parts)
+    return np.concatenate(found) if found else np.empty((0, len(names)))
+
+
+def _rows_of_partition(
+    part: pd.DataFrame, start: int, names: list[str], where: str, rows: np.ndarray
+) -> np.ndarray:
+    return _features(part.iloc[rows - start], names, where, numbers=rows)
 
 
 # --- partitions as datasets -------------------------------------------------------------
@@ -168,6 +243,12 @@ def partition_points(part: pd.DataFrame, start: int, where: str, **selection: An
     part = part.reset_index(drop=True)
     part.index = pd.RangeIndex(start, start + len(part))
     return select_columns(part, where, fmt="parquet", **selection)
+
+
+def first_rows(ddf: Any, n: int) -> pd.DataFrame:
+    """Up to ``n`` rows of the first partition (to choose columns by their values, as locally)."""
+    # not ddf.head(n): it warns, on the worker, when the first partition is shorter than n
+    return ddf.partitions[0].map_partitions(pd.DataFrame.head, n).compute()
 
 
 def collect(ddf: Any, columns: Sequence[str]) -> pd.DataFrame:
