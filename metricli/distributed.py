@@ -33,6 +33,7 @@ import pandas as pd
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
 from metricli.io.tables import Dataset, describe_rows, numeric_column, select_columns
+from metricli.kernels import project
 from metricli.statistics import ChunkStats, ScatterStats
 
 ENGINES = ("local", "dask")
@@ -102,7 +103,7 @@ def _features(
 def _transform_partition(
     part: pd.DataFrame, L: np.ndarray, names: list[str], keep: list[str], where: str
 ) -> pd.DataFrame:
-    Y = _features(part, names, where) @ L.T
+    Y = project(_features(part, names, where), L)
     frame = pd.DataFrame(Y, columns=[f"c{i}" for i in range(L.shape[0])])
     frame.index = part.index
     for column in reversed(keep):
@@ -365,13 +366,17 @@ class TriangleTiles:
     #: tasks per worker thread: enough to balance uneven tiles, few enough to keep overhead low
     TASKS_PER_THREAD = 8
 
-    def __init__(self, Z: np.ndarray) -> None:
+    def __init__(self, Z: np.ndarray, make: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """``make(Z)`` is D (default :func:`metricli.kernels.distance_matrix`); it runs on each worker."""
         import uuid
 
         from distributed import get_client
 
+        from metricli.kernels import distance_matrix
+
         self.client = get_client()
         self.key = f"metricli-distances-{uuid.uuid4().hex}"
+        self.make = make or distance_matrix
         self.points = self.client.scatter(np.ascontiguousarray(Z), broadcast=True, hash=False)
 
     def __enter__(self) -> TriangleTiles:
@@ -385,7 +390,7 @@ class TriangleTiles:
         size = max(1, -(-len(tiles) // (self.TASKS_PER_THREAD * threads)))
         groups = [tiles[i : i + size] for i in range(0, len(tiles), size)]
         futures = [
-            self.client.submit(_triangle_tiles, self.points, self.key, group, options, pure=False)
+            self.client.submit(_triangle_tiles, self.make, self.points, self.key, group, options, pure=False)
             for group in groups
         ]
         try:
@@ -396,10 +401,13 @@ class TriangleTiles:
 
 
 def _triangle_tiles(
-    Z: np.ndarray, key: str, group: list[tuple[slice, slice]], options: dict[str, Any]
+    make: Callable[[np.ndarray], np.ndarray],
+    Z: np.ndarray,
+    key: str,
+    group: list[tuple[slice, slice]],
+    options: dict[str, Any],
 ) -> list[Any]:
     from metricli.axioms.distance import triangle_tile
-    from metricli.kernels import distance_matrix
 
-    D = cached(key, distance_matrix, Z)
+    D = cached(key, make, Z)
     return [triangle_tile(D, tile, **options) for tile in group]

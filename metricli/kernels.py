@@ -34,6 +34,33 @@ def row_blocks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
+#: rows per GEMM call that every BLAS kernel handles without its edge (remainder) code
+_PROJECTION_ROWS = 16
+
+
+def project(X: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """x -> L x for each row of X (X Lᵀ), each row's result the same bits whatever batch it comes in.
+
+    BLAS computes the rows of a product in kernels of a few rows at a time and the rows
+    left over at the end of a call in other code, which may round differently: the same
+    point projected at the end of one batch and in the middle of another could land
+    ~1e-16 apart, so copies of a point would not be at distance exactly 0, and ties
+    would depend on how a file is batched or partitioned. Here the leftover rows are
+    padded with zeros to a whole kernel, so every row takes the same path.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    whole = n - n % _PROJECTION_ROWS
+    Z = np.empty((n, L.shape[0]))
+    if whole:
+        np.matmul(X[:whole], L.T, out=Z[:whole])
+    if n > whole:
+        padded = np.zeros((_PROJECTION_ROWS, X.shape[1]))
+        padded[: n - whole] = X[whole:]
+        Z[whole:] = (padded @ L.T)[: n - whole]
+    return Z
+
+
 def squared_norms(A: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", A, A)
 

@@ -32,7 +32,7 @@ from metricli.io.bundle import is_bundle, load_bundle
 from metricli.io.square import read_square_table, write_square_table
 from metricli.io.tables import detect_format, display_name, read_table, select_columns
 from metricli.io.writers import output_format
-from metricli.kernels import distance_matrix
+from metricli.kernels import distance_matrix, project
 
 _MATRIX_SEPARATORS = {".npy": None, ".csv": ",", ".tsv": "\t"}
 PANEL_INPUT = "Input"
@@ -405,7 +405,7 @@ def _load(
         )
         for line in points.notes:
             note(line)
-        Z = points.X @ bundle.L.T
+        Z = project(points.X, bundle.L)
         ids = None if points.ids is None else [str(v) for v in points.ids]
         return distance_matrix(Z), ids, None, "distance", Z
     if data is not None:

@@ -41,7 +41,7 @@ from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, describe_rows, display_name, iter_table
 from metricli.io.writers import TableWriter
-from metricli.kernels import iter_sq_distances, pair_sq_distances
+from metricli.kernels import iter_sq_distances, pair_sq_distances, project
 
 #: pairwise values computed (and written) per block; the output frame is a few times this
 _BLOCK_BYTES = 16 * 2**20
@@ -178,7 +178,7 @@ def _within(
     writer: TableWriter,
 ) -> dict[str, Any]:
     points = load_points(data, fmt, bundle.feature_names, **selection)
-    Z = points.X @ bundle.L.T
+    Z = project(points.X, bundle.L)
     keys = row_keys(points)
     n = Z.shape[0]
     with RowProgress(display_name(data), n) as progress:
@@ -207,7 +207,7 @@ def _to_other(
     writer: TableWriter,
 ) -> dict[str, Any]:
     other = load_points(to, fmt, bundle.feature_names, **selection)
-    Z_other = other.X @ bundle.L.T
+    Z_other = project(other.X, bundle.L)
     other_keys = row_keys(other)
     m = Z_other.shape[0]
     with PointStream(data, fmt, batch_rows, bundle.feature_names, **selection) as stream:
@@ -223,7 +223,7 @@ def _rows_to_other(
     points: Dataset, L: np.ndarray, Z_other: np.ndarray, other_keys: np.ndarray, shape: _Shape
 ) -> Iterator[pd.DataFrame]:
     """The output rows for a batch (or a Dask partition) of DATA against all of OTHER, block by block."""
-    Z = points.X @ L.T
+    Z = project(points.X, L)
     keys = row_keys(points)
     m = Z_other.shape[0]
     for rows, D in iter_sq_distances(Z, Z_other, _BLOCK_BYTES, exact=True):
@@ -256,7 +256,7 @@ def _to_other_on_dask(
 
     refuse_to_overwrite(output, force)
     other = load_points(to, fmt, bundle.feature_names, **selection)
-    Z_other = other.X @ bundle.L.T
+    Z_other = project(other.X, bundle.L)
     other_keys = row_keys(other)
     where = display_name(data)
     with distributed.dask_client(scheduler):
@@ -330,8 +330,8 @@ def _listed(
 ) -> dict[str, Any]:
     points = load_points(data, fmt, bundle.feature_names, **selection)
     other = load_points(to, fmt, bundle.feature_names, **selection) if to is not None else points
-    Z = points.X @ bundle.L.T
-    Z_other = other.X @ bundle.L.T if to is not None else Z
+    Z = project(points.X, bundle.L)
+    Z_other = project(other.X, bundle.L) if to is not None else Z
     where = display_name(pairs)
     with RowProgress(where) as progress:
         for batch in iter_table(pairs, None, batch_rows):

@@ -56,6 +56,7 @@ from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import Bundle, is_bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, display_name
 from metricli.io.writers import TableWriter
+from metricli.kernels import project
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
 
@@ -398,7 +399,7 @@ class _Space:
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         if self.L is not None:
-            return X @ self.L.T
+            return project(X, self.L)
         return X / self.scale if self.scale is not None else X
 
 

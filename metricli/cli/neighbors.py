@@ -41,7 +41,7 @@ from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, Dataset, display_name, table_rows
 from metricli.io.writers import TableWriter
-from metricli.kernels import NeighbourAnswers, StreamingNeighbors, row_blocks
+from metricli.kernels import NeighbourAnswers, StreamingNeighbors, project, row_blocks
 
 
 def neighbors(
@@ -145,7 +145,7 @@ def neighbors(
     ref = load_points(reference, fmt, bundle.feature_names, **selection)
     if k is not None:
         _check_k(k, ref.n_samples - exclude_self, reference, exclude_self)
-    Z_ref = ref.X @ bundle.L.T
+    Z_ref = project(ref.X, bundle.L)
     with (
         open_writer(output, output_format, force) as writer,
         PointStream(query, fmt, batch_rows, bundle.feature_names, **selection) as points_stream,
@@ -163,7 +163,7 @@ def _query_rows(
     points: Dataset, L: np.ndarray, Z_ref: np.ndarray, ref: Dataset, search: Search
 ) -> pd.DataFrame:
     """The output rows for a batch (or a Dask partition) of queries against the reference in memory."""
-    Z = points.X @ L.T
+    Z = project(points.X, L)
     exclude = np.searchsorted(ref.rows, points.rows) if search.exclude_self else None
     found = StreamingNeighbors(Z, k=search.k, radius=search.radius, exclude=exclude, exact=True)
     # the reference in chunks: after the first, only rows closer than a query's k-th are looked at
@@ -232,13 +232,13 @@ def _stream_reference(
     # reference rows are known by their row in the file, which also orders ties
     exclude = queries.rows if search.exclude_self else None
     found = StreamingNeighbors(
-        queries.X @ bundle.L.T, k=search.k, radius=search.radius, exclude=exclude, exact=True
+        project(queries.X, bundle.L), k=search.k, radius=search.radius, exclude=exclude, exact=True
     )
     ids: dict[int, str] = {}
     n_reference = 0
     with PointStream(reference, fmt, batch_rows, bundle.feature_names, **selection) as stream:
         for points in stream:
-            found.add(points.X @ bundle.L.T, points.rows)
+            found.add(project(points.X, bundle.L), points.rows)
             n_reference += points.n_samples
             if points.ids is not None:  # keep the ids of the rows that are answers so far, no more
                 held = found.held()
@@ -342,7 +342,7 @@ def _reference_on_dask(
     queries = _load_side(query, fmt, bundle.feature_names, selection)
     # reference rows are known by their row in the data set, which also orders ties
     exclude = queries.rows if search.exclude_self else None
-    shared = distributed.share((queries.X @ bundle.L.T, bundle.L, exclude, search))
+    shared = distributed.share((project(queries.X, bundle.L), bundle.L, exclude, search))
     parts = [
         distributed.task(_search_partition)(
             part, int(starts[i]), shared, where, bundle.feature_names, selection
@@ -366,7 +366,7 @@ def _search_partition(
     Z_query, L, exclude, search = shared
     points = distributed_points(part, start, where, features, selection)
     found = StreamingNeighbors(Z_query, k=search.k, radius=search.radius, exclude=exclude, exact=True)
-    found.add(points.X @ L.T, points.rows)
+    found.add(project(points.X, L), points.rows)
     answers = found.answers()
     ids: dict[int, str] = {}
     if points.ids is not None:
@@ -406,7 +406,7 @@ def _queries_on_dask(
     columns = [*bundle.feature_names, *([selection["id_column"]] if selection["id_column"] else [])]
     distributed.require_columns(frame, columns, where, FEATURE_WHY)
     starts = distributed.partition_starts(frame)
-    shared = distributed.share((ref.X @ bundle.L.T, ref, bundle.L, search))
+    shared = distributed.share((project(ref.X, bundle.L), ref, bundle.L, search))
     written = distributed.write_partitions(
         output,
         force,
