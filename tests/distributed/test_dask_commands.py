@@ -41,7 +41,9 @@ def test_distance_to_other(cli, on_cluster, copies, bundle, tmp_path, options):
     frame.iloc[[5, 17, 155, 300, 599]].to_csv(other, index=False)  # 155 = 5 + 150: a duplicate of 5
     local = tmp_path / "local.parquet"
     assert cli("distance", bundle, whole, "--to", other, "-o", local, *options).exit_code == 0
-    run = cli("distance", bundle, folder, "--to", other, "-o", tmp_path / "out", *options, *on_cluster, "--json")
+    run = cli(
+        "distance", bundle, folder, "--to", other, "-o", tmp_path / "out", *options, *on_cluster, "--json"
+    )
     assert run.exit_code == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["rows"] == len(pd.read_parquet(local)) and summary["engine"] == "dask"
@@ -82,7 +84,9 @@ def test_neighbors_in_partitioned_queries(cli, on_cluster, copies, bundle, tmp_p
     frame.iloc[::3].to_csv(reference, index=False)
     local = tmp_path / "local.parquet"
     assert cli("neighbors", bundle, reference, "--query", whole, "-k", "6", "-o", local).exit_code == 0
-    run = cli("neighbors", bundle, reference, "--query", folder, "-k", "6", "-o", tmp_path / "out", *on_cluster)
+    run = cli(
+        "neighbors", bundle, reference, "--query", folder, "-k", "6", "-o", tmp_path / "out", *on_cluster
+    )
     assert run.exit_code == 0, run.stderr
     assert_same_table(read_folder(tmp_path / "out"), pd.read_parquet(local), ["query", "rank", "reference"])
 
@@ -151,7 +155,20 @@ def test_dask_options_that_do_not_apply(cli, on_cluster, copies, bundle, tmp_pat
     )
     assert_one_line_error(cli("check", bundle, *on_cluster), "--data")
     assert_one_line_error(
-        cli("neighbors", bundle, whole, "--query", folder, "-k", "2", "--stream", "query", "-o", "-", *on_cluster),
+        cli(
+            "neighbors",
+            bundle,
+            whole,
+            "--query",
+            folder,
+            "-k",
+            "2",
+            "--stream",
+            "query",
+            "-o",
+            "-",
+            *on_cluster,
+        ),
         "name it with -o",
     )
     empty = tmp_path / "nofeatures"

@@ -8,7 +8,7 @@ from metricli import Covariance
 
 pytest.importorskip("dask.dataframe", reason="the dask extra is not installed")
 
-from metricli import distributed as engine  # noqa: E402
+from metricli import distributed as engine
 
 
 def test_transform_matches_one_machine(client, partitioned, tmp_path):
