@@ -193,8 +193,9 @@ def gather_rows(ddf: Any, names: list[str], where: str, rows: np.ndarray) -> np.
     Each partition hands over only its rows among them: memory on the client is O(len(rows) · d).
     """
     starts = partition_starts(ddf)
-    if rows.size and (rows[0] < 0 or rows[-1] >= starts[-1]):
-        raise MetricliError(f"{where}: has {int(starts[-1])} rows; a constraint names row {int(rows[-1])}")
+    outside = rows[(rows < 0) | (rows >= starts[-1])]
+    if outside.size:
+        raise MetricliError(f"{where}: has {int(starts[-1])} rows; a constraint names row {int(outside[0])}")
     bounds = np.searchsorted(rows, starts)
     parts = [
         task(_rows_of_partition)(part, int(starts[i]), names, where, rows[bounds[i] : bounds[i + 1]])

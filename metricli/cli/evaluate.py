@@ -317,7 +317,7 @@ def evaluate_bundle(
     """
     configure(json_output, quiet)
     _scoring(label, target, "evaluate")
-    on_dask = check_engine(engine, scheduler, predictions if predictions is not None else None)
+    on_dask = check_engine(engine, scheduler, predictions, option="--predictions")
     if predictions is not None and predictions != "-":
         refuse_to_overwrite(predictions, force)
     bundle = load_bundle(bundle_path)

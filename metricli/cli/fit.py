@@ -57,7 +57,7 @@ from metricli.learners.base import MahalanobisLearner
 
 _DASK_HELP = {
     "scatter": "count, mean and scatter summed over partitions",
-    "chunks": "per-chunklet counts, means and scatter, merged by chunk id (chunklets may span partitions)",
+    "chunks": "per-chunklet counts, means and scatter, merged by chunk id, so chunklets may span partitions",
     "named rows": "the partitions hand over only the rows its pairs name, at most two per pair",
 }
 
