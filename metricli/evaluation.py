@@ -186,6 +186,23 @@ class ClassificationScorer:
             self.sums["map_at_r"] += float(scores["average_precision_at_r"][has].sum())
         return predicted
 
+    def counts(self) -> dict[str, Any]:
+        """The running counts and sums: scorers of disjoint batches (e.g. Dask partitions) add them up."""
+        return {
+            "n": self.n,
+            "correct": self.correct,
+            "n_retrieval": self.n_retrieval,
+            "sums": dict(self.sums),
+        }
+
+    def absorb(self, counts: dict[str, Any]) -> None:
+        """Add the :meth:`counts` of another scorer with the same reference, as if its batches were added here."""
+        self.n += counts["n"]
+        self.correct += counts["correct"]
+        self.n_retrieval += counts["n_retrieval"]
+        for key, value in counts["sums"].items():
+            self.sums[key] += value
+
     def result(self) -> dict[str, Any]:
         if self.n == 0:
             raise MetricliError("no labelled points to score")
@@ -228,6 +245,16 @@ class RegressionScorer:
         self.sse += float(error @ error)
         self.sae += float(np.abs(error).sum())
         return predicted
+
+    def counts(self) -> dict[str, Any]:
+        """The running counts and sums: scorers of disjoint batches (e.g. Dask partitions) add them up."""
+        return {"n": self.n, "sse": self.sse, "sae": self.sae}
+
+    def absorb(self, counts: dict[str, Any]) -> None:
+        """Add the :meth:`counts` of another scorer with the same reference, as if its batches were added here."""
+        self.n += counts["n"]
+        self.sse += counts["sse"]
+        self.sae += counts["sae"]
 
     def result(self) -> dict[str, Any]:
         if self.n == 0:

@@ -13,6 +13,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -33,6 +34,33 @@ def block_rows(n_columns: int, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
 def row_blocks(n: int, size: int) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
+
+
+#: rows per GEMM call that every BLAS kernel handles without its edge (remainder) code
+_PROJECTION_ROWS = 16
+
+
+def project(X: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """x -> L x for each row of X (X Lᵀ), each row's result the same bits whatever batch it comes in.
+
+    BLAS computes the rows of a product in kernels of a few rows at a time and the rows
+    left over at the end of a call in other code, which may round differently: the same
+    point projected at the end of one batch and in the middle of another could land
+    ~1e-16 apart, so copies of a point would not be at distance exactly 0, and ties
+    would depend on how a file is batched or partitioned. Here the leftover rows are
+    padded with zeros to a whole kernel, so every row takes the same path.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    whole = n - n % _PROJECTION_ROWS
+    Z = np.empty((n, L.shape[0]))
+    if whole:
+        np.matmul(X[:whole], L.T, out=Z[:whole])
+    if n > whole:
+        padded = np.zeros((_PROJECTION_ROWS, X.shape[1]))
+        padded[: n - whole] = X[whole:]
+        Z[whole:] = (padded @ L.T)[: n - whole]
+    return Z
 
 
 def squared_norms(A: np.ndarray) -> np.ndarray:
@@ -398,16 +426,14 @@ class StreamingNeighbors:
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR-style ``(offsets, indices, squared distances)`` as :func:`radius_neighbors` returns."""
+        return self.answers().result()
+
+    def answers(self) -> NeighbourAnswers:
+        """What was found so far, without the query: small, picklable, mergeable with other parts'."""
         n_q = self.query.shape[0]
         if self.k is None:
-            rows, idx, val = _sorted_within_rows(self.found, None)
-        else:
-            finite = np.isfinite(self.best_val)
-            rows = np.repeat(np.arange(n_q), finite.sum(axis=1))
-            idx, val = self.best_idx[finite], self.best_val[finite]
-        offsets = np.zeros(n_q + 1, dtype=np.intp)
-        np.cumsum(np.bincount(rows, minlength=n_q), out=offsets[1:])
-        return offsets, idx, val
+            return NeighbourAnswers(n_q, None, found=_sorted_within_rows(self.found, None))
+        return NeighbourAnswers(n_q, self.k, best=(self.best_idx, self.best_val))
 
     def held(self) -> np.ndarray:
         """The reference indices currently among the answers (sorted, unique)."""
@@ -418,6 +444,59 @@ class StreamingNeighbors:
                 else np.empty(0, int)
             )
         return np.unique(self.best_idx[self.best_idx >= 0])
+
+
+@dataclass
+class NeighbourAnswers:
+    """The neighbours of fixed query rows found in one part of a reference (:meth:`StreamingNeighbors.answers`).
+
+    Answers found in different parts of a reference, each part searching with the global
+    index of its rows, :meth:`merge` into the answers of the whole: the k best by (distance,
+    reference index), or every row within the radius. Merging is associative, so parts
+    searched in parallel (Dask partitions) may be merged in any tree and give exactly what
+    one pass over the whole reference gives, ties to the smaller index included.
+    """
+
+    n_query: int
+    k: int | None
+    #: k nearest: (indices, squared distances), each (n_query, k); -1 / inf where none yet
+    best: tuple[np.ndarray, np.ndarray] | None = None
+    #: radius only: (query rows, indices, squared distances), sorted as :func:`_sorted_within_rows`
+    found: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def merge(self, other: NeighbourAnswers) -> NeighbourAnswers:
+        if self.k is None:
+            found = [part for part in (self.found, other.found) if part is not None]
+            return NeighbourAnswers(self.n_query, None, found=_sorted_within_rows(found, None))
+        idx = np.concatenate([self.best[0], other.best[0]], axis=1)
+        val = np.concatenate([self.best[1], other.best[1]], axis=1)
+        order = np.lexsort((idx, val), axis=1)[:, : self.k]
+        return NeighbourAnswers(
+            self.n_query,
+            self.k,
+            best=(np.take_along_axis(idx, order, axis=1), np.take_along_axis(val, order, axis=1)),
+        )
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR-style ``(offsets, indices, squared distances)`` as :func:`radius_neighbors` returns."""
+        n_q = self.n_query
+        if self.k is None:
+            rows, idx, val = self.found
+        else:
+            best_idx, best_val = self.best
+            finite = np.isfinite(best_val)
+            rows = np.repeat(np.arange(n_q), finite.sum(axis=1))
+            idx, val = best_idx[finite], best_val[finite]
+        offsets = np.zeros(n_q + 1, dtype=np.intp)
+        np.cumsum(np.bincount(rows, minlength=n_q), out=offsets[1:])
+        return offsets, idx, val
+
+    def held(self) -> np.ndarray:
+        """The reference indices among the answers (sorted, unique)."""
+        if self.k is None:
+            return np.unique(self.found[1])
+        best_idx, best_val = self.best
+        return np.unique(best_idx[np.isfinite(best_val)])
 
 
 # --- Tropical (min-plus) products on a square distance matrix --------------------------

@@ -114,3 +114,26 @@ def test_cross_validation_standardizes_on_the_training_fold_only():
     for train, X_train in seen:
         mean, std = X[train].mean(axis=0), X[train].std(axis=0)
         np.testing.assert_allclose(X_train, (X[train] - mean) / std, rtol=1e-12)
+
+
+def test_scorers_of_separate_parts_add_up_to_one_pass():
+    """What the Dask engine does: one scorer per partition, their counts absorbed by one."""
+    rng = np.random.default_rng(1)
+    reference, query = rng.normal(size=(50, 3)), rng.normal(size=(40, 3))
+    labels, query_labels = rng.integers(0, 3, 50).astype(str), rng.integers(0, 4, 40).astype(str)
+    targets, truth = rng.normal(size=50), rng.normal(size=40)
+    for make, y in (
+        (lambda: ClassificationScorer(reference, labels, 3), query_labels),
+        (lambda: RegressionScorer(reference, targets, 3), truth),
+    ):
+        whole = make()
+        whole.add(query, y)
+        total = make()
+        for part in np.array_split(np.arange(40), 5):
+            piece = make()
+            piece.add(query[part], y[part])
+            total.absorb(piece.counts())
+        expected, got = whole.result(), total.result()
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert got[key] == pytest.approx(expected[key], rel=1e-12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from metricli.kernels import (
@@ -111,3 +113,47 @@ def test_streaming_neighbors_over_reference_batches_equal_brute_force():
     D[np.arange(25), np.arange(25)] = np.inf
     got, _ = _stream(query, reference, 11, k=4, exclude=np.arange(25))
     assert got == _brute_radius(D, np.inf, 4)
+
+
+def test_answers_of_parts_merge_into_the_answer_of_the_whole():
+    """Reference parts searched separately (Dask partitions) and merged in any order give
+    exactly the single-pass answer, ties (duplicated rows) to the smaller index."""
+    from metricli.kernels import NeighbourAnswers
+
+    rng = np.random.default_rng(4)
+    base = rng.integers(0, 3, size=(40, 2)).astype(float)  # many equal distances
+    reference = np.concatenate([base, base[::-1], base])
+    query = rng.integers(0, 3, size=(15, 2)).astype(float)
+    cuts = [0, 7, 8, 8, 50, 91, 120]
+    for k, radius in ((5, None), (None, 1.0), (4, 1.5)):
+        whole = StreamingNeighbors(query, k=k, radius=radius, exact=True)
+        whole.add(reference, np.arange(len(reference)))
+        parts: list[NeighbourAnswers] = []
+        for a, b in itertools.pairwise(cuts):
+            found = StreamingNeighbors(query, k=k, radius=radius, exact=True)
+            found.add(reference[a:b], np.arange(a, b))
+            parts.append(found.answers())
+        left = parts[0]
+        for part in parts[1:]:
+            left = left.merge(part)
+        right = parts[-1]
+        for part in reversed(parts[:-1]):
+            right = part.merge(right)
+        expected = whole.result()
+        for merged in (left, right):
+            for got, want in zip(merged.result(), expected, strict=True):
+                np.testing.assert_array_equal(got, want)
+        if k is not None and radius is None:
+            idx, _ = knn(query, reference, k)
+            np.testing.assert_array_equal(left.result()[1].reshape(-1, k), idx)
+
+
+def test_projection_of_a_row_does_not_depend_on_its_batch():
+    from metricli.kernels import project
+
+    rng = np.random.default_rng(2)
+    X, L = rng.normal(size=(1000, 13)), rng.normal(size=(5, 13))
+    whole = project(X, L)
+    np.testing.assert_allclose(whole, X @ L.T, rtol=1e-13, atol=1e-13)
+    for start, stop in ((0, 1), (3, 6), (17, 50), (999, 1000), (1, 1000)):
+        np.testing.assert_array_equal(project(X[start:stop], L), whole[start:stop])

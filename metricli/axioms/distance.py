@@ -33,7 +33,7 @@ Clopper-Pearson interval (Clopper & Pearson, Biometrika 26(4), 1934).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,7 +273,12 @@ class TriangleResult:
     ratio_pair: tuple[int, int] | None = None
 
 
-def _triangle_tile(
+#: runs tiles of the triangle pass elsewhere (e.g. on a Dask cluster): given the tiles and the
+#: keyword options of :func:`triangle_tile`, yields each tile's result, in order
+TileRunner = Callable[[list[tuple[slice, slice]], dict[str, Any]], Iterator[Any]]
+
+
+def triangle_tile(
     D: np.ndarray,
     tile: tuple[slice, slice],
     *,
@@ -335,6 +340,7 @@ def triangle_check(
     progress: Progress | None = None,
     tile_rows: int | None = None,
     tile_columns: int = kernels.TILE_COLUMNS,
+    run_tiles: TileRunner | None = None,
 ) -> TriangleResult:
     """Every pair (i, j) against every pivot k: d(i, j) <= combine(d(i, k), d(k, j)) + tol.
 
@@ -342,6 +348,7 @@ def triangle_check(
     ultrametric one. For an exactly ``symmetric`` D only pairs i < j are checked (the
     inequality for (j, i) is the same). With ``fail_fast`` the search stops at the first
     tile holding a violation and triplets are not counted (``complete`` is then False).
+    Tiles run on ``n_jobs`` threads, or wherever ``run_tiles`` sends them.
     """
     n = D.shape[0]
     result = TriangleResult(violations=Violations(n, 2, n_witnesses))
@@ -350,15 +357,18 @@ def triangle_check(
         return result
     work_tiles = kernels.tiles(n, upper=symmetric, rows=tile_rows, columns=tile_columns)
     stop = threading.Event()
+    options = {"tol": tol, "combine": combine, "upper": symmetric, "count_triplets": not fail_fast}
 
     def work(tile: tuple[slice, slice]) -> Any:
         if stop.is_set():
             return None
-        return _triangle_tile(
-            D, tile, tol=tol, combine=combine, upper=symmetric, count_triplets=not fail_fast
-        )
+        return triangle_tile(D, tile, **options)
 
-    results = kernels.map_tiles(work, work_tiles, n_jobs=n_jobs)
+    results = (
+        kernels.map_tiles(work, work_tiles, n_jobs=n_jobs)
+        if run_tiles is None
+        else run_tiles(work_tiles, options)
+    )
     try:
         for done, found in enumerate(results, start=1):
             if found is None:
@@ -618,6 +628,7 @@ def check_distance(
     n_witnesses: int = DEFAULT_WITNESSES,
     n_jobs: int | None = None,
     progress: Progress | None = None,
+    run_tiles: TileRunner | None = None,
 ) -> dict[str, Any]:
     """Check the metric axioms for the distance matrix ``D`` (n x n).
 
@@ -626,7 +637,9 @@ def check_distance(
     counts, the worst violation size and its quantiles, and witnesses by id when ``ids``
     name the rows), and ``notes``. ``sample`` checks that many random triplets instead of
     all n³; ``fail_fast`` stops the triplet search at the first violation; ``euclidean``
-    adds ``euclidean_embedding`` (:func:`euclidean_embedding`).
+    adds ``euclidean_embedding`` (:func:`euclidean_embedding`). ``run_tiles`` runs the
+    exhaustive triangle (and ultrametric) pass elsewhere, e.g. on a Dask cluster
+    (:class:`metricli.distributed.TriangleTiles`); the O(n²) axioms stay on ``n_jobs`` threads.
     """
     D = as_distance_matrix(D)
     n = D.shape[0]
@@ -695,6 +708,7 @@ def check_distance(
                 n_witnesses=n_witnesses,
                 n_jobs=n_jobs,
                 progress=progress,
+                run_tiles=run_tiles,
             )
             axioms[key] = _triangle_report(D, found, symmetric=exactly_symmetric, combine=combine, name=name)
 

@@ -133,8 +133,9 @@ SchedulerOption = Annotated[
 ]
 
 
-def check_engine(engine: str, scheduler: str | None, output: str | None = None) -> bool:
-    """True for the Dask engine (after checking it is installed and the output can be a folder)."""
+def check_engine(engine: str, scheduler: str | None, output: str | None = None, option: str = "-o") -> bool:
+    """True for the Dask engine (after checking it is installed and the output, given with
+    ``option``, can be a folder)."""
     from metricli.distributed import ENGINES, require_dask
 
     if engine not in ENGINES:
@@ -145,5 +146,5 @@ def check_engine(engine: str, scheduler: str | None, output: str | None = None) 
         return False
     require_dask()
     if output == "-":
-        raise MetricliError("--engine dask writes a folder of Parquet files; name it with -o")
+        raise MetricliError(f"--engine dask writes a folder of Parquet files; name it with {option}")
     return True

@@ -7,9 +7,12 @@ needs no CLI code; the options only ``fit`` has are declared below.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import inspect
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ from metricli.cli.learner_options import (
     make_command,
     option,
     supervision,
+    weak_constraints,
     weak_parameters,
 )
 from metricli.cli.progress import spinner
@@ -47,12 +51,35 @@ from metricli.errors import MetricliError
 from metricli.evaluation import standardization
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import save_bundle
-from metricli.io.tables import display_name, select_columns
+from metricli.io.tables import Dataset, display_name, select_columns
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
 
+_DASK_HELP = {
+    "scatter": "count, mean and scatter summed over partitions",
+    "chunks": "per-chunklet counts, means and scatter, merged by chunk id, so chunklets may span partitions",
+    "named rows": "the partitions hand over only the rows its pairs name, at most two per pair",
+}
+
+
+def _fit_help() -> str:
+    engines = "; ".join(
+        f"{name} ({_DASK_HELP[cls.distributed_fit]})"
+        for name, cls in LEARNERS.items()
+        if cls.distributed_fit is not None
+    )
+    return (
+        "Learn a Mahalanobis metric from DATA and write a model bundle.\n\n"
+        "--engine dask fits from partitioned Parquet on a Dask cluster, for the learners whose fit "
+        f"decomposes over partitions: {engines}. The small d x d solve runs on the client. LFDA and "
+        "SELF do not decompose: their local scatter weighs each same-class pair by an affinity scaled "
+        "by each point's k-th nearest neighbour in its whole class, which needs all of a class at once; "
+        "the iterative learners revisit every constraint at every step."
+    )
+
+
 fit_app = typer.Typer(
-    help="Learn a Mahalanobis metric from DATA and write a model bundle.",
+    help=_fit_help(),
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -84,7 +111,7 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
                 inspect.Parameter("engine", kw, default="local", annotation=EngineOption),
                 inspect.Parameter("scheduler", kw, default=None, annotation=SchedulerOption),
             ]
-            if hasattr(cls, "fit_statistics")
+            if cls.distributed_fit is not None
             else []
         ),
         inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
@@ -182,7 +209,7 @@ def _save(
 
 
 def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
-    """Learners with sufficient statistics: per-partition statistics on the cluster, the solve here."""
+    """Fit from partitioned Parquet on a Dask cluster, as the learner's ``distributed_fit`` says."""
     from metricli import distributed
 
     for unsupported in ("standardize", "drop_missing"):
@@ -190,12 +217,12 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
             raise MetricliError(f"--{unsupported.replace('_', '-')} is not available with --engine dask")
     source = options["data"]
     learner = cls(**learner_params(cls, options))
+    info: dict[str, Any] = {}
     start = time.perf_counter()
     with distributed.dask_client(options.get("scheduler")):
         frame = distributed.read_parquet(source)
-        sample = frame.head(1000)
         chosen = select_columns(
-            sample,
+            distributed.first_rows(frame, 1000),
             source,
             fmt="parquet",
             label=options["label"],
@@ -203,30 +230,34 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
             id_column=options["id_column"],
             features=split_columns(options["features"]),
             exclude=split_columns(options["exclude"]) or (),
+            extra_columns=[options["chunks"]] if options.get("chunks") else (),
         )
         for message in chosen.notes:
             note(message)
-        stats = distributed.scatter_statistics(frame, chosen.feature_names, source)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        learner.fit_statistics(stats)
+        names = chosen.feature_names
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rows_used = _fit_partitions(learner, frame, names, options, info)
     for warning in caught:
         note(f"warning: {warning.message}")
     metadata = {
         "algorithm": cls.name,
         "supervision": cls.supervision,
-        "params": learner.get_params(),
+        "params": {
+            k: (options.get(k) if isinstance(v, np.ndarray) else v) for k, v in learner.get_params().items()
+        },
         "seed": options["seed"],
         "preprocessing": {"standardize": False, "mean": None, "scale": None, "note": None},
         "input": {
             "path": source,
             "sha256": None,
             "engine": "dask",
-            "rows_read": stats.n,
-            "rows_used": stats.n,
+            "rows_read": rows_used["read"],
+            "rows_used": rows_used["used"],
             "label": options["label"],
             "target": options["target"],
             "id": options["id_column"],
+            **info,
         },
         "fit": {
             "iterations": learner.n_iter_,
@@ -236,7 +267,86 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
             "objective_history": learner.objective_history_,
         },
     }
-    _save(options["output"], learner.components_, chosen.feature_names, metadata, options["force"])
+    _save(options["output"], learner.components_, names, metadata, options["force"])
+
+
+def _fit_partitions(
+    learner: MahalanobisLearner, frame: Any, names: list[str], options: dict[str, Any], info: dict[str, Any]
+) -> dict[str, int]:
+    """Gather what the learner needs from the partitions and fit it; the rows read and used."""
+    from metricli import distributed
+    from metricli.constraints import Pairs
+
+    cls = type(learner)
+    source = options["data"]
+    if cls.distributed_fit == "scatter":
+        stats = distributed.scatter_statistics(frame, names, source)
+        with _named(source):
+            learner.fit_statistics(stats)
+        return {"read": stats.n, "used": stats.n}
+    n_rows = int(distributed.partition_starts(frame)[-1])
+    if cls.distributed_fit == "chunks" and options.get("chunks"):
+        column = options["chunks"]
+        stats = distributed.chunk_statistics(frame, names, source, column=column)
+        info["constraints"] = {
+            "source": "column",
+            "column": column,
+            "kind": "chunks",
+            "count": int(stats.keys.size),
+            "points_in_chunks": int(stats.n.sum()),
+        }
+        with _named(source):
+            learner.fit_statistics(stats)
+        return {"read": n_rows, "used": int(stats.n[stats.n >= 2].sum())}
+    constraints = weak_constraints(
+        cls, _supervision_on_dask(frame, names, n_rows, options), options, note, info
+    )
+    if cls.distributed_fit == "chunks":
+        stats = distributed.chunk_statistics(frame, names, source, ids=constraints.ids)
+        with _named(source):
+            learner.fit_statistics(stats)
+        return {"read": n_rows, "used": int(stats.n[stats.n >= 2].sum())}
+    if cls.distributed_fit == "named rows" and isinstance(constraints, Pairs):
+        rows = np.unique(np.concatenate([constraints.a, constraints.b]))
+        X = distributed.gather_rows(frame, names, source, rows)
+        named = Pairs(
+            np.searchsorted(rows, constraints.a), np.searchsorted(rows, constraints.b), constraints.y
+        )
+        with _named(source):
+            learner.fit(X, named)
+        return {"read": n_rows, "used": int(rows.size)}
+    raise MetricliError(f"{cls.name} cannot be fitted with --engine dask")
+
+
+@contextlib.contextmanager
+def _named(source: str) -> Iterator[None]:
+    """A learner's error names the data, as on one machine."""
+    try:
+        yield
+    except MetricliError as exc:
+        raise MetricliError(f"{display_name(source)}: {exc.message}") from None
+
+
+def _supervision_on_dask(frame: Any, names: list[str], n_rows: int, options: dict[str, Any]) -> Dataset:
+    """The labels and ids of every row, collected on the client (not the features), for drawing or
+    reading constraints exactly as on one machine."""
+    from metricli import distributed
+
+    wanted = [c for c in (options["label"], options["id_column"]) if c]
+    if not wanted:
+        return Dataset(display_name(options["data"]), np.empty((n_rows, 0)), [], np.arange(n_rows))
+    distributed.require_columns(frame, wanted, options["data"], "from --label or --id")
+    # one feature column comes along so that select_columns reads labels and ids exactly as locally
+    dataset = select_columns(
+        distributed.collect(frame, [*wanted, names[0]]),
+        display_name(options["data"]),
+        fmt="parquet",
+        label=options["label"],
+        id_column=options["id_column"],
+        features=names[:1],
+        unlabeled=options["unlabeled"],
+    )
+    return dataclasses.replace(dataset, X=np.empty((dataset.n_samples, 0)), feature_names=[])
 
 
 for _name, _cls in LEARNERS.items():

@@ -84,3 +84,14 @@ class PointStream:
 def row_keys(points: Dataset) -> np.ndarray:
     """How output rows name a point: its --id value, else its 0-based row in the file."""
     return points.ids if points.ids is not None else points.rows
+
+
+def distributed_points(
+    part: Any, start: int, where: str, features: Sequence[str], selection: dict[str, Any]
+) -> Dataset:
+    """A Dask partition's points with the bundle's features, as :class:`PointStream` yields a batch."""
+    from metricli import distributed
+
+    return distributed.partition_points(
+        part, start, where, features=list(features), features_why=FEATURE_WHY, **selection
+    )

@@ -29,6 +29,7 @@ from metricli.cli.streaming import PointStream, open_writer
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS
+from metricli.kernels import project
 
 
 def transform(
@@ -76,7 +77,7 @@ def transform(
         ) as stream,
     ):
         for points in stream:
-            frame = pd.DataFrame(points.X @ bundle.L.T, columns=component_names)
+            frame = pd.DataFrame(project(points.X, bundle.L), columns=component_names)
             for column in reversed(kept):
                 frame.insert(0, column, points.extra[column].to_numpy())
             writer.write(frame)

@@ -130,12 +130,20 @@ def _ids_to_points(series: pd.Series, ids: np.ndarray, column: str, at) -> np.nd
     return points.astype(np.intp)
 
 
+def chunk_keys(series: pd.Series) -> np.ndarray:
+    """The chunk each row of a data column names, as text (None: blank or -1, in no chunk)."""
+    missing = series.isna().to_numpy() | (series.astype(str).str.strip().isin(["", "-1", "-1.0"])).to_numpy()
+    keys = np.full(len(series), None, dtype=object)
+    keys[~missing] = series[~missing].astype(str).to_numpy(dtype=object)
+    return keys
+
+
 def chunks_from_column(series: pd.Series, name: str, column: str) -> np.ndarray:
     """Chunk ids from a data column: blank or -1 is in no chunk; other values name chunks."""
-    missing = series.isna().to_numpy() | (series.astype(str).str.strip().isin(["", "-1", "-1.0"])).to_numpy()
+    keys = chunk_keys(series)
+    present = np.array([k is not None for k in keys], dtype=bool)
     ids = -np.ones(len(series), dtype=np.intp)
-    present = series[~missing].astype(str)
-    if len(present):
-        _, codes = np.unique(present.to_numpy(dtype=object), return_inverse=True)
-        ids[~missing] = codes
+    if present.any():
+        _, codes = np.unique(keys[present], return_inverse=True)
+        ids[present] = codes
     return ids

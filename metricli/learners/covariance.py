@@ -31,6 +31,7 @@ class Covariance(MahalanobisLearner):
     supervision = "unsupervised"
     summary = "Inverse covariance (whitening); pseudo-inverse when the data are singular"
     reference = "Mahalanobis, Proc. Natl. Inst. Sci. India 1936"
+    distributed_fit = "scatter"
     param_help = {
         "rtol": "Eigenvalues of the covariance at or below rtol × the largest count as zero "
         "(default: n_features × machine epsilon)."

@@ -51,6 +51,12 @@ class KISSME(MahalanobisLearner):
     well conditioned; α = 0 gives the paper's formula exactly, with pseudo-inverses (0 for
     1/0) on singular directions. Directions in which no pair varies get weight 0.
 
+    On partitioned data (``fit kissme --engine dask``), Σ_S and Σ_D are not sums of
+    per-partition terms: a pair's two points may lie in different partitions, and its
+    difference needs both. The partitions therefore hand over only the rows the pairs name
+    (at most two per pair) and :meth:`fit` runs on those; M does not depend on the rows no
+    pair names.
+
     Reference: M. Köstinger, M. Hirzer, P. Wohlhart, P. M. Roth and H. Bischof, "Large scale
     metric learning from equivalence constraints", CVPR 2012, pp. 2288-2295.
     """
@@ -58,6 +64,7 @@ class KISSME(MahalanobisLearner):
     name = "kissme"
     supervision = "weakly-supervised"
     constraint_kinds = ("pairs",)
+    distributed_fit = "named rows"
     summary = "KISSME: inverse covariance of similar minus dissimilar pair differences, made PSD"
     reference = "Köstinger, Hirzer, Wohlhart, Roth & Bischof, CVPR 2012"
     param_help = {

@@ -124,6 +124,10 @@ class LFDA(MahalanobisLearner):
     fewer points than there are features. With α = 0 the problem is reduced to the range
     of S⁽ˡʷ⁾ instead. All scatters are divided by n, which rescales M only.
 
+    Not on Dask: S⁽ˡʷ⁾ and S⁽ˡᵇ⁾ weigh every same-class pair by A_ij, with σ_i from x_i's
+    k-th nearest neighbour in its whole class, so they need all of a class's points at once;
+    they are not sums of per-partition terms, and ``fit lfda`` has no ``--engine dask``.
+
     Reference: M. Sugiyama, "Dimensionality reduction of multimodal labeled data by
     local Fisher discriminant analysis", Journal of Machine Learning Research 8:1027-1061, 2007.
     """

@@ -15,6 +15,7 @@ from metricli.learners.scatter import (
     range_basis,
     whitened_within,
 )
+from metricli.statistics import ChunkStats
 
 
 def chunk_centered(Z: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -47,6 +48,11 @@ class RCA(MahalanobisLearner):
     Only points in a chunklet of at least two points are used (ids < 0 are in none; a
     chunklet of one point says nothing), so adding unchunked points does not change M.
 
+    Ĉ and S_t depend on the data only through each chunklet's count, mean and the summed
+    within-chunklet scatter, which merge exactly across partitions even when a chunklet is
+    split between them (:class:`~metricli.statistics.ChunkStats`): :meth:`fit_statistics`
+    fits from those, which is how ``fit rca --engine dask`` runs.
+
     Reference: A. Bar-Hillel, T. Hertz, N. Shental and D. Weinshall, "Learning a Mahalanobis
     metric from equivalence constraints", Journal of Machine Learning Research 6:937-965, 2005.
     """
@@ -54,6 +60,7 @@ class RCA(MahalanobisLearner):
     name = "rca"
     supervision = "weakly-supervised"
     constraint_kinds = ("chunks",)
+    distributed_fit = "chunks"
     summary = "Relevant component analysis: whiten the variation within chunklets of equivalent points"
     reference = "Bar-Hillel, Hertz, Shental & Weinshall, JMLR 6:937-965, 2005"
     param_help = {
@@ -71,7 +78,7 @@ class RCA(MahalanobisLearner):
         chunks = chunks if isinstance(chunks, Chunks) else Chunks(chunks)
         validate(chunks, X.shape[0], where="rca: chunks")
         check_n_components(self.n_components, X.shape[1], self.name)
-        alpha = check_regularization(self.regularization, self.name)
+        check_regularization(self.regularization, self.name)
 
         ids = np.where(chunks.ids >= 0, chunks.ids, -1)
         sizes = np.bincount(ids[ids >= 0])
@@ -84,8 +91,37 @@ class RCA(MahalanobisLearner):
         Z, scale = centered_and_scaled(X[used])
         p = Z.shape[0]
         residual = chunk_centered(Z, dense_ids)
-        within = residual.T @ residual / p
-        total = Z.T @ Z / p
+        return self._solve(residual.T @ residual / p, Z.T @ Z / p, scale, int(dense_ids.max()) + 1, p)
+
+    def fit_statistics(self, stats: ChunkStats) -> RCA:
+        """Fit from per-chunklet statistics merged across batches or partitions (:class:`ChunkStats`).
+
+        Ĉ and the total scatter S_t of the chunklet points follow from the chunklets' counts,
+        means and within scatter; columns constant on those points get weight 0, as in :meth:`fit`.
+        """
+        d = stats.within.shape[0]
+        check_n_components(self.n_components, d, self.name)
+        check_regularization(self.regularization, self.name)
+        within, total, p, varying = stats.used()
+        if p == 0:
+            raise MetricliError(
+                "rca: no chunklet has two or more points; RCA needs points known to belong together"
+            )
+        if not varying.any():
+            raise MetricliError(f"all {p} points are identical; there is no spread to learn a metric from")
+        # exactly zero where a column is constant, as centered_and_scaled makes it in fit
+        within, total = within.copy(), total.copy()
+        for matrix in (within, total):
+            matrix[~varying, :] = 0.0
+            matrix[:, ~varying] = 0.0
+        # one global scale, so that the solve sees numbers near 1 (the result does not depend on it)
+        scale = float(np.sqrt(np.max(np.diag(total)) / p))
+        n_chunks = int(np.sum(stats.n >= 2))
+        return self._solve(within / (p * scale**2), total / (p * scale**2), scale, n_chunks, p)
+
+    def _solve(self, within: np.ndarray, total: np.ndarray, scale: float, n_chunks: int, p: int) -> RCA:
+        """M from Ĉ and S_t of the data divided by ``scale`` (Sec. 2 and 4.2; see the class docstring)."""
+        alpha = check_regularization(self.regularization, self.name)
         P = range_basis(total)
         values, vectors, keep = whitened_within(within, P, alpha)
         if not keep.any():
@@ -94,7 +130,7 @@ class RCA(MahalanobisLearner):
         if self.n_components is not None:
             chosen = chosen[: self.n_components]
         components = fix_signs((vectors[:, chosen] / np.sqrt(values[chosen])[None, :]).T @ P.T) / scale
-        self.n_chunks_ = int(dense_ids.max()) + 1
+        self.n_chunks_ = n_chunks
         self.n_points_used_ = int(p)
         components = check_representable(components, self.name)
         self._set_fit_result(components, n_iter=1, objective=None, converged=True)

@@ -43,6 +43,9 @@ class SELF(LFDA):
 
     Labels: None, NaN or '' mark an unlabelled row.
 
+    Not on Dask: S⁽ᵗ⁾ adds up across partitions, but LFDA's local scatters do not (see
+    :class:`LFDA`), so ``fit self`` has no ``--engine dask``.
+
     Reference: M. Sugiyama, T. Idé, S. Nakajima and J. Sese, "Semi-supervised local Fisher
     discriminant analysis for dimensionality reduction", Machine Learning 78:35-61, 2010.
     """

@@ -28,3 +28,23 @@ def test_bad_engine_options(cli, tmp_path):
         cli("transform", bundle, IRIS, "--scheduler", "tcp://127.0.0.1:1", "-o", tmp_path / "o"),
         "--scheduler goes with --engine dask",
     )
+
+
+def test_every_dask_command_names_the_extra_when_dask_is_missing(cli, tmp_path, monkeypatch):
+    bundle = tmp_path / "B"
+    assert cli("fit", "covariance", IRIS, "--label", "species", "-o", bundle).exit_code == 0
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.dataframe", None)
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    out = tmp_path / "out"
+    for args in (
+        ["distance", bundle, IRIS, "--to", IRIS, "-o", out],
+        ["neighbors", bundle, IRIS, "--query", IRIS, "-k", "2", "-o", out],
+        ["evaluate", bundle, IRIS, "--reference", IRIS, "--label", "species"],
+        ["check", bundle, "--data", IRIS],
+        ["fit", "covariance", IRIS, "--label", "species", "-o", out],
+        ["fit", "rca", IRIS, "--label", "species", "-o", out],
+        ["fit", "kissme", IRIS, "--label", "species", "-o", out],
+    ):
+        assert_one_line_error(cli(*args, "--engine", "dask"), "pip install 'metricli[dask]'")
+    assert not out.exists()
