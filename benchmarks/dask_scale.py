@@ -179,7 +179,7 @@ def run(command: list[str], also: list[int] = (), limit_gib: float | None = None
     }
     if code != 0:
         last = [line for line in stderr.splitlines() if line.strip()][-1:] or [f"exit {code}"]
-        if limit_gib and ("MemoryError" in stderr or "out of memory" in stderr):
+        if limit_gib and any(sign in stderr for sign in ("MemoryError", "out of memory", "malloc")):
             figures["failed"] = f"out of memory under a {limit_gib:.0f} GiB address-space limit"
         else:
             raise SystemExit(f"failed ({code}): {' '.join(command)}\n{stderr}")

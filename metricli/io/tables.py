@@ -112,7 +112,7 @@ def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
         raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
-    except MetricliError:
+    except (MetricliError, MemoryError):  # a table too large for memory is not a corrupt file
         raise
     except Exception as exc:  # pyarrow raises a zoo of types for corrupt files
         if fmt != "parquet":

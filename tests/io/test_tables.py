@@ -114,3 +114,22 @@ def test_ids_must_be_unique(tmp_path):
     path.write_text("id,x\np1,1\np2,2\np1,3\n")
     with pytest.raises(MetricliError, match="repeats the value 'p1' at row 2"):
         load_dataset(str(path), id_column="id")
+
+
+def test_a_parquet_table_too_large_for_memory_is_not_called_corrupt(tmp_path, monkeypatch):
+    """pyarrow's allocation failure is a MemoryError (the CLI says: out of memory), not a bad file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pytest
+
+    from metricli.io.tables import read_table
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2.0]}), path)
+
+    def fail(*args, **kwargs):
+        raise pa.ArrowMemoryError("malloc of size 5120000000 failed")
+
+    monkeypatch.setattr(pq, "read_table", fail)
+    with pytest.raises(MemoryError):
+        read_table(str(path))
