@@ -117,7 +117,11 @@ class MetricliGroup(TyperGroup):
             os.dup2(devnull, sys.stdout.fileno())
             code = 0
         except MemoryError:
-            code = _fail("out of memory; try a smaller --block-size or --batch-rows", 2)
+            code = _fail(
+                "out of memory; lower --batch-rows or --block-size where the command has them, "
+                "or run it on a cluster with --engine dask",
+                2,
+            )
         except Exception as exc:
             if debug:
                 raise
