@@ -226,11 +226,12 @@ def check(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Verify the metric axioms, with proof: for M its symmetry, eigenvalues (PSD), rank,
-    condition number and a null-space witness pair; for a distance matrix D every axiom
-    (non-negativity, zero self-distance, symmetry, identity of indiscernibles, and the
-    triangle inequality over all n³ triplets, in parallel blocks) with counts, worst
-    violations, their quantiles and witnesses by id.
+    """Prove whether a learned metric M or any distance matrix D satisfies the metric axioms.
+
+    For M: symmetry, eigenvalues (PSD), rank, condition number and a null-space witness
+    pair. For D: every axiom (non-negativity, zero self-distance, symmetry, identity of
+    indiscernibles, and the triangle inequality over all n³ triplets, in parallel blocks)
+    with counts, worst violations, their quantiles and witnesses by id.
 
     Verdicts: metric, pseudometric (distinct points at distance 0), semimetric (the
     triangle inequality fails), quasimetric (only symmetry fails), not a distance.
