@@ -62,6 +62,9 @@ def emit_json(payload: Any) -> None:
     sys.stdout.flush()
 
 
+BundleArgument = Annotated[
+    str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite the output if it exists.")]

@@ -11,6 +11,7 @@ import typer
 
 from metricli.cli.common import (
     BatchRowsOption,
+    BundleArgument,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -48,9 +49,7 @@ _BLOCK_BYTES = 16 * 2**20
 
 
 def distance(
-    bundle_path: Annotated[
-        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
-    ],
+    bundle_path: BundleArgument,
     data: Annotated[
         str,
         typer.Argument(

@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from metricli.cli import render
 from metricli.cli.common import (
     BatchRowsOption,
+    BundleArgument,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -261,9 +262,7 @@ for _name, _cls in LEARNERS.items():
 
 @evaluate_app.command("bundle")
 def evaluate_bundle(
-    bundle_path: Annotated[
-        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
-    ],
+    bundle_path: BundleArgument,
     test: Annotated[
         str,
         typer.Argument(

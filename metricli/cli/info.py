@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from metricli.cli import render
-from metricli.cli.common import JsonOption, QuietOption, configure, emit_json, out, settings
+from metricli.cli.common import BundleArgument, JsonOption, QuietOption, configure, emit_json, out, settings
 from metricli.io.bundle import load_bundle
 
 
 def info(
-    bundle_path: Annotated[
-        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
-    ],
+    bundle_path: BundleArgument,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:

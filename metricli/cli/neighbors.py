@@ -12,6 +12,7 @@ import typer
 
 from metricli.cli.common import (
     BatchRowsOption,
+    BundleArgument,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -45,9 +46,7 @@ from metricli.kernels import NeighbourAnswers, StreamingNeighbors, project, row_
 
 
 def neighbors(
-    bundle_path: Annotated[
-        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
-    ],
+    bundle_path: BundleArgument,
     reference: Annotated[
         str,
         typer.Argument(metavar="REFERENCE", help="The rows to search (held in memory).", show_default=False),

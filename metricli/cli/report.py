@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from metricli.cli.common import (
+    BundleArgument,
     ForceOption,
     FormatOption,
     IdOption,
@@ -25,9 +26,7 @@ from metricli.learners import get_learner
 
 
 def report(
-    bundle_path: Annotated[
-        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
-    ],
+    bundle_path: BundleArgument,
     data: Annotated[
         str,
         typer.Argument(help="Points to show (e.g. the training data); '-' reads stdin.", show_default=False),

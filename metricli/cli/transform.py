@@ -9,6 +9,7 @@ import typer
 
 from metricli.cli.common import (
     BatchRowsOption,
+    BundleArgument,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -33,9 +34,7 @@ from metricli.kernels import project
 
 
 def transform(
-    bundle_path: Annotated[
-        str, typer.Argument(metavar="BUNDLE", help="A model bundle folder.", show_default=False)
-    ],
+    bundle_path: BundleArgument,
     data: Annotated[str, typer.Argument(help="Points to transform; '-' reads stdin.", show_default=False)],
     output: OutputOption = "-",
     fmt: FormatOption = None,
