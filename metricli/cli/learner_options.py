@@ -136,7 +136,8 @@ def weak_parameters(cls: type[MahalanobisLearner], *, files: bool = True) -> lis
                             str | None,
                             "--chunks",
                             rich_help_panel=panel,
-                            help="Column of chunk ids in DATA (blank or -1: in no chunk).",
+                            help="Column of chunk ids in DATA (blank or -1: in no chunk), or a file "
+                            "row,chunk (id,chunk with --id) as 'metricli constraints --kind chunks' writes.",
                         ),
                     )
                 )
@@ -276,6 +277,11 @@ def learner_params(cls: type[MahalanobisLearner], options: dict[str, Any]) -> di
     return params
 
 
+def _is_chunk_file(value: str) -> bool:
+    """--chunks names a file (not a column of DATA) when a table file of that name exists."""
+    return Path(value).suffix.lower() in (".csv", ".tsv", ".parquet") and Path(value).is_file()
+
+
 def load_learning_data(options: dict[str, Any]) -> Dataset:
     """DATA with the columns the options choose (features, label, target, id, chunk column)."""
     dataset = load_dataset(
@@ -288,7 +294,9 @@ def load_learning_data(options: dict[str, Any]) -> Dataset:
         exclude=split_columns(options["exclude"]) or (),
         drop_missing=options["drop_missing"],
         unlabeled=options["unlabeled"],
-        extra_columns=[options["chunks"]] if options.get("chunks") else (),
+        extra_columns=[options["chunks"]]
+        if options.get("chunks") and not _is_chunk_file(options["chunks"])
+        else (),
     )
     for message in dataset.notes:
         note(message)
@@ -347,7 +355,7 @@ def weak_constraints(
     """
     info = {} if info is None else info
     from metricli import constraints as weak
-    from metricli.io.constraints import chunks_from_column, read_constraints
+    from metricli.io.constraints import chunks_from_column, read_chunk_file, read_constraints
 
     given = [k for k in cls.constraint_kinds if options.get(k)]
     if len(given) > 1:
@@ -358,6 +366,17 @@ def weak_constraints(
             raise MetricliError(
                 f"--n-constraints draws constraints from labels; it cannot be used with --{kind}"
             )
+        if kind == "chunks" and _is_chunk_file(options["chunks"]):
+            path = options["chunks"]
+            found = weak.Chunks(read_chunk_file(path, dataset.n_samples, ids=dataset.ids, rows=dataset.rows))
+            weak.validate(found, dataset.n_samples, where=display_name(path))
+            info["constraints"] = {
+                "source": "file",
+                "path": display_name(path),
+                "sha256": sha256_file(path),
+                **weak.describe(found),
+            }
+            return found
         if kind == "chunks":
             column = options["chunks"]
             found = weak.Chunks(chunks_from_column(dataset.extra[column], dataset.name, column))

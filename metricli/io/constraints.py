@@ -147,3 +147,43 @@ def chunks_from_column(series: pd.Series, name: str, column: str) -> np.ndarray:
         _, codes = np.unique(keys[present], return_inverse=True)
         ids[present] = codes
     return ids
+
+
+def read_chunk_file(
+    source: str, n_points: int, ids: np.ndarray | None = None, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """A chunk file ``row,chunk`` (or ``id,chunk``), as ``metricli constraints --kind chunks``
+    writes it, as one chunk id per point (-1: in no chunk). Points the file does not list are
+    in no chunk; a point listed twice is an error naming the row.
+    """
+    name = display_name(source)
+    frame, _ = read_table(source, None)
+    line_offset = 2 if detect_format(source, None) in ("csv", "tsv") else None
+    if frame.shape[1] != 2:
+        raise MetricliError(
+            f"{name}: chunk files have 2 columns (row or id, chunk); this one has {frame.shape[1]}"
+        )
+
+    def at(row: int) -> str:
+        return f"{name}: row {row}" + (f" (line {row + line_offset})" if line_offset is not None else "")
+
+    point_column, chunk_column = frame.columns
+    if ids is not None:
+        points = _ids_to_points(frame[point_column], ids, point_column, at)
+    else:
+        points = _file_rows_to_points(
+            _integers(frame[point_column], point_column, at), rows, n_points, point_column, at
+        )
+        outside = (points < 0) | (points >= n_points)
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise MetricliError(
+                f"{at(row)}: refers to point {int(points[row])}, but the data has {n_points} rows"
+            )
+    seen = pd.Series(points).duplicated().to_numpy()
+    if seen.any():
+        row = int(np.flatnonzero(seen)[0])
+        raise MetricliError(f"{at(row)}: lists point {frame[point_column].iloc[row]} a second time")
+    chunks = -np.ones(n_points, dtype=np.intp)
+    chunks[points] = chunks_from_column(frame[chunk_column], name, chunk_column)
+    return chunks

@@ -221,3 +221,66 @@ def test_neighbour_triplets_are_the_ones_fit_draws(tmp_path):
     )
     assert result.exit_code == 2
     assert "--strategy neighbors draws triplets; use --strategy random for pairs" in result.stderr
+
+
+def test_chunk_file_from_constraints_feeds_fit_rca(tmp_path):
+    from ..conftest import IRIS, assert_one_line_error
+
+    runner = CliRunner()
+    chunks = tmp_path / "chunks.csv"
+    made = runner.invoke(
+        app,
+        [
+            "constraints",
+            str(IRIS),
+            "--label",
+            "species",
+            "--kind",
+            "chunks",
+            "-n",
+            "20",
+            "--seed",
+            "3",
+            "-o",
+            str(chunks),
+        ],
+    )
+    assert made.exit_code == 0, made.stderr
+    from_file, from_labels = tmp_path / "a", tmp_path / "b"
+    assert (
+        runner.invoke(app, ["fit", "rca", str(IRIS), "--chunks", str(chunks), "-o", str(from_file)]).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(
+            app,
+            [
+                "fit",
+                "rca",
+                str(IRIS),
+                "--label",
+                "species",
+                "--n-constraints",
+                "20",
+                "--seed",
+                "3",
+                "-o",
+                str(from_labels),
+            ],
+        ).exit_code
+        == 0
+    )
+    np.testing.assert_array_equal(np.load(from_file / "M.npy"), np.load(from_labels / "M.npy"))
+    meta = json.loads((from_file / "metadata.json").read_text())
+    assert meta["input"]["constraints"]["source"] == "file"
+    # a point listed twice is an error naming the file and row
+    bad = tmp_path / "twice.csv"
+    bad.write_text("row,chunk\n0,1\n5,1\n0,2\n")
+
+    class Run:
+        def __init__(self, result):
+            self.exit_code, self.stdout, self.stderr = result.exit_code, result.stdout, result.stderr
+
+    run = Run(runner.invoke(app, ["fit", "rca", str(IRIS), "--chunks", str(bad), "-o", str(tmp_path / "c")]))
+    assert_one_line_error(run, "twice.csv: row 2 (line 4)", "a second time")
+    assert not (tmp_path / "c").exists()
