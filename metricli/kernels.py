@@ -236,13 +236,10 @@ def pair_scatter(
     O(n·d + block_bytes). Center X first for accuracy (the result does not depend on a shift).
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
-    scatter = np.zeros((X.shape[1], X.shape[1]))
+    scatter = DifferenceScatter(X)  # accumulates Σ_ij w_ij x_ij x_ijᵀ, twice the ½-sum for symmetric W
     for rows, D in iter_sq_distances(X, X, block_bytes):
-        W = weights(rows, D)
-        block = X[rows]
-        scatter += block.T @ (W.sum(axis=1)[:, None] * block)
-        scatter -= block.T @ (W @ X)
-    return (scatter + scatter.T) / 2
+        scatter.add_block(rows, slice(0, X.shape[0]), weights(rows, D))
+    return scatter.result() / 2
 
 
 def _exclude(D: np.ndarray, excluded: np.ndarray, rs: slice) -> None:
@@ -808,14 +805,3 @@ class DifferenceScatter:
         G -= self._S
         G -= self._S.T
         return (G + G.T) / 2
-
-
-def paired_sq_distances(
-    Z: np.ndarray, a: np.ndarray, b: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES
-) -> np.ndarray:
-    """||z_a[p] - z_b[p]||² for each pair p, in blocks of pairs."""
-    out = np.empty(len(a))
-    for part in row_blocks(len(a), block_rows(Z.shape[1], block_bytes)):
-        diff = Z[a[part]] - Z[b[part]]
-        out[part] = np.einsum("ij,ij->i", diff, diff)
-    return out

@@ -11,7 +11,7 @@ from metricli.kernels import (
     DifferenceScatter,
     bounded_row_blocks,
     iter_neighbour_softmax,
-    paired_sq_distances,
+    pair_sq_distances,
 )
 
 
@@ -86,5 +86,5 @@ def test_bounded_row_blocks_never_cross_a_boundary():
 def test_paired_sq_distances():
     Z = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
     np.testing.assert_allclose(
-        paired_sq_distances(Z, np.array([0, 1, 2]), np.array([1, 2, 2]), block_bytes=16), [25.0, 13.0, 0.0]
+        pair_sq_distances(Z, Z, np.array([0, 1, 2]), np.array([1, 2, 2]), block_bytes=16), [25.0, 13.0, 0.0]
     )

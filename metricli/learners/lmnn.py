@@ -14,7 +14,7 @@ from metricli.kernels import (
     block_rows,
     bounded_row_blocks,
     knn,
-    paired_sq_distances,
+    pair_sq_distances,
 )
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
@@ -169,7 +169,7 @@ def lmnn_objective(
     n, k = targets.shape
     Z = X @ L.T
     anchors = np.repeat(np.arange(n), k)
-    target_dist = paired_sq_distances(Z, anchors, targets.ravel(), memory).reshape(n, k)
+    target_dist = pair_sq_distances(Z, Z, anchors, targets.ravel(), memory).reshape(n, k)
     radius = target_dist.max(axis=1) + 1.0
     distances = SquaredDistances(Z)
     push = DifferenceScatter(X)
