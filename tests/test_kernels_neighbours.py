@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from metricli import kernels
 from metricli.kernels import (
     NEGLIGIBLE_EXPONENT,
     DifferenceScatter,
@@ -29,7 +30,8 @@ def test_neighbour_softmax_matches_the_definition(block_bytes):
     np.testing.assert_array_equal(seen, 1)
 
 
-def test_sparse_softmax_blocks_keep_exactly_the_non_negligible_weights():
+def test_sparse_softmax_blocks_keep_exactly_the_non_negligible_weights(monkeypatch):
+    monkeypatch.setattr(kernels, "SPARSE_MIN_ENTRIES", 0)  # small blocks too
     rng = np.random.default_rng(2)
     Z = rng.standard_normal((30, 2)) * 5
     dense = np.vstack([K / s[:, None] for _, K, s in iter_neighbour_softmax(Z, sparse_below=0.0)])

@@ -120,6 +120,7 @@ def nca_objective(
     """
     Z = X @ L.T
     scatter = DifferenceScatter(X)
+    X1, everyone = scatter.with_ones, slice(0, X.shape[0])
     total = 0.0
     for rows, K, s in iter_neighbour_softmax(Z, memory, sparse_below):
         if sparse.issparse(K):
@@ -129,23 +130,25 @@ def nca_objective(
             # K becomes W: w_ij = p_ij (p_i - [y_i = y_j]), with p_ij = k_ij / s_i
             K.data *= (p[row_of] - same) / s[row_of]
             total += float(p.sum())
+            scatter.add_block(rows, everyone, K)
         else:
+            # W = diag(p / s) K - diag(1 / s) (K ∘ same class), w_ij = p_ij (p_i - [y_i = y_j]):
+            # W [X, 1] and 1ᵀ W come from one product with K plus small ones per class
+            # (points sorted by class), never a pass to build W
+            within = np.empty((K.shape[0], X1.shape[1]))
             segments = list(class_segments(rows, codes, bounds))
-            p = np.empty(K.shape[0])
             for seg, same in segments:
-                np.sum(K[seg, same], axis=1, out=p[seg])
-            p /= s
+                np.matmul(K[seg, same], X1[same], out=within[seg])
+            p = within[:, -1] / s  # [X, 1]'s last column sums the same-class weights
             total += float(p.sum())
-            # K becomes W in place: w_ij = p_ij p_i off the class, p_ij (p_i - 1) within it
-            off, within = (p / s)[:, None], ((p - 1.0) / s)[:, None]
+            scale, inverse = p / s, 1.0 / s
+            WX1 = K @ X1
+            WX1 *= scale[:, None]
+            WX1 -= inverse[:, None] * within
+            columns = scale @ K
             for seg, same in segments:
-                for part, factor in (
-                    (K[seg, : same.start], off[seg]),
-                    (K[seg, same], within[seg]),
-                    (K[seg, same.stop :], off[seg]),
-                ):
-                    np.multiply(part, factor, out=part)
-        scatter.add_block(rows, slice(0, X.shape[0]), K)
+                columns[same] -= inverse[seg] @ K[seg, same]
+            scatter.add_products(rows, everyone, WX1, columns)
     return total, scatter.result()
 
 
