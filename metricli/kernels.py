@@ -804,6 +804,11 @@ class DifferenceScatter:
         self._S = np.zeros((X.shape[1], X.shape[1]))
         self._degree = np.zeros(X.shape[0])
 
+    def reset(self) -> None:
+        """Start a new sum (X and [X, 1] are kept)."""
+        self._S[:] = 0.0
+        self._degree[:] = 0.0
+
     @property
     def with_ones(self) -> np.ndarray:
         """[X, 1]: the matrix the products of ``add_products`` are taken with."""

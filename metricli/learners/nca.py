@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
+from metricli.kernels import (
+    DifferenceScatter,
+    block_rows,
+    csr_row_indices,
+    iter_neighbour_softmax,
+    row_blocks,
+)
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
 from metricli.learners.labels import class_layout
@@ -95,8 +101,10 @@ class NCA(MahalanobisLearner):
             learner=self.name,
         )
 
+        objective = NCAObjective(Xs, codes, bounds, memory)
+
         def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
-            f, G = nca_objective(Xs, L, codes, bounds, memory)
+            f, G = objective(L)
             # minimise -f / n: the mean probability of a correct stochastic 1-NN vote
             return -f / n, (-2.0 / n) * (L @ G), {}
 
@@ -106,37 +114,45 @@ class NCA(MahalanobisLearner):
         return result
 
 
-def nca_objective(
-    X: np.ndarray,
-    L: np.ndarray,
-    codes: np.ndarray,
-    bounds: np.ndarray,
-    memory: int,
-    sparse_below: float = 0.05,
-) -> tuple[float, np.ndarray]:
+class NCAObjective:
     """f(L) = Σ_i p_i and G = Σ_ij p_ij (p_i - [y_i = y_j]) x_ij x_ijᵀ, so ∂f/∂L = 2 L G.
 
-    X must be sorted by class (class c in rows bounds[c]:bounds[c + 1]).
+    Built once per fit from X sorted by class (class c in rows bounds[c]:bounds[c + 1]),
+    so what does not depend on L ([X, 1], each row block's class segments) is not
+    redone at every evaluation. Calling it with L returns (f, G).
     """
-    Z = X @ L.T
-    scatter = DifferenceScatter(X)
-    X1, everyone = scatter.with_ones, slice(0, X.shape[0])
-    total = 0.0
-    for rows, K, s in iter_neighbour_softmax(Z, memory, sparse_below):
-        if sparse.issparse(K):
-            row_of = csr_row_indices(K)
-            same = codes[K.indices] == codes[rows.start + row_of]
-            p = np.bincount(row_of, weights=K.data * same, minlength=K.shape[0]) / s
-            # K becomes W: w_ij = p_ij (p_i - [y_i = y_j]), with p_ij = k_ij / s_i
-            K.data *= (p[row_of] - same) / s[row_of]
-            total += float(p.sum())
-            scatter.add_block(rows, everyone, K)
-        else:
+
+    def __init__(
+        self, X: np.ndarray, codes: np.ndarray, bounds: np.ndarray, memory: int, sparse_below: float = 0.05
+    ) -> None:
+        self.X, self.codes, self.memory, self.sparse_below = X, codes, memory, sparse_below
+        self.scatter = DifferenceScatter(X)
+        n = X.shape[0]
+        self.segments = {
+            rows.start: list(class_segments(rows, codes, bounds))
+            for rows in row_blocks(n, block_rows(n, memory))
+        }
+
+    def __call__(self, L: np.ndarray) -> tuple[float, np.ndarray]:
+        X, codes, scatter = self.X, self.codes, self.scatter
+        scatter.reset()
+        X1, everyone = scatter.with_ones, slice(0, X.shape[0])
+        total = 0.0
+        for rows, K, s in iter_neighbour_softmax(X @ L.T, self.memory, self.sparse_below):
+            if sparse.issparse(K):
+                row_of = csr_row_indices(K)
+                same = codes[K.indices] == codes[rows.start + row_of]
+                p = np.bincount(row_of, weights=K.data * same, minlength=K.shape[0]) / s
+                # K becomes W: w_ij = p_ij (p_i - [y_i = y_j]), with p_ij = k_ij / s_i
+                K.data *= (p[row_of] - same) / s[row_of]
+                total += float(p.sum())
+                scatter.add_block(rows, everyone, K)
+                continue
             # W = diag(p / s) K - diag(1 / s) (K ∘ same class), w_ij = p_ij (p_i - [y_i = y_j]):
             # W [X, 1] and 1ᵀ W come from one product with K plus small ones per class
             # (points sorted by class), never a pass to build W
+            segments = self.segments[rows.start]
             within = np.empty((K.shape[0], X1.shape[1]))
-            segments = list(class_segments(rows, codes, bounds))
             for seg, same in segments:
                 np.matmul(K[seg, same], X1[same], out=within[seg])
             p = within[:, -1] / s  # [X, 1]'s last column sums the same-class weights
@@ -149,7 +165,19 @@ def nca_objective(
             for seg, same in segments:
                 columns[same] -= inverse[seg] @ K[seg, same]
             scatter.add_products(rows, everyone, WX1, columns)
-    return total, scatter.result()
+        return total, scatter.result()
+
+
+def nca_objective(
+    X: np.ndarray,
+    L: np.ndarray,
+    codes: np.ndarray,
+    bounds: np.ndarray,
+    memory: int,
+    sparse_below: float = 0.05,
+) -> tuple[float, np.ndarray]:
+    """One evaluation of :class:`NCAObjective`."""
+    return NCAObjective(X, codes, bounds, memory, sparse_below)(L)
 
 
 def class_segments(rows: slice, codes: np.ndarray, bounds: np.ndarray) -> Iterator[tuple[slice, slice]]:

@@ -87,8 +87,8 @@ def minimize_lbfgs(
     def callback(intermediate_result: Any) -> None:
         value = reported(float(intermediate_result.fun))
         history.append(value)
-        info = last.get("info", {}) if np.array_equal(last.get("x"), intermediate_result.x) else {}
-        if learner is not None:
+        if learner is not None and getattr(learner, "_progress", None) is not None:
+            info = last.get("info", {}) if np.array_equal(last.get("x"), intermediate_result.x) else {}
             learner._report_progress(len(history), value, **info)
 
     result = minimize(
