@@ -46,10 +46,18 @@ def test_sparse_softmax_blocks_keep_exactly_the_non_negligible_weights(monkeypat
     assert np.all(dense[~kept] < 1e-17)
 
 
-def test_neighbour_softmax_survives_distances_that_underflow_exp():
-    # squared distances in the thousands: exp(-d) is 0 in float64, the shifted softmax is not
+@pytest.mark.parametrize("block_bytes", [8 * 4, 8 * 4 * 3, 2**20])
+def test_neighbour_softmax_survives_distances_that_underflow_exp(block_bytes):
+    # squared distances in the thousands: exp(-d) is 0 in float64, the shifted softmax is not;
+    # 0 and 100 are far from everything, 40 and 41 near each other, in any row block
     Z = np.array([[0.0], [40.0], [41.0], [100.0]])
-    probabilities = np.vstack([K / s[:, None] for _, K, s in iter_neighbour_softmax(Z)])
+    probabilities = np.vstack([K / s[:, None] for _, K, s in iter_neighbour_softmax(Z, block_bytes)])
+    D = (Z - Z.T) ** 2
+    np.fill_diagonal(D, np.inf)
+    shifted = np.exp(-(D - D.min(axis=1, keepdims=True)))
+    # weights beyond EXP_FLOOR of a row's nearest are floored at e^-300 (relative), not 0
+    expected = shifted / shifted.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-12, atol=4 * np.exp(-kernels.EXP_FLOOR))
     assert np.all(np.isfinite(probabilities))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     assert probabilities[0, 1] == pytest.approx(1.0)  # 0's nearest is 40, at 1600 vs 1681
