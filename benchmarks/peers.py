@@ -87,7 +87,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "lmnn",
         "supervised",
-        # k = 3 target neighbours, the same as the kNN used to score (and metric-learn's default)
+        # k = 3 target neighbours, the same as the kNN used to score (and metric-learn's default).
+        # metric-learn's regularization weights the pull term, ours (μ, as in the paper) the push
+        # term: they agree at 0.5 only; another value r here must be passed to metric-learn as 1 - r.
         {"k|n_neighbors": 3, "regularization|mu": 0.5, "max_iter": 1000, "random_state": 0},
         (
             Peer(

@@ -42,6 +42,9 @@ class LMNN(MahalanobisLearner):
     keeping only points inside the margin, d_il < max_j d_ij + 1; memory is
     O(n·d + block + active pairs of one block). ε is minimised over L with L-BFGS.
 
+    μ weights the push term as in the paper (eq. 13); metric-learn's ``regularization``
+    weights the pull term instead, so its value r corresponds to μ = 1 - r (equal at 0.5).
+
     Reference: K. Q. Weinberger, L. K. Saul, "Distance Metric Learning for Large Margin
     Nearest Neighbor Classification", JMLR 10:207-244, 2009.
     """

@@ -76,6 +76,45 @@ def test_gradient_matches_central_differences(seed):
     assert np.max(np.abs(analytic - numeric)) <= 1e-6 * np.max(np.abs(analytic))
 
 
+def dense_objective(X, y, L, targets, mu):
+    """Weinberger & Saul 2009, eq. 13 summed over every triplet (i, j ⇝ i, l) with an n x k x n array."""
+    Z = X @ np.atleast_2d(L).T
+    D = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(axis=-1)
+    d_target = np.take_along_axis(D, targets, axis=1)  # n x k
+    hinge = 1.0 + d_target[:, :, None] - D[:, None, :]  # [i, j, l]
+    hinge *= (y[:, None] != y[None, :])[:, None, :]  # impostors: any other class
+    active = hinge > 0
+    return (1 - mu) * d_target.sum() + mu * hinge[active].sum(), int(active.sum())
+
+
+@pytest.mark.parametrize(("seed", "mu"), [(5, 0.5), (6, 0.2)])
+def test_objective_matches_the_dense_triplet_sum(seed, mu):
+    # overlapping classes, so hundreds of triplets are active and many impostors sit near the margin
+    rng = np.random.default_rng(seed)
+    y = np.sort(rng.integers(0, 3, 45))
+    X = rng.standard_normal((45, 4)) + 0.8 * y[:, None]
+    L = rng.standard_normal((3, 4))
+    Xs, bounds, targets, pull = problem(X, y, 3)
+    loss, _, info = lmnn_objective(Xs, L, targets, bounds, pull, mu, 2**10)
+    expected, n_active = dense_objective(Xs, y, L, targets, mu)
+    assert n_active > 200
+    assert info["active"] == n_active
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::metricli.errors.ConvergenceWarning")
+def test_target_neighbours_come_from_the_input_space_not_the_init():
+    # The paper fixes target neighbours by Euclidean distance in the input space, whatever L
+    # the solver starts from. Class 0: a = (0, 0), b = (0, 3), c = (2.5, 0); class 1 the same + 10.
+    # Input space, k = 1: a -> c (6.25 < 9), b -> a (9 < 15.25), c -> a (6.25 < 15.25).
+    # An init shrinking feature 1 by 100 would give a -> b (0.0009 < 6.25) instead.
+    X = np.array([[0.0, 0.0], [0.0, 3.0], [2.5, 0.0]])
+    X = np.vstack([X, X + 10.0])
+    y = np.array([0, 0, 0, 1, 1, 1])
+    model = LMNN(k=1, init=np.diag([1.0, 0.01]), max_iter=1).fit(X, y)
+    assert model.target_neighbors_.ravel().tolist() == [2, 0, 0, 5, 3, 3]
+
+
 @pytest.mark.parametrize("memory", [8, 8 * 40, 2**30])
 def test_blocks_do_not_change_the_result(memory):
     # one row per block (the weights go in as a dense block), and one block per class (as pairs)
