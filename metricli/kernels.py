@@ -145,6 +145,24 @@ def iter_sq_distances(
         yield rows, D
 
 
+def kth_neighbour_sq_distance(X: np.ndarray, k: int, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np.ndarray:
+    """The squared distance from each row of X to its k-th nearest other row (1 <= k < n).
+
+    Only the value is needed (e.g. a local scale), so one partial sort per row block
+    replaces :func:`knn`'s tie-ordered indices. Memory: one block.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n = X.shape[0]
+    if not 1 <= k < n:
+        raise ValueError(f"k={k} neighbours requested but only {n - 1} other points")
+    result = np.empty(n)
+    for rows, D in iter_sq_distances(X, X, block_bytes):
+        local = np.arange(rows.stop - rows.start)
+        D[local, local + rows.start] = np.inf
+        result[rows] = np.partition(D, k - 1, axis=1)[:, k - 1]
+    return result
+
+
 def _smallest_k(D: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
     """The k smallest entries of each row of D, ties broken by column order.
 

@@ -98,3 +98,18 @@ def test_paired_sq_distances():
     np.testing.assert_allclose(
         pair_sq_distances(Z, Z, np.array([0, 1, 2]), np.array([1, 2, 2]), block_bytes=16), [25.0, 13.0, 0.0]
     )
+
+
+def test_kth_neighbour_distance_matches_sorting_all_distances():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    X[5] = X[9]  # a duplicate: its nearest other point is at distance 0
+    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=-1)
+    np.fill_diagonal(D, np.inf)
+    expected = np.sort(D, axis=1)
+    for k in (1, 4, 39):
+        for block_bytes in (8 * 40 * 3, 2**20):
+            got = kernels.kth_neighbour_sq_distance(X, k, block_bytes)
+            np.testing.assert_allclose(got, expected[:, k - 1], rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError):
+        kernels.kth_neighbour_sq_distance(X, 40)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metricli.errors import MetricliError
-from metricli.kernels import knn, pair_scatter
+from metricli.kernels import kth_neighbour_sq_distance, pair_scatter
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.scatter import (
     EmbeddingType,
@@ -87,8 +87,7 @@ def local_fisher_scatters(Z: np.ndarray, codes: np.ndarray, k: int) -> LocalFish
         if n_c < 2:
             continue
         k_c = min(k, n_c - 1)
-        _, sq = knn(centered, centered, k_c, exclude_self=True)
-        sigma = np.sqrt(sq[:, k_c - 1])
+        sigma = np.sqrt(kth_neighbour_sq_distance(centered, k_c))
         Q_c = pair_scatter(centered, local_affinity(sigma))
         within += Q_c / n_c
         local_between += (1.0 - n_c / n) * (C_c - Q_c / n_c)
