@@ -18,11 +18,14 @@ _TINY = 1e-12
 def log_ratio_objective(
     L: np.ndarray, similar: np.ndarray, dissimilar: np.ndarray, diagonal: bool = False
 ) -> tuple[float, np.ndarray]:
-    """F(L) = -log Σ_D ||L v|| + ½ log Σ_S ||L v||², and its gradient in L.
+    """F(L) = -log mean_D ||L v|| + ½ log mean_S ||L v||², and its gradient in L.
 
     ``similar`` and ``dissimilar`` hold the difference vectors v (one per row). With
-    ``diagonal`` L is the vector u of L = diag(u). exp(-F) is Xing et al.'s objective
-    g(A) = Σ_D ||v||_A at the scale where the constraint f(A) = Σ_S ||v||²_A = 1 holds.
+    ``diagonal`` L is the vector u of L = diag(u). exp(-F) · |D| / sqrt(|S|) is Xing et
+    al.'s objective g(A) = Σ_D ||v||_A at the scale where the constraint
+    f(A) = Σ_S ||v||²_A = 1 holds. Means rather than sums: the gradient is the same, but
+    the value no longer carries the constant -log |D| + ½ log |S|, which made the
+    solver's relative-decrease stopping test depend on how many pairs were given.
     """
     P_s = similar * L if diagonal else similar @ L.T
     P_d = dissimilar * L if diagonal else dissimilar @ L.T
@@ -39,7 +42,7 @@ def log_ratio_objective(
     else:
         grad_g = W_d.T @ dissimilar
         grad_f = 2.0 * P_s.T @ similar
-    value = -np.log(g) + 0.5 * np.log(f)
+    value = -np.log(g / len(dissimilar)) + 0.5 * np.log(f / len(similar))
     return float(value), -grad_g / g + 0.5 * grad_f / f
 
 
@@ -55,7 +58,10 @@ class MMC(MahalanobisLearner):
     g(A) / sqrt(f(A)). We maximize its logarithm with L-BFGS over L (A = LᵀL), which
     removes both the PSD projection and the projection on f(A) ≤ 1 of the paper's
     iterated projections; with a full square L every local maximum is global. The
-    result is rescaled so that f(A) = 1 exactly.
+    result is rescaled so that f(A) = 1 exactly. The logarithm is taken of the ratio of
+    means, mean_D ||v||_A / sqrt(mean_S ||v||²_A) (the same maximizer), whose value does
+    not grow with the number of pairs, so the solver's stopping test (the relative
+    decrease of that logarithm against ``tol``) means the same for 100 pairs or 100 000.
 
     With ``diagonal`` A = diag(w), w ≥ 0 (eq. 6 of the paper, a penalized form whose
     minimizer is, up to scale, the maximizer of the same ratio): we optimize u with
@@ -145,7 +151,7 @@ class MMC(MahalanobisLearner):
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             learner=self,
-            reported=lambda value: float(np.exp(-value)),
+            reported=lambda value: float(np.exp(-value) * len(dissimilar) / np.sqrt(len(similar))),
         )
         L = result.x.reshape(shape)
         L = np.diag(L) if diagonal else L

@@ -65,3 +65,51 @@ def test_bad_input():
         LSML(regularization=0).fit(X, quadruplets)
     with pytest.raises(MetricliError, match=r"row 0: pairs point 3 with itself"):
         LSML().fit(X, Quadruplets([3], [3], [1], [2]))
+
+
+def _paper_objective(M, near, far, regularization):
+    """Liu et al.'s objective written directly in M (prior I): the mean squared hinge of
+    d_M(a, b) - d_M(c, d) plus λ (tr M - log det M - d)."""
+    d_near = np.sqrt(np.einsum("ij,jk,ik->i", near, M, near))
+    d_far = np.sqrt(np.einsum("ij,jk,ik->i", far, M, far))
+    sign, logdet = np.linalg.slogdet(M)
+    if sign <= 0:
+        return np.inf
+    return np.mean(np.maximum(d_near - d_far, 0.0) ** 2) + regularization * (np.trace(M) - logdet - len(M))
+
+
+@pytest.mark.parametrize("regularization", [0.1, 1.0])
+def test_reaches_the_optimum_of_an_independent_solve(regularization):
+    # the problem is strictly convex in M: an independent solver on another parameterization
+    # (Nelder-Mead on the lower Cholesky factor, no gradients) must land on the same M
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 3)) * [1.0, 2.0, 0.5]
+    a, b, c, d = rng.integers(0, 30, size=(4, 40))
+    keep = (a != b) & (c != d)
+    quadruplets = Quadruplets(a[keep], b[keep], c[keep], d[keep])
+    near, far = X[quadruplets.a] - X[quadruplets.b], X[quadruplets.c] - X[quadruplets.d]
+    rows, cols = np.tril_indices(3)
+
+    def from_cholesky(theta):
+        C = np.zeros((3, 3))
+        C[rows, cols] = theta
+        return C @ C.T
+
+    start = np.eye(3)[rows, cols]
+    reference = minimize(
+        lambda t: _paper_objective(from_cholesky(t), near, far, regularization),
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 40000, "maxfev": 40000},
+    )
+    assert reference.success
+    M_ref = from_cholesky(reference.x)
+    model = LSML(regularization=regularization, tol=1e-10).fit(X, quadruplets)
+    assert model.converged_
+    M = model.get_mahalanobis_matrix()
+    ours = _paper_objective(M, near, far, regularization)
+    assert ours <= reference.fun + 1e-9
+    assert ours < _paper_objective(np.eye(3), near, far, regularization) - 1e-3  # a problem that moves M
+    np.testing.assert_allclose(M, M_ref, atol=1e-4)

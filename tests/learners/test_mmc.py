@@ -75,3 +75,55 @@ def test_needs_both_kinds_of_pairs():
         MMC().fit(X, Pairs([0, 1], [2, 3], [1, 1]))
     with pytest.raises(MetricliError, match="n_components cannot be combined with diagonal"):
         MMC(diagonal=True, n_components=2).fit(X, pairs_from_labels(labels, 20, seed=0))
+
+
+def _kkt_residuals(M, similar, dissimilar):
+    """How far A = M (rescaled to f(A) = 1) is from the optimality conditions of the paper's problem.
+
+    max g(A) = Σ_D sqrt(vᵀAv) s.t. <S, A> <= 1, A ⪰ 0 is a concave maximization (S the
+    scatter of the similar differences). With G = ∇g(A) = Σ_D v vᵀ / (2 ||v||_A) and the
+    multiplier μ = g / 2 (from <G, A> = g / 2 and <S, A> = 1), A is optimal iff
+    G - μS ⪯ 0 and (G - μS) A = 0. Returns the largest eigenvalue of G - μS and the norm
+    of (G - μS) A, each relative to the size of μS.
+    """
+    S = similar.T @ similar
+    A = M / np.sum(S * M)
+    dist = np.sqrt(np.einsum("ij,jk,ik->i", dissimilar, A, dissimilar))
+    G = (dissimilar / (2.0 * dist[:, None])).T @ dissimilar
+    mu = dist.sum() / 2.0
+    K = G - mu * S
+    return np.linalg.eigvalsh(K)[-1] / (mu * np.linalg.eigvalsh(S)[-1]), np.linalg.norm(
+        K @ A
+    ) / np.linalg.norm(mu * S @ A)
+
+
+@pytest.mark.parametrize("name", ["iris", "breast_cancer"])
+def test_full_metric_meets_the_optimality_conditions_of_the_convex_problem(name):
+    # an independent certificate that the L-BFGS over L reached the paper's optimum in A
+    # (breast_cancer: where metric-learn's iterated projections stay at the identity)
+    X, labels = load_standardized(name)
+    pairs = pairs_from_labels(labels, 160, seed=3)
+    diff = X[pairs.a] - X[pairs.b]
+    similar, dissimilar = diff[pairs.similar], diff[~pairs.similar]
+    model = MMC().fit(X, pairs)
+    assert model.converged_
+    top, slack = _kkt_residuals(model.get_mahalanobis_matrix(), similar, dissimilar)
+    assert top < 1e-5 and slack < 1e-2
+    # the identity start violates them by a wide margin
+    top, slack = _kkt_residuals(np.eye(X.shape[1]), similar, dissimilar)
+    assert top > 0.1 and slack > 0.1
+
+
+def test_stopping_does_not_depend_on_the_number_of_pairs():
+    # every pair given 10 times: the same problem (same maximizer, g / sqrt(f) times sqrt(10)),
+    # so the same iterations and the same stop, also with a loose tol
+    X, labels = load_standardized("iris")
+    pairs = pairs_from_labels(labels, 200, seed=0)
+    copies = Pairs(np.tile(pairs.a, 10), np.tile(pairs.b, 10), np.tile(pairs.y, 10))
+    for tol in (1e-3, 1e-7):
+        once, ten = MMC(tol=tol).fit(X, pairs), MMC(tol=tol).fit(X, copies)
+        assert ten.n_iter_ == once.n_iter_
+        np.testing.assert_allclose(
+            ten.get_mahalanobis_matrix() * 10, once.get_mahalanobis_matrix(), rtol=1e-6, atol=1e-9
+        )
+        np.testing.assert_allclose(ten.objective_, np.sqrt(10) * once.objective_, rtol=1e-8)
