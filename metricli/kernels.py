@@ -249,7 +249,7 @@ def pair_scatter(
     """½ Σ_ij w_ij (x_i - x_j)(x_i - x_j)ᵀ = Xᵀ (diag(W 1) - W) X for a symmetric weight matrix W.
 
     W is never held whole: ``weights(rows, D)`` receives a block of rows and their squared
-    distances ``D`` to every row of X and returns ``W[rows, :]``. This is the Laplacian form
+    distances ``D`` to every row of X (a fresh array it may overwrite) and returns ``W[rows, :]``. This is the Laplacian form
     of the pairwise scatter used by locality-preserving and local Fisher methods; memory is
     O(n·d + block_bytes). Center X first for accuracy (the result does not depend on a shift).
     """

@@ -42,6 +42,17 @@ def local_affinity(sigma: np.ndarray):
     coinciding points, 0 otherwise.
     """
 
+    if sigma.min() > 0:  # the usual case: D becomes A in place, no temporaries
+        reciprocal = 1.0 / sigma
+        inverse = -reciprocal
+
+        def weights(rows: slice, D: np.ndarray) -> np.ndarray:
+            D *= inverse[rows, None]
+            D *= reciprocal
+            return np.exp(D, out=D)
+
+        return weights
+
     def weights(rows: slice, D: np.ndarray) -> np.ndarray:
         scale = sigma[rows, None] * sigma[None, :]
         ratio = np.divide(D, scale, out=np.where(D > 0, np.inf, 0.0), where=scale > 0)
