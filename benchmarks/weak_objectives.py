@@ -1,4 +1,4 @@
-"""MMC and LSML: which side reaches the better value of which objective, fold by fold.
+"""MMC, LSML and ITML: which side reaches the better value of which objective, fold by fold.
 
 The harness's protocol (benchmarks/README.md): the same standardized folds (5 stratified,
 seed 0), the same constraints drawn from the training labels with metricli.constraints
@@ -14,9 +14,14 @@ For each fold this prints, for metricli's M and metric-learn's M:
   λ (tr M - log det M - d) with λ = 0.1 (metricli's default) and λ = 1 (what
   metric-learn's LSML minimizes; it has no λ parameter), and metricli refitted with
   regularization=1 ("ours@1");
+- ITML (Davis et al. 2007): each side's bounds (u, l); the objective D_ld(M, I) +
+  γ Σ_violated h(d_M/ξ0), h(r) = r - 1 - log r, at metric-learn's bounds, of metric-learn's
+  M and of metricli refitted at those bounds ("ours@ml", tol 1e-9), how many constraints
+  violate those bounds, ||M_ours@ml - M_ml|| / ||M_ml||, and the objective of metricli's
+  own M at its own bounds;
 - kNN accuracy of each M on the held-out fold.
 
-    python benchmarks/weak_objectives.py [--datasets iris,breast_cancer] [--learners mmc,lsml]
+    python benchmarks/weak_objectives.py [--datasets iris,breast_cancer] [--learners mmc,lsml,itml]
         [--data /work/shared/data] [--peer /work/peer-venv/bin/python]
 """
 
@@ -38,13 +43,13 @@ from benchmarks import datasets  # noqa: E402
 from benchmarks.peers import BY_NAME, constraint_count  # noqa: E402
 from metricli import constraints as C  # noqa: E402
 from metricli.evaluation import knn_classify, stratified_folds  # noqa: E402
-from metricli.learners import LSML, MMC  # noqa: E402
+from metricli.learners import ITML, LSML, MMC  # noqa: E402
 
 # runs under the peer interpreter: fit metric-learn on the saved folds, save each M
 PEER_SCRIPT = """
 import json, sys, warnings
 import numpy as np
-from metric_learn import LSML, MMC
+from metric_learn import ITML, LSML, MMC
 warnings.simplefilter("ignore")
 job = np.load(sys.argv[1])
 params = json.loads(sys.argv[3])
@@ -56,6 +61,9 @@ for f in range(int(job["n_folds"])):
         out[f"mmc_{f}"] = MMC(**params["mmc"]).fit(X[pairs], job[f"pairs_y_{f}"]).get_mahalanobis_matrix()
     if "lsml" in params:
         out[f"lsml_{f}"] = LSML(**params["lsml"]).fit(X[job[f"quads_{f}"]]).get_mahalanobis_matrix()
+    if "itml" in params:
+        model = ITML(**params["itml"]).fit(X[job[f"pairs_{f}"]], job[f"pairs_y_{f}"])
+        out[f"itml_{f}"], out[f"itml_bounds_{f}"] = model.get_mahalanobis_matrix(), model.bounds_
 np.savez(sys.argv[2], **out)
 """
 
@@ -82,6 +90,19 @@ def lsml_value(M: np.ndarray, near: np.ndarray, far: np.ndarray, regularization:
         return np.inf
     loss = float(np.mean(np.maximum(d_near - d_far, 0.0) ** 2))
     return loss + regularization * (float(np.trace(M)) - logdet - len(M))
+
+
+def itml_value(
+    M: np.ndarray, diff: np.ndarray, similar: np.ndarray, bounds: np.ndarray, gamma: float
+) -> tuple[float, int]:
+    """(D_ld(M, I) + γ Σ h(d_M / ξ0) over the violated constraints, how many are violated)."""
+    ratio = sq_norms(diff, M) / np.where(similar, bounds[0], bounds[1])
+    violated = np.where(similar, ratio > 1.0, ratio < 1.0)
+    r = ratio[violated]
+    sign, logdet = np.linalg.slogdet(M)
+    if sign <= 0:
+        return np.inf, int(violated.sum())
+    return float(np.trace(M) - logdet - len(M) + gamma * np.sum(r - 1.0 - np.log(r))), int(violated.sum())
 
 
 def accuracy(M: np.ndarray, X_train, y_train, X_test, y_test) -> float:
@@ -147,6 +168,26 @@ def main() -> None:
                     detail = (
                         f"g ours {g:8.3f} ml {g_peer:8.3f} I {g_id:8.3f} | "
                         f"KKT ours {kkt:9.2e} ml {kkt_peer:9.2e} | ours iterations {model.n_iter_}"
+                    )
+                elif learner == "itml":
+                    model = ITML(**ours_params["itml"]).fit(X_train, pairs)
+                    M = model.get_mahalanobis_matrix()
+                    gamma, ml_bounds = float(ours_params["itml"]["gamma"]), peer[f"itml_bounds_{f}"]
+                    at_ml = {**ours_params["itml"], "tol": 1e-9, "max_iter": 5000}
+                    at_ml.update(similar_bound=ml_bounds[0], dissimilar_bound=ml_bounds[1])
+                    M_at = ITML(**at_ml).fit(X_train, pairs).get_mahalanobis_matrix()
+                    diff = X_train[pairs.a] - X_train[pairs.b]
+                    (v_ml, n_ml), (v_at, n_at) = (
+                        itml_value(M_peer, diff, pairs.similar, ml_bounds, gamma),
+                        itml_value(M_at, diff, pairs.similar, ml_bounds, gamma),
+                    )
+                    v_own, n_own = itml_value(M, diff, pairs.similar, model.bounds_, gamma)
+                    gap = np.linalg.norm(M_at - M_peer) / np.linalg.norm(M_peer)
+                    detail = (
+                        f"bounds ours {np.round(model.bounds_, 2)} ml {np.round(ml_bounds, 2)} | "
+                        f"at ml's bounds: ml {v_ml:.4f} ({n_ml} violated) ours@ml {v_at:.4f} ({n_at}) "
+                        f"|ΔM| {gap:.1e} | ours at its own {v_own:.4f} ({n_own}) | "
+                        f"acc ours@ml {accuracy(M_at, X_train, y_train, X_test, y_test):.3f}"
                     )
                 else:
                     model = LSML(**ours_params["lsml"]).fit(X_train, quads)

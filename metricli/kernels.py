@@ -145,6 +145,30 @@ def iter_sq_distances(
         yield rows, D
 
 
+def pairwise_sq_distance_percentiles(
+    X: np.ndarray, percentiles: Sequence[float], block_bytes: int = 2**20
+) -> np.ndarray:
+    """Percentiles (``np.percentile``'s linear rule) of the squared distances of all pairs of rows.
+
+    Over the n(n-1)/2 pairs i < j, identical rows counting at distance exactly 0. A
+    percentile needs all n(n-1)/2 values at once (callers bound n, e.g. with a sample of
+    the rows); they are filled in place block by block and partitioned in place, so the
+    memory is those values plus one (small) block.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError(f"distances need at least 2 points, got {n}")
+    values = np.empty(n * (n - 1) // 2)
+    filled = 0
+    columns = np.arange(n)
+    for rows, D in iter_sq_distances(X, X, block_bytes, exact=True):
+        upper = D[columns[rows, None] < columns[None, :]]
+        values[filled : filled + upper.size] = upper
+        filled += upper.size
+    return np.percentile(values, percentiles, overwrite_input=True)
+
+
 def kth_neighbour_sq_distance(X: np.ndarray, k: int, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np.ndarray:
     """The squared distance from each row of X to its k-th nearest other row (1 <= k < n).
 

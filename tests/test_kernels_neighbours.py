@@ -113,3 +113,17 @@ def test_kth_neighbour_distance_matches_sorting_all_distances():
             np.testing.assert_allclose(got, expected[:, k - 1], rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError):
         kernels.kth_neighbour_sq_distance(X, 40)
+
+
+@pytest.mark.parametrize("block_bytes", [200, kernels.DEFAULT_BLOCK_BYTES])
+def test_pairwise_percentiles_cover_each_pair_once_and_duplicates_at_zero(block_bytes):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 3)) * 1e3
+    X[7] = X[3]  # one duplicate: its pair is at distance exactly 0, the minimum
+    i, j = np.triu_indices(40, 1)
+    expected = np.percentile(np.sum((X[i] - X[j]) ** 2, axis=1), [0, 5, 50, 95, 100])
+    got = kernels.pairwise_sq_distance_percentiles(X, [0, 5, 50, 95, 100], block_bytes)
+    assert got[0] == 0.0
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        kernels.pairwise_sq_distance_percentiles(X[:1], [5])

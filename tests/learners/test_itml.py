@@ -107,3 +107,45 @@ def test_pairs_outside_the_data_are_refused():
     X, _ = load_standardized("iris")
     with pytest.raises(MetricliError, match="row 1: column b refers to point 150"):
         ITML().fit(X, Pairs([0, 1], [2, 150], [1, -1]))
+
+
+def test_default_bounds_are_percentiles_of_the_squared_prior_distances_between_all_points():
+    # squared distances of the 6 pairs of {0, 1, 3, 7}: 1, 4, 9, 16, 36, 49; np.percentile's
+    # linear rule puts the 5th at 1 + 0.25·3 = 1.75 and the 95th at 36 + 0.75·13 = 45.75.
+    # The two constraint pairs alone (distances 1 and 16) would give 1.75 and 15.25.
+    X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    pairs = Pairs([0, 2], [1, 3], [1, -1])
+    np.testing.assert_allclose(ITML().fit(X, pairs).bounds_, [1.75, 45.75], rtol=1e-12)
+    # under the prior's metric: A0 = 4 scales every squared distance by 4
+    np.testing.assert_allclose(ITML(prior=np.array([[4.0]])).fit(X, pairs).bounds_, [7.0, 183.0], rtol=1e-12)
+    # one explicit bound leaves the other at its default
+    np.testing.assert_allclose(ITML(similar_bound=2.5).fit(X, pairs).bounds_, [2.5, 45.75], rtol=1e-12)
+
+
+def test_default_bounds_beyond_bound_points_come_from_a_seeded_sample(monkeypatch):
+    from metricli.learners import itml
+
+    rng = np.random.default_rng(5)
+    Z = rng.normal(size=(600, 3))
+    i, j = np.triu_indices(600, 1)
+    exact = np.percentile(np.sum((Z[i] - Z[j]) ** 2, axis=1), [5, 95])
+    monkeypatch.setattr(itml, "BOUND_POINTS", 200)
+    sampled = itml.default_bounds(Z, random_state=1)
+    assert sampled == itml.default_bounds(Z, random_state=1)
+    assert sampled != itml.default_bounds(Z, random_state=2)
+    assert itml.default_bounds(Z) == itml.default_bounds(Z, random_state=0)
+    np.testing.assert_allclose(sampled, exact, rtol=0.1)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 3.0])
+def test_fixed_point_of_one_similar_and_one_dissimilar_pair(gamma):
+    # Orthogonal pairs decouple A = diag(a1, a2). A similar pair of squared length s = 4u
+    # and a dissimilar one of s = l/4 both violate their bounds; each coordinate minimizes
+    # a - log a - 1 + γ (a s/ξ0 - 1 - log(a s/ξ0)), whose root is a = (1 + γ)/(1 + γ s/ξ0):
+    # the fixed point of the paper's Bregman projections with slack (Algorithm 1).
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 0.5]])
+    pairs = Pairs([0, 0], [1, 2], [1, -1])
+    model = ITML(gamma=gamma, similar_bound=1.0, dissimilar_bound=1.0, tol=1e-12).fit(X, pairs)
+    assert model.converged_
+    expected = np.diag([(1 + gamma) / (1 + 4 * gamma), (1 + gamma) / (1 + gamma / 4)])
+    np.testing.assert_allclose(model.get_mahalanobis_matrix(), expected, rtol=1e-6, atol=1e-7)
