@@ -137,9 +137,9 @@ class ITML(MahalanobisLearner):
         low, high = np.percentile(prior_sq, [5, 95])
         upper = float(low) if self.similar_bound is None else float(self.similar_bound)
         lower = float(high) if self.dissimilar_bound is None else float(self.dissimilar_bound)
-        if not (upper > 0 and lower > 0):
+        if not (0 < upper < np.inf and 0 < lower < np.inf):
             raise MetricliError(
-                f"itml: distance bounds must be positive (similar_bound {upper:.3g}, "
+                f"itml: distance bounds must be positive and finite (similar_bound {upper:.3g}, "
                 f"dissimilar_bound {lower:.3g})"
             )
         return upper, lower

@@ -107,3 +107,10 @@ def test_pairs_outside_the_data_are_refused():
     X, _ = load_standardized("iris")
     with pytest.raises(MetricliError, match="row 1: column b refers to point 150"):
         ITML().fit(X, Pairs([0, 1], [2, 150], [1, -1]))
+
+
+@pytest.mark.parametrize("bounds", [{"similar_bound": np.inf}, {"dissimilar_bound": np.inf}])
+def test_infinite_distance_bounds_are_refused(bounds):
+    X, labels = separable()
+    with pytest.raises(MetricliError, match="positive and finite"):
+        ITML(**bounds).fit(X, pairs_from_labels(labels, 50, seed=1))
