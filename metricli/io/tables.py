@@ -7,6 +7,7 @@ data row after the header, which is also how constraint files refer to points.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import sys
@@ -54,6 +55,19 @@ def display_name(source: str) -> str:
     return "<stdin>" if source == STDIN else str(source)
 
 
+@contextlib.contextmanager
+def reading(name: str) -> Iterator[None]:
+    """Turn the system refusing a read (permission, I/O error) into one line naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise unreadable(name, exc) from None
+
+
+def unreadable(name: str, exc: OSError) -> MetricliError:
+    return MetricliError(f"{name}: cannot read ({exc.strerror or exc})")
+
+
 def _open_source(source: str) -> tuple[object, str]:
     """The raw input (a path, or the bytes of stdin) and its sha256."""
     if source == STDIN:
@@ -96,6 +110,11 @@ def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read a whole table; return it with the sha256 of the bytes read."""
     fmt = detect_format(source, fmt)
     name = display_name(source)
+    with reading(name):
+        return _read_table(source, fmt, name)
+
+
+def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     raw, digest = _open_source(source)
     try:
         if fmt in ("csv", "tsv"):
@@ -166,6 +185,8 @@ def iter_table(
         raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
+    except OSError as exc:
+        raise unreadable(name, exc) from None
     if seen == 0:
         raise MetricliError(f"{name}: header only, no data rows")
 

@@ -8,7 +8,7 @@ import pytest
 from metricli import MetricliError
 from metricli.io.tables import iter_table, load_dataset, read_table
 
-from ..conftest import IRIS
+from ..conftest import IRIS, assert_one_line_error
 
 
 @pytest.fixture
@@ -133,3 +133,22 @@ def test_a_parquet_table_too_large_for_memory_is_not_called_corrupt(tmp_path, mo
     monkeypatch.setattr(pq, "read_table", fail)
     with pytest.raises(MemoryError):
         read_table(str(path))
+
+
+UNREADABLE = "/proc/self/mem"  # exists, is a file, and reading it from offset 0 fails with EIO
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc/self/mem")
+def test_a_file_the_system_refuses_to_read_is_named_in_one_line(cli, tmp_path):
+    from metricli.io.square import read_square_table
+
+    for read in (
+        lambda: read_table(UNREADABLE, "csv"),
+        lambda: list(iter_table(UNREADABLE, "csv")),
+        lambda: read_square_table(UNREADABLE, "csv"),
+    ):
+        with pytest.raises(MetricliError, match=f"^{UNREADABLE}: cannot read \\(Input/output error\\)$"):
+            read()
+    run = cli("fit", "covariance", UNREADABLE, "--format", "csv", "-o", tmp_path / "model")
+    assert_one_line_error(run, UNREADABLE, "cannot read")
+    assert not (tmp_path / "model").exists()
