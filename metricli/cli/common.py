@@ -118,12 +118,15 @@ BatchRowsOption = Annotated[
 ]
 
 
+#: help text is Rich markup, where [dask] would be read as a style tag and vanish: escaped
+DASK_EXTRA = "pip install 'metricli\\[dask]'"
+
 EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
         help="local: this process, streaming batches. dask: partitioned Parquet on a Dask cluster "
-        "(needs the extra: pip install 'metricli[dask]').",
+        f"(needs the extra: {DASK_EXTRA}).",
     ),
 ]
 SchedulerOption = Annotated[

@@ -60,7 +60,7 @@ def report(
     The verdict and axioms, the eigen-spectrum of M, the data before and after, kNN
     learned vs Euclidean per fold, the objective per iteration, parameters and provenance.
 
-    Needs the optional extra: pip install 'metricli[report]'. --json prints the same figures.
+    Needs the optional extra: pip install 'metricli\\[report]'. --json prints the same figures.
     """
     from metricli.report import render_html, report_figures
 
