@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 from scipy import sparse
 
+from metricli.errors import MetricliError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -63,8 +65,25 @@ def project(X: np.ndarray, L: np.ndarray) -> np.ndarray:
     return Z
 
 
+#: squared norms up to this keep ||a||² + ||b||² - 2 a·b <= 2 (||a||² + ||b||²) finite
+_SQUARED_NORM_LIMIT = float(np.finfo(np.float64).max) / 4
+
+
 def squared_norms(A: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", A, A)
+    """||a||² of each row; a MetricliError when a squared distance between such rows could overflow.
+
+    Every pairwise kernel starts from these norms (or, for listed pairs, from the norms of
+    the differences), so this one check keeps inf and NaN out of every distance.
+    """
+    with np.errstate(over="ignore"):
+        norms = np.einsum("ij,ij->i", A, A)
+    if norms.size and not norms.max() <= _SQUARED_NORM_LIMIT:
+        raise MetricliError(
+            f"squared distances overflow float64: coordinates reach {float(np.abs(A).max()):.3g} in the "
+            "learned space; "
+            "rescale the features (e.g. divide them by a power of 10)"
+        )
+    return norms
 
 
 def sq_distances(
@@ -659,6 +678,7 @@ def distance_matrix(Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np
     from scipy.spatial.distance import cdist
 
     Z = np.ascontiguousarray(Z, dtype=np.float64)
+    squared_norms(Z)  # refuses points whose distances would overflow
     n = Z.shape[0]
     D = np.empty((n, n), dtype=np.float64)
     for rows in row_blocks(n, block_rows(max(n, Z.shape[1]), block_bytes)):
