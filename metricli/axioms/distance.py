@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from metricli import kernels
+from metricli.axioms.mahalanobis import check_tolerances
 from metricli.errors import MetricliError
 
 DEFAULT_RTOL = 1e-9
@@ -99,8 +100,7 @@ class Tolerance:
 
 
 def tolerance(D: np.ndarray, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> Tolerance:
-    if rtol < 0 or atol < 0:
-        raise MetricliError(f"tolerances must be >= 0; got rtol={rtol}, atol={atol}")
+    check_tolerances(rtol, atol)
     scale = max(
         (float(np.abs(D[rows]).max()) for rows in kernels.row_blocks(D.shape[0], _PAIR_TILE_ROWS)),
         default=0.0,

@@ -268,3 +268,12 @@ def test_the_star_metric_does_not_embed():
     assert embedding["max_eigenvalue"] == pytest.approx(2.0, rel=1e-12)
     assert embedding["negative_fraction"] == pytest.approx(0.25 / 4.25, rel=1e-12)
     assert embedding["dimension"] == 2
+
+
+@pytest.mark.parametrize(("rtol", "atol"), [(np.nan, 0.0), (1e-9, np.nan), (np.inf, 0.0), (1e-9, np.inf)])
+def test_a_tolerance_that_is_nan_or_infinite_is_refused(rtol, atol):
+    # d(0, 2) = 5 > 1 + 1: with a NaN tolerance no comparison held, so the triangle 'held'
+    D = np.array([[0.0, 1.0, 5.0], [1.0, 0.0, 1.0], [5.0, 1.0, 0.0]])
+    assert check_distance(D)["verdict"] == "semimetric"
+    with pytest.raises(MetricliError, match="tolerances must be finite and >= 0"):
+        check_distance(D, rtol=rtol, atol=atol)
