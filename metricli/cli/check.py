@@ -165,7 +165,7 @@ def check(
         ),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Random seed for --sample.", rich_help_panel=PANEL_CHECK)
+        int, typer.Option("--seed", min=0, help="Random seed for --sample.", rich_help_panel=PANEL_CHECK)
     ] = 0,
     jobs: Annotated[
         int | None,

@@ -50,7 +50,9 @@ def report(
         ),
     ] = 5,
     knn: Annotated[int, typer.Option("-k", "--knn", min=1, help="Neighbours in the kNN vote / average.")] = 3,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and of the plotted sample.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the folds and of the plotted sample.")
+    ] = 0,
     force: ForceOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
