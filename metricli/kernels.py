@@ -267,6 +267,12 @@ def _exclude(D: np.ndarray, excluded: np.ndarray, rs: slice) -> None:
     D[np.flatnonzero(inside), excluded[inside] - rs.start] = np.inf
 
 
+def squared_radius(radius: float) -> float:
+    """radius², compared with squared distances; inf when it overflows (every row is within)."""
+    radius = float(radius)
+    return radius * radius if radius < 1e154 else np.inf
+
+
 def radius_neighbors(
     query: np.ndarray,
     reference: np.ndarray,
@@ -287,7 +293,7 @@ def radius_neighbors(
     query = np.ascontiguousarray(query, dtype=np.float64)
     reference = np.ascontiguousarray(reference, dtype=np.float64)
     n_q, n_r = query.shape[0], reference.shape[0]
-    limit = float(radius) ** 2
+    limit = squared_radius(radius)
     if exclude is not None:
         exclude = np.asarray(exclude, dtype=np.intp)
     q_sq, r_sq = squared_norms(query), squared_norms(reference)
@@ -369,7 +375,7 @@ class StreamingNeighbors:
         self.query = np.ascontiguousarray(query, dtype=np.float64)
         self.q_sq = squared_norms(self.query)
         self.k, self.exact, self.block_bytes = k, exact, block_bytes
-        self.limit = np.inf if radius is None else float(radius) ** 2
+        self.limit = np.inf if radius is None else squared_radius(radius)
         self.exclude = None if exclude is None else np.asarray(exclude, dtype=np.intp)
         n_q = self.query.shape[0]
         if k is not None:
