@@ -277,3 +277,14 @@ def test_a_tolerance_that_is_nan_or_infinite_is_refused(rtol, atol):
     assert check_distance(D)["verdict"] == "semimetric"
     with pytest.raises(MetricliError, match="tolerances must be finite and >= 0"):
         check_distance(D, rtol=rtol, atol=atol)
+
+
+def test_a_sample_as_large_as_every_triplet_checks_them_all_exactly():
+    # --sample 1e20 on 3 points ran for ever: there are only 6 ordered triplets to draw from
+    D = np.array([[0.0, 1.0, 5.0], [1.0, 0.0, 1.0], [5.0, 1.0, 0.0]])
+    exact = check_distance(D)
+    for sample in (6, 10**20):
+        report = check_distance(D, sample=sample)
+        assert report["axioms"]["triangle_inequality"] == exact["axioms"]["triangle_inequality"]
+        assert "checked all of them exactly" in report["notes"][-1]
+    assert check_distance(D, sample=5)["axioms"]["triangle_inequality"]["method"] == "sampled"
