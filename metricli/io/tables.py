@@ -122,6 +122,9 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
+            require_unique_names(pq.read_schema(raw).names, name)
+            if hasattr(raw, "seek"):
+                raw.seek(0)
             frame = pq.read_table(raw).to_pandas()
         else:
             frame = _npy_frame(_load_npy(raw, name), name)
@@ -165,7 +168,9 @@ def iter_table(
             reader = pd.read_csv(raw, sep="," if fmt == "csv" else "\t", chunksize=batch_rows)
             batches: Iterator[pd.DataFrame] = iter(reader)
         elif fmt == "parquet":
-            batches = _parquet_batches(sys.stdin.buffer if source == STDIN else source, batch_rows)
+            # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
+            raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
+            batches = _parquet_batches(raw, batch_rows, name)
         else:
             raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
             array = _load_npy(raw, name, mmap=source != STDIN)
@@ -191,7 +196,7 @@ def iter_table(
         raise MetricliError(f"{name}: header only, no data rows")
 
 
-def _parquet_batches(raw: object, batch_rows: int) -> Iterator[pd.DataFrame]:
+def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     try:
@@ -199,11 +204,19 @@ def _parquet_batches(raw: object, batch_rows: int) -> Iterator[pd.DataFrame]:
         # the file. Unbuffered, buffered reads hold about one row group at a time.
         parquet = pq.ParquetFile(raw, pre_buffer=False, buffer_size=1 << 20)
     except Exception as exc:
-        raise MetricliError(
-            f"{display_name(str(raw))}: cannot read as Parquet ({_first_line(exc)})"
-        ) from None
+        raise MetricliError(f"{name}: cannot read as Parquet ({_first_line(exc)})") from None
+    require_unique_names(parquet.schema_arrow.names, name)
     for record_batch in parquet.iter_batches(batch_size=batch_rows):
         yield record_batch.to_pandas()
+
+
+def require_unique_names(names: Sequence[str], name: str) -> None:
+    """Columns are chosen by name, so two with one name are ambiguous (Parquet allows it)."""
+    seen: set[str] = set()
+    for column in names:
+        if column in seen:
+            raise MetricliError(f"{name}: more than one column is named '{column}'; rename the copies")
+        seen.add(column)
 
 
 def _first_line(exc: BaseException) -> str:
