@@ -93,6 +93,12 @@ DropMissingOption = Annotated[
 ]
 
 
+def require_output_path(output: object, what: str) -> None:
+    """Refuse '-' (stdout elsewhere) for a command whose output can only be a file or folder."""
+    if str(output) == "-":
+        raise MetricliError(f"{what}: name it with -o ('-' is not one)")
+
+
 def split_columns(values: list[str] | None) -> list[str] | None:
     """--features a,b --features c -> [a, b, c]."""
     if not values:

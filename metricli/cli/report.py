@@ -17,6 +17,7 @@ from metricli.cli.common import (
     configure,
     emit_json,
     note,
+    require_output_path,
     settings,
 )
 from metricli.io.atomic import atomic_path, refuse_to_overwrite
@@ -67,6 +68,7 @@ def report(
     from metricli.report import render_html, report_figures
 
     configure(json_output, quiet)
+    require_output_path(output, "report writes an HTML file")
     refuse_to_overwrite(output, force)
     bundle = load_bundle(bundle_path)
     dataset = load_dataset(
