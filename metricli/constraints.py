@@ -119,7 +119,8 @@ def validate(
     constraints: Constraints, n_points: int, where: str = "constraints", line_offset: int | None = None
 ) -> None:
     """Raise a MetricliError naming the first row that points outside X, pairs a point with
-    itself, or (pairs) has a label other than 1 / -1.
+    itself, (pairs) has a label other than 1 / -1, or (triplets, quadruplets) compares a pair
+    with itself, which no metric can satisfy.
 
     Rows are counted from 0; with ``line_offset`` (2 for a CSV with a header) the
     message also gives the line of the file.
@@ -168,6 +169,18 @@ def validate(
         raise MetricliError(
             f"{at(row)}: pairs point {int(point[row])} with itself; a constraint needs two different points"
         )
+    if isinstance(constraints, Triplets):
+        unsatisfiable = constraints.positive == constraints.negative
+        why = "positive and negative are the same point, so d(anchor, positive) < d(anchor, negative) cannot hold"
+    elif isinstance(constraints, Quadruplets):
+        unsatisfiable = (
+            np.minimum(constraints.a, constraints.b) == np.minimum(constraints.c, constraints.d)
+        ) & (np.maximum(constraints.a, constraints.b) == np.maximum(constraints.c, constraints.d))
+        why = "(a, b) and (c, d) are the same pair, so d(a, b) < d(c, d) cannot hold"
+    else:
+        return
+    if unsatisfiable.any():
+        raise MetricliError(f"{at(int(np.flatnonzero(unsatisfiable)[0]))}: {why}")
 
 
 def duplicated_rows(constraints: Pairs | Triplets | Quadruplets) -> tuple[int, int] | None:

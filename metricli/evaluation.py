@@ -210,7 +210,7 @@ class ClassificationScorer:
         if self.retrieval:
             result["precision_at_1"] = self.sums["precision_at_1"] / self.n
             for key in ("r_precision", "map_at_r"):
-                result[key] = self.sums[key] / self.n_retrieval if self.n_retrieval else float("nan")
+                result[key] = self.sums[key] / self.n_retrieval if self.n_retrieval else None
             # queries whose class is absent from the reference have no R-precision or AP@R
             result["n_without_relevant"] = self.n - self.n_retrieval
         return result
@@ -367,13 +367,22 @@ def cross_validate(
     }
 
 
-def summarize(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean and standard deviation (over folds, ddof=0) of every figure of every space."""
-    summary: dict[str, dict[str, dict[str, float]]] = {}
+def summarize(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Mean and standard deviation (over folds, ddof=0) of every figure of every space.
+
+    A figure a fold cannot define (R-precision and MAP@R when no test row's class is in the
+    training part) is left out of that figure's mean; both are None when no fold defines it.
+    """
+    summary: dict[str, dict[str, dict[str, float | None]]] = {}
     for space in ("learned", "euclidean"):
         figures = [key for key in folds[0][space] if key not in ("n_test", "n_without_relevant")]
         summary[space] = {}
         for key in figures:
             values = np.array([fold[space][key] for fold in folds], dtype=np.float64)
-            summary[space][key] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+            values = values[np.isfinite(values)]
+            summary[space][key] = (
+                {"mean": float(np.mean(values)), "std": float(np.std(values))}
+                if values.size
+                else {"mean": None, "std": None}
+            )
     return summary

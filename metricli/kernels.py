@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 from scipy import sparse
 
+from metricli.errors import MetricliError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -63,8 +65,25 @@ def project(X: np.ndarray, L: np.ndarray) -> np.ndarray:
     return Z
 
 
+#: squared norms up to this keep ||a||² + ||b||² - 2 a·b <= 2 (||a||² + ||b||²) finite
+_SQUARED_NORM_LIMIT = float(np.finfo(np.float64).max) / 4
+
+
 def squared_norms(A: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", A, A)
+    """||a||² of each row; a MetricliError when a squared distance between such rows could overflow.
+
+    Every pairwise kernel starts from these norms (or, for listed pairs, from the norms of
+    the differences), so this one check keeps inf and NaN out of every distance.
+    """
+    with np.errstate(over="ignore"):
+        norms = np.einsum("ij,ij->i", A, A)
+    if norms.size and not norms.max() <= _SQUARED_NORM_LIMIT:
+        raise MetricliError(
+            f"squared distances overflow float64: coordinates reach {float(np.abs(A).max()):.3g} in the "
+            "learned space; "
+            "rescale the features (e.g. divide them by a power of 10)"
+        )
+    return norms
 
 
 def sq_distances(
@@ -290,6 +309,12 @@ def _exclude(D: np.ndarray, excluded: np.ndarray, rs: slice) -> None:
     D[np.flatnonzero(inside), excluded[inside] - rs.start] = np.inf
 
 
+def squared_radius(radius: float) -> float:
+    """radius², compared with squared distances; inf when it overflows (every row is within)."""
+    radius = float(radius)
+    return radius * radius if radius < 1e154 else np.inf
+
+
 def radius_neighbors(
     query: np.ndarray,
     reference: np.ndarray,
@@ -310,7 +335,7 @@ def radius_neighbors(
     query = np.ascontiguousarray(query, dtype=np.float64)
     reference = np.ascontiguousarray(reference, dtype=np.float64)
     n_q, n_r = query.shape[0], reference.shape[0]
-    limit = float(radius) ** 2
+    limit = squared_radius(radius)
     if exclude is not None:
         exclude = np.asarray(exclude, dtype=np.intp)
     q_sq, r_sq = squared_norms(query), squared_norms(reference)
@@ -392,7 +417,7 @@ class StreamingNeighbors:
         self.query = np.ascontiguousarray(query, dtype=np.float64)
         self.q_sq = squared_norms(self.query)
         self.k, self.exact, self.block_bytes = k, exact, block_bytes
-        self.limit = np.inf if radius is None else float(radius) ** 2
+        self.limit = np.inf if radius is None else squared_radius(radius)
         self.exclude = None if exclude is None else np.asarray(exclude, dtype=np.intp)
         n_q = self.query.shape[0]
         if k is not None:
@@ -701,6 +726,7 @@ def distance_matrix(Z: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np
     from scipy.spatial.distance import cdist
 
     Z = np.ascontiguousarray(Z, dtype=np.float64)
+    squared_norms(Z)  # refuses points whose distances would overflow
     n = Z.shape[0]
     D = np.empty((n, n), dtype=np.float64)
     for rows in row_blocks(n, block_rows(max(n, Z.shape[1]), block_bytes)):

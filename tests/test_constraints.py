@@ -122,6 +122,15 @@ def test_validate_names_the_first_bad_row():
         validate(Chunks([0, 0, 1]), 5)
 
 
+def test_a_comparison_of_a_pair_with_itself_is_refused():
+    # d(a, p) < d(a, p) and d(a, b) < d(b, a) hold under no metric: the row is a mistake, named
+    with pytest.raises(MetricliError, match=r"t.csv: row 1 \(line 3\): positive and negative are the same"):
+        validate(Triplets([0, 0], [1, 2], [3, 2]), 5, where="t.csv", line_offset=2)
+    with pytest.raises(MetricliError, match=r"row 1: \(a, b\) and \(c, d\) are the same pair"):
+        validate(Quadruplets([0, 0], [1, 1], [2, 1], [3, 0]), 5)
+    validate(Quadruplets([0, 0], [1, 1], [0, 1], [2, 2]), 5)  # sharing one point is fine
+
+
 def test_duplicates_count_pairs_as_unordered():
     assert duplicated_rows(Pairs([0, 1, 2], [1, 2, 0], [1, 1, 1])) is None
     assert duplicated_rows(Pairs([0, 2, 1], [1, 3, 0], [1, 1, -1])) == (2, 0)

@@ -12,6 +12,7 @@ from metricli.evaluation import (
     cross_validate,
     knn_classify,
     retrieval_scores,
+    summarize,
 )
 
 
@@ -137,3 +138,20 @@ def test_scorers_of_separate_parts_add_up_to_one_pass():
         assert got.keys() == expected.keys()
         for key in expected:
             assert got[key] == pytest.approx(expected[key], rel=1e-12)
+
+
+def test_retrieval_figures_no_fold_defines_are_none_and_the_others_average_the_folds_that_do():
+    # a query whose class is not in the reference has no R-precision or AP@R
+    scorer = ClassificationScorer(np.array([[0.0], [1.0]]), np.array(["a", "b"]), k=1)
+    scorer.add(np.array([[0.1]]), np.array(["c"]))
+    result = scorer.result()
+    assert result["r_precision"] is None and result["map_at_r"] is None
+    assert result["n_without_relevant"] == 1
+    folds = [
+        {space: {"accuracy": 0.5, "r_precision": value, "n_test": 2} for space in ("learned", "euclidean")}
+        for value in (None, 0.25, 0.75)
+    ]
+    summary = summarize(folds)["learned"]
+    assert summary["r_precision"] == {"mean": 0.5, "std": 0.25}
+    assert summary["accuracy"] == {"mean": 0.5, "std": 0.0}
+    assert summarize(folds[:1])["learned"]["r_precision"] == {"mean": None, "std": None}

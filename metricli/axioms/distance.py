@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from metricli import kernels
+from metricli.axioms.mahalanobis import check_tolerances
 from metricli.errors import MetricliError
 
 DEFAULT_RTOL = 1e-9
@@ -99,8 +100,7 @@ class Tolerance:
 
 
 def tolerance(D: np.ndarray, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> Tolerance:
-    if rtol < 0 or atol < 0:
-        raise MetricliError(f"tolerances must be >= 0; got rtol={rtol}, atol={atol}")
+    check_tolerances(rtol, atol)
     scale = max(
         (float(np.abs(D[rows]).max()) for rows in kernels.row_blocks(D.shape[0], _PAIR_TILE_ROWS)),
         default=0.0,
@@ -636,7 +636,7 @@ def check_distance(
     ``verdict``, ``holds`` (a metric), ``tolerance``, ``axioms`` (each with ``holds``,
     counts, the worst violation size and its quantiles, and witnesses by id when ``ids``
     name the rows), and ``notes``. ``sample`` checks that many random triplets instead of
-    all n³; ``fail_fast`` stops the triplet search at the first violation; ``euclidean``
+    all n³ (all of them, exactly, when ``sample`` is at least their number); ``fail_fast`` stops the triplet search at the first violation; ``euclidean``
     adds ``euclidean_embedding`` (:func:`euclidean_embedding`). ``run_tiles`` runs the
     exhaustive triangle (and ultrametric) pass elsewhere, e.g. on a Dask cluster
     (:class:`metricli.distributed.TriangleTiles`); the O(n²) axioms stay on ``n_jobs`` threads.
@@ -650,6 +650,10 @@ def check_distance(
     tol = tolerance(D, rtol, atol)
     t = tol.threshold
     name = _Namer(ids)
+    every = n * (n - 1) * (n - 2)  # ordered triplets of distinct points
+    sample_asked, exhaustive_instead = sample, sample is not None and sample >= every
+    if exhaustive_instead:  # as many draws as there are triplets: the exact pass is cheaper
+        sample = None
 
     diag = np.diagonal(D)
     off = np.flatnonzero(np.abs(diag) > t)
@@ -724,6 +728,11 @@ def check_distance(
         "axioms": axioms,
         "notes": _notes(verdict, axioms, fail_fast=fail_fast, sample=sample),
     }
+    if exhaustive_instead:
+        report["notes"].append(
+            f"--sample {sample_asked} is at least the number of triplets (n(n-1)(n-2) = {every} ordered): "
+            "checked all of them exactly instead"
+        )
     if euclidean:
         report["euclidean_embedding"] = euclidean_embedding(D, tol)
         if not exactly_symmetric:

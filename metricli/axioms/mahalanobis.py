@@ -16,8 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from metricli.errors import MetricliError
+
 DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 0.0
+
+
+def check_tolerances(rtol: float, atol: float) -> None:
+    """Tolerances are finite and >= 0: a NaN one makes every comparison false, so every axiom
+    would 'hold'; a negative one makes exact zeros count as violations."""
+    if not (0 <= rtol < np.inf and 0 <= atol < np.inf):
+        raise MetricliError(f"tolerances must be finite and >= 0; got rtol={rtol}, atol={atol}")
+
 
 SQUARED_NOTE = (
     "d_M is a metric here, but the squared distance d_M² is not: it fails the triangle "
@@ -57,6 +67,7 @@ def check_mahalanobis(
     ``not a distance``), each axiom with its witness where it fails, the eigenvalues,
     rank and condition number of the symmetric part.
     """
+    check_tolerances(rtol, atol)
     M = np.asarray(M, dtype=np.float64)
     d = M.shape[0]
     asymmetry = float(np.max(np.abs(M - M.T))) if M.size else 0.0

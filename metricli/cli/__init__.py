@@ -116,6 +116,12 @@ class MetricliGroup(TyperGroup):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             code = 0
+        except OSError as exc:
+            # the system refused a read or write (permission, I/O error, disk full): the user's to fix
+            if debug:
+                traceback.print_exc()
+            where = f"{exc.filename}: " if exc.filename else ""
+            code = _signal_code() or _fail(f"{where}{exc.strerror or exc}", 2)
         except MemoryError:
             code = _fail(
                 "out of memory; lower --batch-rows or --block-size where the command has them, "

@@ -16,6 +16,7 @@ from metricli.axioms.mahalanobis import DEFAULT_ATOL, DEFAULT_RTOL
 from metricli.axioms.repair import metric_repair, nearest_psd
 from metricli.cli import render
 from metricli.cli.common import (
+    DASK_EXTRA,
     ForceOption,
     JsonOption,
     QuietOption,
@@ -164,7 +165,7 @@ def check(
         ),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Random seed for --sample.", rich_help_panel=PANEL_CHECK)
+        int, typer.Option("--seed", min=0, help="Random seed for --sample.", rich_help_panel=PANEL_CHECK)
     ] = 0,
     jobs: Annotated[
         int | None,
@@ -209,7 +210,7 @@ def check(
         typer.Option(
             "--engine",
             help="With --data: local (this machine) or dask (POINTS is partitioned Parquet, the "
-            "exhaustive triangle pass runs as tasks on a Dask cluster; needs pip install 'metricli[dask]').",
+            f"exhaustive triangle pass runs as tasks on a Dask cluster; needs {DASK_EXTRA}).",
             rich_help_panel=PANEL_INPUT,
         ),
     ] = "local",

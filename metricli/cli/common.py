@@ -93,6 +93,12 @@ DropMissingOption = Annotated[
 ]
 
 
+def require_output_path(output: object, what: str) -> None:
+    """Refuse '-' (stdout elsewhere) for a command whose output can only be a file or folder."""
+    if str(output) == "-":
+        raise MetricliError(f"{what}: name it with -o ('-' is not one)")
+
+
 def split_columns(values: list[str] | None) -> list[str] | None:
     """--features a,b --features c -> [a, b, c]."""
     if not values:
@@ -118,12 +124,15 @@ BatchRowsOption = Annotated[
 ]
 
 
+#: help text is Rich markup, where [dask] would be read as a style tag and vanish: escaped
+DASK_EXTRA = "pip install 'metricli\\[dask]'"
+
 EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
         help="local: this process, streaming batches. dask: partitioned Parquet on a Dask cluster "
-        "(needs the extra: pip install 'metricli[dask]').",
+        f"(needs the extra: {DASK_EXTRA}).",
     ),
 ]
 SchedulerOption = Annotated[

@@ -60,7 +60,9 @@ def constraints(
             "random triplets 30 × points, all neighbour triplets, 100 chunks).",
         ),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (same as fit's --seed).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Random seed (same as fit's --seed).")
+    ] = None,
     strategy: Annotated[
         Literal["neighbors", "random"] | None,
         typer.Option(

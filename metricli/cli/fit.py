@@ -31,6 +31,7 @@ from metricli.cli.common import (
     configure,
     emit_json,
     note,
+    require_output_path,
     settings,
     split_columns,
 )
@@ -123,6 +124,7 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
 def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     configure(options.pop("json_output"), options.pop("quiet"))
     output: Path = options["output"]
+    require_output_path(output, "fit writes a model bundle, a folder")
     refuse_to_overwrite(output, options["force"])
     source = options["data"]
     if check_engine(options.get("engine", "local"), options.get("scheduler")):

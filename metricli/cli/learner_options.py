@@ -107,7 +107,7 @@ def data_parameters(
             _KW,
             default=seed,
             annotation=option(
-                int | None, "--seed", help="Random seed, for learners that draw random numbers."
+                int | None, "--seed", min=0, help="Random seed, for learners that draw random numbers."
             ),
         ),
     ]

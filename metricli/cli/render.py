@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ from metricli.cli.common import err, out
 _MARK = {True: "[green]yes[/green]", False: "[red]NO[/red]"}
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if value is None:
+def _fmt(value: Any, spec: str = ".6g") -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:{spec}}"
+    if value is None or isinstance(value, float):
         return "-"
     return str(value)
 
@@ -129,7 +130,9 @@ _FIGURES = {
 }
 
 
-def _mean_std(summary: dict[str, float]) -> str:
+def _mean_std(summary: dict[str, float | None]) -> str:
+    if summary["mean"] is None:
+        return "-"  # no fold defines the figure
     return f"{summary['mean']:.4f} ± {summary['std']:.4f}"
 
 
@@ -146,8 +149,8 @@ def cross_validation(title: str, result: dict[str, Any]) -> None:
             str(fold["fold"]),
             str(fold["n_train"]),
             str(fold["n_test"]),
-            f"{fold['learned'][key]:.4f}",
-            f"{fold['euclidean'][key]:.4f}",
+            _fmt(fold["learned"][key], ".4f"),
+            _fmt(fold["euclidean"][key], ".4f"),
             f"{fold['fit_seconds']:.3f}",
         )
     out.print(folds)

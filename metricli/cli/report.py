@@ -17,6 +17,7 @@ from metricli.cli.common import (
     configure,
     emit_json,
     note,
+    require_output_path,
     settings,
 )
 from metricli.io.atomic import atomic_path, refuse_to_overwrite
@@ -50,7 +51,9 @@ def report(
         ),
     ] = 5,
     knn: Annotated[int, typer.Option("-k", "--knn", min=1, help="Neighbours in the kNN vote / average.")] = 3,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and of the plotted sample.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the folds and of the plotted sample.")
+    ] = 0,
     force: ForceOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -60,11 +63,12 @@ def report(
     The verdict and axioms, the eigen-spectrum of M, the data before and after, kNN
     learned vs Euclidean per fold, the objective per iteration, parameters and provenance.
 
-    Needs the optional extra: pip install 'metricli[report]'. --json prints the same figures.
+    Needs the optional extra: pip install 'metricli\\[report]'. --json prints the same figures.
     """
     from metricli.report import render_html, report_figures
 
     configure(json_output, quiet)
+    require_output_path(output, "report writes an HTML file")
     refuse_to_overwrite(output, force)
     bundle = load_bundle(bundle_path)
     dataset = load_dataset(

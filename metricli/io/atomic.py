@@ -35,7 +35,10 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise MetricliError(f"{target}: folder {parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise MetricliError(f"{target}: cannot write in folder {parent} ({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(tmp_name)
     tmp = Path(tmp_name)

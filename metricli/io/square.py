@@ -28,7 +28,7 @@ import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
-from metricli.io.tables import STDIN, detect_format, display_name
+from metricli.io.tables import STDIN, detect_format, display_name, reading
 from metricli.io.writers import TableWriter, output_format
 from metricli.kernels import row_blocks
 
@@ -272,12 +272,13 @@ def read_square_table(source: str, fmt: str | None = None) -> SquareTable:
             raise MetricliError(f"{source}: no such file")
         if path.is_dir():
             raise MetricliError(f"{source}: is a folder, not a matrix file")
-    if fmt == "npy":
-        matrix, row_ids, column_ids = _read_npy(source, name), None, None
-    elif fmt == "parquet":
-        matrix, row_ids, column_ids = _read_parquet(source, name)
-    else:
-        matrix, row_ids, column_ids = _read_text(source, name, fmt)
+    with reading(name):
+        if fmt == "npy":
+            matrix, row_ids, column_ids = _read_npy(source, name), None, None
+        elif fmt == "parquet":
+            matrix, row_ids, column_ids = _read_parquet(source, name)
+        else:
+            matrix, row_ids, column_ids = _read_text(source, name, fmt)
     ids = _check_ids(name, row_ids, column_ids)
     _check_finite(name, matrix, ids)
     return SquareTable(name=name, matrix=matrix, ids=ids)

@@ -7,6 +7,7 @@ data row after the header, which is also how constraint files refer to points.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import sys
@@ -54,6 +55,19 @@ def display_name(source: str) -> str:
     return "<stdin>" if source == STDIN else str(source)
 
 
+@contextlib.contextmanager
+def reading(name: str) -> Iterator[None]:
+    """Turn the system refusing a read (permission, I/O error) into one line naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise unreadable(name, exc) from None
+
+
+def unreadable(name: str, exc: OSError) -> MetricliError:
+    return MetricliError(f"{name}: cannot read ({exc.strerror or exc})")
+
+
 def _open_source(source: str) -> tuple[object, str]:
     """The raw input (a path, or the bytes of stdin) and its sha256."""
     if source == STDIN:
@@ -96,6 +110,11 @@ def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read a whole table; return it with the sha256 of the bytes read."""
     fmt = detect_format(source, fmt)
     name = display_name(source)
+    with reading(name):
+        return _read_table(source, fmt, name)
+
+
+def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     raw, digest = _open_source(source)
     try:
         if fmt in ("csv", "tsv"):
@@ -103,6 +122,9 @@ def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
+            require_unique_names(pq.read_schema(raw).names, name)
+            if hasattr(raw, "seek"):
+                raw.seek(0)
             frame = pq.read_table(raw).to_pandas()
         else:
             frame = _npy_frame(_load_npy(raw, name), name)
@@ -146,7 +168,9 @@ def iter_table(
             reader = pd.read_csv(raw, sep="," if fmt == "csv" else "\t", chunksize=batch_rows)
             batches: Iterator[pd.DataFrame] = iter(reader)
         elif fmt == "parquet":
-            batches = _parquet_batches(sys.stdin.buffer if source == STDIN else source, batch_rows)
+            # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
+            raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
+            batches = _parquet_batches(raw, batch_rows, name)
         else:
             raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
             array = _load_npy(raw, name, mmap=source != STDIN)
@@ -166,11 +190,13 @@ def iter_table(
         raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
+    except OSError as exc:
+        raise unreadable(name, exc) from None
     if seen == 0:
         raise MetricliError(f"{name}: header only, no data rows")
 
 
-def _parquet_batches(raw: object, batch_rows: int) -> Iterator[pd.DataFrame]:
+def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     try:
@@ -178,11 +204,19 @@ def _parquet_batches(raw: object, batch_rows: int) -> Iterator[pd.DataFrame]:
         # the file. Unbuffered, buffered reads hold about one row group at a time.
         parquet = pq.ParquetFile(raw, pre_buffer=False, buffer_size=1 << 20)
     except Exception as exc:
-        raise MetricliError(
-            f"{display_name(str(raw))}: cannot read as Parquet ({_first_line(exc)})"
-        ) from None
+        raise MetricliError(f"{name}: cannot read as Parquet ({_first_line(exc)})") from None
+    require_unique_names(parquet.schema_arrow.names, name)
     for record_batch in parquet.iter_batches(batch_size=batch_rows):
         yield record_batch.to_pandas()
+
+
+def require_unique_names(names: Sequence[str], name: str) -> None:
+    """Columns are chosen by name, so two with one name are ambiguous (Parquet allows it)."""
+    seen: set[str] = set()
+    for column in names:
+        if column in seen:
+            raise MetricliError(f"{name}: more than one column is named '{column}'; rename the copies")
+        seen.add(column)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -64,6 +64,8 @@ class Covariance(MahalanobisLearner):
         inner = np.sqrt(top)
         values, vectors = np.linalg.eigh(cov / top)
         rtol = cov.shape[0] * np.finfo(np.float64).eps if self.rtol is None else float(self.rtol)
+        if not 0 <= rtol < 1:
+            raise MetricliError(f"covariance: rtol must be in [0, 1), got {self.rtol!r}")
         keep = values > values.max() * rtol
         order = np.argsort(values[keep])  # smallest variance first: the most stretched direction
         values, vectors = values[keep][order], vectors[:, keep][:, order]

@@ -166,9 +166,9 @@ class ITML(MahalanobisLearner):
             upper = low if upper is None else upper
             lower = high if lower is None else lower
         upper, lower = float(upper), float(lower)
-        if not (upper > 0 and lower > 0):
+        if not (0 < upper < np.inf and 0 < lower < np.inf):
             raise MetricliError(
-                f"itml: distance bounds must be positive (similar_bound {upper:.3g}, "
+                f"itml: distance bounds must be positive and finite (similar_bound {upper:.3g}, "
                 f"dissimilar_bound {lower:.3g}); with many identical points, set both explicitly"
             )
         return upper, lower

@@ -51,6 +51,18 @@ def class_layout(y: object, n_samples: int, learner: str, min_classes: int = 2) 
     if classes.size < min_classes:
         raise MetricliError(f"{learner} needs at least {min_classes} classes; the labels hold {classes.size}")
     codes = codes.astype(np.intp)
+    sizes = np.bincount(codes, minlength=classes.size)
+    require_same_class_pair(sizes, learner)
     order = np.argsort(codes, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=classes.size))])
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
     return ClassLayout(classes=classes, codes=codes, order=order, bounds=bounds)
+
+
+def require_same_class_pair(sizes: np.ndarray, learner: str) -> None:
+    """Refuse labels in which every class has one point: there is no same-class pair to learn from
+    (NCA's objective and gradient are then identically 0, LFDA's within-class scatter is 0)."""
+    if sizes.size and int(np.max(sizes)) < 2:
+        raise MetricliError(
+            f"{learner}: every one of the {sizes.size} classes has a single point, so no two points share "
+            "a class; give a label column whose classes have two or more points"
+        )

@@ -10,6 +10,7 @@ import numpy as np
 from metricli.errors import MetricliError
 from metricli.kernels import kth_neighbour_sq_distance, pair_scatter
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
+from metricli.learners.labels import require_same_class_pair
 from metricli.learners.scatter import (
     EmbeddingType,
     centered_and_scaled,
@@ -179,6 +180,7 @@ class LFDA(MahalanobisLearner):
             )
             X, codes = X[codes >= 0], codes[codes >= 0]
         require_classes(codes, self.name)
+        require_same_class_pair(np.bincount(codes), self.name)
         check_not_all_identical(X)
         check_n_components(self.n_components, X.shape[1], self.name)
         k = check_k(self.k, self.name)

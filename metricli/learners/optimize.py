@@ -64,10 +64,12 @@ def minimize_lbfgs(
     iteration. Converged when the relative decrease (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1)
     or the largest (projected) gradient entry falls to ``tol``; a line search that can no
     longer decrease the loss counts as converged only when the gradient is already within
-    100 × ``tol`` of zero (the optimum to machine precision), not otherwise.
+    100 × ``tol`` of zero (the optimum to machine precision), not otherwise. ``max_iter`` must
+    be a positive whole number and ``tol`` a positive finite number (a MetricliError otherwise).
     """
-    shape = np.shape(x0)
     name = learner.name if learner is not None else "solver"
+    check_solver_params(name, max_iter, tol)
+    shape = np.shape(x0)
     last: dict[str, Any] = {}
     history: list[float] = []
 

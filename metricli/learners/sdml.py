@@ -8,6 +8,7 @@ from metricli.constraints import Pairs
 from metricli.errors import MetricliError
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
+from metricli.learners.optimize import check_solver_params
 from metricli.learners.priors import prior_metric
 
 
@@ -136,6 +137,7 @@ class SDML(MahalanobisLearner):
 
     def fit(self, X: np.ndarray, pairs: Pairs) -> SDML:
         X, pairs = check_weak_input(X, pairs, Pairs, self.name)
+        check_solver_params(self.name, self.max_iter, self.tol)
         if not 0 <= self.balance_param < 1:
             raise MetricliError(f"sdml: balance_param must be in [0, 1), got {self.balance_param}")
         if not self.sparsity_param >= 0:

@@ -268,3 +268,23 @@ def test_the_star_metric_does_not_embed():
     assert embedding["max_eigenvalue"] == pytest.approx(2.0, rel=1e-12)
     assert embedding["negative_fraction"] == pytest.approx(0.25 / 4.25, rel=1e-12)
     assert embedding["dimension"] == 2
+
+
+@pytest.mark.parametrize(("rtol", "atol"), [(np.nan, 0.0), (1e-9, np.nan), (np.inf, 0.0), (1e-9, np.inf)])
+def test_a_tolerance_that_is_nan_or_infinite_is_refused(rtol, atol):
+    # d(0, 2) = 5 > 1 + 1: with a NaN tolerance no comparison held, so the triangle 'held'
+    D = np.array([[0.0, 1.0, 5.0], [1.0, 0.0, 1.0], [5.0, 1.0, 0.0]])
+    assert check_distance(D)["verdict"] == "semimetric"
+    with pytest.raises(MetricliError, match="tolerances must be finite and >= 0"):
+        check_distance(D, rtol=rtol, atol=atol)
+
+
+def test_a_sample_as_large_as_every_triplet_checks_them_all_exactly():
+    # --sample 1e20 on 3 points ran for ever: there are only 6 ordered triplets to draw from
+    D = np.array([[0.0, 1.0, 5.0], [1.0, 0.0, 1.0], [5.0, 1.0, 0.0]])
+    exact = check_distance(D)
+    for sample in (6, 10**20):
+        report = check_distance(D, sample=sample)
+        assert report["axioms"]["triangle_inequality"] == exact["axioms"]["triangle_inequality"]
+        assert "checked all of them exactly" in report["notes"][-1]
+    assert check_distance(D, sample=5)["axioms"]["triangle_inequality"]["method"] == "sampled"

@@ -76,3 +76,16 @@ def test_verdict_does_not_depend_on_the_units_of_the_features():
     w = report["axioms"]["identity_of_indiscernibles"]["witness"]
     v = np.array(w["y"]) - np.array(w["x"])
     assert np.sqrt(max(v @ singular @ v, 0)) < 1e-6 * np.sqrt(np.abs(np.diag(singular)) @ v**2)
+
+
+def test_tolerances_must_be_finite_and_non_negative():
+    import pytest
+
+    from metricli import MetricliError
+
+    # a NaN tolerance made every comparison false: a negative eigenvalue passed as a metric
+    not_psd = np.array([[1.0, 0.0], [0.0, -1.0]])
+    assert check_mahalanobis(not_psd)["verdict"] == "not a distance"
+    for rtol, atol in [(np.nan, 0.0), (-1.0, 0.0), (np.inf, 0.0), (1e-9, np.nan), (1e-9, -1.0)]:
+        with pytest.raises(MetricliError, match="tolerances must be finite and >= 0"):
+            check_mahalanobis(not_psd, rtol=rtol, atol=atol)

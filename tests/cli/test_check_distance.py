@@ -106,9 +106,10 @@ def test_sample_and_fail_fast_from_the_command_line(tmp_path):
     path = tmp_path / "s.npy"
     D = cdist(X, X, "sqeuclidean")
     np.save(path, D)
-    sampled = json.loads(run("check", path, "--sample", "3000", "--seed", "5", "--json").stdout)
+    # 1000 draws, fewer than the 12·11·10 = 1320 triplets (at least that many checks them all exactly)
+    sampled = json.loads(run("check", path, "--sample", "1000", "--seed", "5", "--json").stdout)
     triangle = sampled["axioms"]["triangle_inequality"]
-    assert triangle["method"] == "sampled" and triangle["triplets_sampled"] == 3000
+    assert triangle["method"] == "sampled" and triangle["triplets_sampled"] == 1000
     low, high = triangle["rate_interval"]
     assert low <= triangle["violation_rate"] <= high
     fast = run("check", path, "--fail-fast", "--json")

@@ -134,3 +134,30 @@ def test_bad_inputs_give_one_line_exit_2_and_no_output(bundle, tmp_path):
     line = _one_error_line(run("distance", bundle, IRIS, "-o", out))
     assert "already exists; pass --force" in line
     assert out.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["distance", "{b}", "{huge}"],
+        ["distance", "{b}", "{huge}", "--square"],
+        ["distance", "{b}", "{huge}", "--pairs", "{pairs}"],
+        ["distance", "{b}", "{iris}", "--to", "{huge}"],
+        ["neighbors", "{b}", "{iris}", "--query", "{huge}", "-k", "1"],
+        ["check", "{b}", "--data", "{huge}"],
+    ],
+    ids=lambda c: " ".join(p for p in c if p != "{b}"),
+)
+def test_points_whose_distances_overflow_are_refused_never_blank_or_nan(bundle, tmp_path, command):
+    # finite coordinates near 1e300: d would be ~1e300 but d² overflows; before, distance wrote
+    # a blank d with numpy warnings on stderr and neighbors silently wrote no rows
+    frame = pd.read_csv(IRIS).head(3)
+    frame[FEATURES] = frame[FEATURES] * 1e300
+    paths = {"b": bundle, "huge": tmp_path / "huge.csv", "pairs": tmp_path / "pairs.csv", "iris": IRIS}
+    frame.to_csv(paths["huge"], index=False)
+    pd.DataFrame({"a": [0], "b": [1]}).to_csv(paths["pairs"], index=False)
+    out = tmp_path / "out.csv"
+    args = [part.format(**paths) for part in command] + ([] if command[0] == "check" else ["-o", out])
+    line = _one_error_line(run(*args))
+    assert "squared distances overflow float64" in line and "rescale the features" in line
+    assert not out.exists()

@@ -107,6 +107,18 @@ def test_human_output_shows_learned_beside_euclidean():
     assert "MAP@R" in result.stdout and " ± " in result.stdout
 
 
+def test_a_figure_no_fold_defines_is_shown_as_a_dash_never_nan(tmp_path):
+    # every class has one row: no test row's class is in its training part
+    data = tmp_path / "unique.csv"
+    data.write_text("a,b,y\n1,2,p\n3,4,q\n5,7,r\n6,1,s\n")
+    result = run("evaluate", "covariance", data, "--label", "y", "--cv", "2", "-k", "1")
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.stdout.lower()
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
+    assert rows["R-precision"] == ["-", "-"] and rows["MAP@R"] == ["-", "-"]
+    assert rows["precision@1"] == ["0.0000", "±", "0.0000", "0.0000", "±", "0.0000"]
+
+
 @pytest.mark.parametrize("standardize", [False, True])
 def test_a_fitted_bundle_scored_on_held_out_rows_streamed_in_batches(tmp_path, standardize):
     frame = pd.read_csv(IRIS)

@@ -306,3 +306,26 @@ def test_broken_pipe_is_not_an_error(tmp_path, iris_X):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, stderr
     assert "Traceback" not in stderr and "error" not in stderr.lower()
+
+
+def test_fit_refuses_dash_as_its_output_folder(tmp_path, monkeypatch):
+    # '-' means stdout everywhere else; fit made a bundle folder named '-' in the working directory
+    from typer.testing import CliRunner
+
+    from metricli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    iris = Path(__file__).resolve().parents[2] / "sample_data" / "iris.csv"
+    result = CliRunner().invoke(app, ["fit", "covariance", str(iris), "--exclude", "species", "-o", "-"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "metricli: error: fit writes a model bundle, a folder: name it with -o ('-' is not one)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+    assert CliRunner().invoke(app, ["fit", "covariance", str(iris), "-o", "model", "-q"]).exit_code == 0
+    result = CliRunner().invoke(app, ["report", "model", str(iris), "-y", "species", "--cv", "0", "-o", "-"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "metricli: error: report writes an HTML file: name it with -o ('-' is not one)"
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pytest
 import typer
 from typer.testing import CliRunner
 
+from metricli.cli import app
 from metricli.cli.evaluate import _cross_validation_parameters, run_cross_validation
 from metricli.cli.fit import _fit_parameters, run_fit
 from metricli.cli.learner_options import make_command
@@ -102,3 +104,23 @@ def test_every_kind_of_parameter_parses_in_fit_and_evaluate(tmp_path):
     }
     result = runner.invoke(evaluate_app, ["knobs", str(IRIS), "--label", "species", "--order", "3"])
     assert result.exit_code == 2 and "'3' is not one of '1', '2'" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fit", "nca", str(IRIS), "-y", "species", "--init", "random", "-o", "{out}"],
+        ["evaluate", "nca", str(IRIS), "-y", "species", "--cv", "2"],
+        ["constraints", str(IRIS), "-y", "species", "-n", "3", "-o", "{out}"],
+        ["check", str(IRIS), "--sample", "10"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_a_negative_seed_is_a_usage_error_not_an_internal_one(command, tmp_path):
+    # numpy's generators refuse negative seeds: that was 'internal error: ValueError', exit 70
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [part.format(out=out) for part in command] + ["--seed", "-1"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Invalid value for '--seed'" in lines[0], result.stderr
+    assert not out.exists()

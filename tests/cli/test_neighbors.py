@@ -121,6 +121,18 @@ def test_radius_with_and_without_k_and_exclude_self(tied):
     assert got.loc[1, "reference"] == 4 and got.loc[4, "reference"] == 1 and got.loc[1, "d"] == 0
 
 
+@pytest.mark.parametrize("radius", ["1e300", "inf"])
+def test_a_radius_whose_square_overflows_finds_every_reference_row(tied, radius):
+    # radius² overflowed a Python float: an internal error (exit 70) instead of every row
+    bundle, ref_file, query_file, (Z_query, Z_ref) = tied
+    result = run("neighbors", bundle, ref_file, "--query", query_file, "--radius", radius)
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(io.StringIO(result.stdout))
+    assert len(got) == len(Z_query) * len(Z_ref)
+    expected = brute_force(Z_query, Z_ref, radius=np.inf)
+    assert list(zip(got["query"], got["rank"], got["reference"], strict=True)) == [e[:3] for e in expected]
+
+
 def test_bad_inputs_give_one_line_exit_2_and_no_output(tied, tmp_path):
     bundle, ref_file, query_file, _ = tied
     out = tmp_path / "out.csv"

@@ -8,7 +8,7 @@ import pytest
 from metricli import MetricliError
 from metricli.io.tables import iter_table, load_dataset, read_table
 
-from ..conftest import IRIS
+from ..conftest import IRIS, assert_one_line_error
 
 
 @pytest.fixture
@@ -133,3 +133,60 @@ def test_a_parquet_table_too_large_for_memory_is_not_called_corrupt(tmp_path, mo
     monkeypatch.setattr(pq, "read_table", fail)
     with pytest.raises(MemoryError):
         read_table(str(path))
+
+
+UNREADABLE = "/proc/self/mem"  # exists, is a file, and reading it from offset 0 fails with EIO
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc/self/mem")
+def test_a_file_the_system_refuses_to_read_is_named_in_one_line(cli, tmp_path):
+    from metricli.io.square import read_square_table
+
+    for read in (
+        lambda: read_table(UNREADABLE, "csv"),
+        lambda: list(iter_table(UNREADABLE, "csv")),
+        lambda: read_square_table(UNREADABLE, "csv"),
+    ):
+        with pytest.raises(MetricliError, match=f"^{UNREADABLE}: cannot read \\(Input/output error\\)$"):
+            read()
+    run = cli("fit", "covariance", UNREADABLE, "--format", "csv", "-o", tmp_path / "model")
+    assert_one_line_error(run, UNREADABLE, "cannot read")
+    assert not (tmp_path / "model").exists()
+
+
+class _Pipe(io.RawIOBase):
+    """A pipe's bytes: readable once, front to back, never seekable."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_parquet_streamed_from_a_pipe_gives_every_row(monkeypatch, formats, iris_X):
+    # Parquet's footer is at the end: reading stdin in batches failed with 'Illegal seek'
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BufferedReader(_Pipe(formats["parquet"].read_bytes())))
+    )
+    batches = list(iter_table("-", "parquet", batch_rows=64))
+    assert [len(b) for b in batches] == [64, 64, 22]
+    np.testing.assert_array_equal(pd.concat(batches).drop(columns="species").to_numpy(), iris_X)
+
+
+def test_parquet_columns_sharing_a_name_are_refused_by_name(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    pq.write_table(pa.table([pa.array([1.0, 2.0]), pa.array([3.0, 4.0])], names=["a", "a"]), path)
+    for read in (lambda: read_table(str(path)), lambda: list(iter_table(str(path)))):
+        with pytest.raises(
+            MetricliError, match=f"^{path}: more than one column is named 'a'; rename the copies$"
+        ):
+            read()

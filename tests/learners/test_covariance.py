@@ -80,3 +80,9 @@ def test_same_input_same_bytes_and_row_order_invariance(iris_X):
     perm = np.random.default_rng(0).permutation(len(iris_X))
     c = Covariance().fit(iris_X[perm]).components_
     np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("rtol", [-1.0, 1.0, 2.0, float("nan")])
+def test_rtol_outside_zero_to_one_is_refused(iris_X, rtol):
+    with pytest.raises(MetricliError, match=r"covariance: rtol must be in \[0, 1\)"):
+        Covariance(rtol=rtol).fit(iris_X)

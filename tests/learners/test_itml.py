@@ -149,3 +149,10 @@ def test_fixed_point_of_one_similar_and_one_dissimilar_pair(gamma):
     assert model.converged_
     expected = np.diag([(1 + gamma) / (1 + 4 * gamma), (1 + gamma) / (1 + gamma / 4)])
     np.testing.assert_allclose(model.get_mahalanobis_matrix(), expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("bounds", [{"similar_bound": np.inf}, {"dissimilar_bound": np.inf}])
+def test_infinite_distance_bounds_are_refused(bounds):
+    X, labels = separable()
+    with pytest.raises(MetricliError, match="positive and finite"):
+        ITML(**bounds).fit(X, pairs_from_labels(labels, 50, seed=1))
