@@ -433,7 +433,17 @@ def run_side(
     scores = []
     for f in range(len(result.get("folds", []))):
         with np.load(job_dir / f"embed_{f}.npz") as embedded:
-            scores.append(score_fold(data.task, embedded["train"], embedded["test"], scoring[f]))
+            train, test = embedded["train"], embedded["test"]
+        if not (np.all(np.isfinite(train)) and np.all(np.isfinite(test))):
+            # a learned space holding NaN or inf cannot be scored: the fit failed, whatever it says
+            result = {
+                **result,
+                "status": "failed",
+                "reason": f"the learned space holds NaN or inf (fold {f})",
+            }
+            scores = []
+            break
+        scores.append(score_fold(data.task, train, test, scoring[f]))
     return summarize(bench, data, side, result, scores, scoring)
 
 
