@@ -193,6 +193,29 @@ def _describe_run(run: dict) -> list[str]:
     ]
 
 
+#: a 1-minute load average up to this (the harness itself keeps one core busy) counts as quiet
+QUIET_LOAD = 1.5
+
+
+def _timing_caveat(runs: list[dict]) -> str:
+    """Whether the runs had the machine to themselves, judged by their recorded load averages."""
+    loads = [
+        float(m[key].split()[0])
+        for m in (run["machine"] for run in runs)
+        for key in ("load_start", "load_end")
+        if key in m
+    ]
+    if loads and max(loads) <= QUIET_LOAD:
+        return (
+            f"Every run had the machine to itself (1-minute load average at most {max(loads):.2f}, the "
+            "harness's own process included)."
+        )
+    return (
+        "**Timings are indicative**: some runs shared the CPU cores with other jobs (load averages "
+        "below); rerun on a quiet machine before quoting speed-ups."
+    )
+
+
 def render(results: dict, title: str) -> str:
     records, runs = results["records"], results["runs"]
     notes = Notes()
@@ -200,8 +223,7 @@ def render(results: dict, title: str) -> str:
     out += [
         "Made by `benchmarks/run.py` (see `benchmarks/README.md`). Both sides are fitted in fresh "
         "processes on the same standardized folds and scored by the same code; only the learner differs. "
-        "**Timings are indicative**: these runs shared 2 CPU cores with other jobs; rerun on a quiet "
-        "machine before quoting speed-ups.",
+        + _timing_caveat(runs),
         "",
         "## Runs",
         "",
