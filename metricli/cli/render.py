@@ -179,6 +179,11 @@ def _n(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
 
 
+def _count(value: int | None, noun: str, plural: str | None = None) -> str:
+    """'1 pair', '3 pairs', '1,000 points': a count with its noun in the right number."""
+    return f"{_n(value)} {noun if value == 1 else plural or noun + 's'}"
+
+
 def _quantiles(entry: dict[str, Any]) -> str:
     q = entry.get("quantiles")
     if not q:
@@ -214,7 +219,7 @@ def _distance_details(key: str, axiom: dict[str, Any]) -> str:
     if key == "identity_of_indiscernibles":
         if axiom["holds"]:
             return "no two distinct points at distance 0"
-        return f"{_n(axiom['violations'])} pairs of distinct points at distance 0"
+        return f"{_count(axiom['violations'], 'pair')} of distinct points at distance 0"
     # triangle or ultrametric
     if axiom["method"] == "sampled":
         low, high = axiom["rate_interval"]
@@ -266,7 +271,7 @@ def distance_report(source: str, report: dict[str, Any]) -> None:
     for key, axiom in report["axioms"].items():
         table.add_row(_AXIOM_NAMES[key], _MARK[bool(axiom["holds"])], _distance_details(key, axiom))
     out.print(table)
-    out.print(f"{_n(report['n_points'])} points, tolerance {_fmt(report['tolerance']['threshold'])}")
+    out.print(f"{_count(report['n_points'], 'point')}, tolerance {_fmt(report['tolerance']['threshold'])}")
     embedding = report.get("euclidean_embedding")
     if embedding is not None:
         if embedding["embeddable"]:
@@ -296,7 +301,7 @@ def repair_summary(repair: dict[str, Any]) -> None:
                 f"{_fmt(repair['max_decrease'])}, relative change {_fmt(repair['relative_change'])}"
             )
             if repair["pairs_symmetrized"]:
-                text += f", {_n(repair['pairs_symmetrized'])} asymmetric pairs set to the smaller value"
+                text += f", {_count(repair['pairs_symmetrized'], 'asymmetric pair')} set to the smaller value"
     elif repair["unchanged"]:
         text = "unchanged (already positive semi-definite)"
     else:

@@ -8,12 +8,14 @@ data row after the header, which is also how constraint files refer to points.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,7 +120,14 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     raw, digest = _open_source(source)
     try:
         if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(raw, sep="," if fmt == "csv" else "\t")
+            sep = "," if fmt == "csv" else "\t"
+            if isinstance(raw, io.BytesIO):
+                first = raw.getvalue().split(b"\n", 1)[0]
+            else:
+                with open(raw, "rb") as handle:
+                    first = handle.readline()
+            _check_header(first, sep, name)
+            frame = pd.read_csv(raw, sep=sep)
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -164,8 +173,16 @@ def iter_table(
     seen = 0
     try:
         if fmt in ("csv", "tsv"):
-            raw = sys.stdin.buffer if source == STDIN else source
-            reader = pd.read_csv(raw, sep="," if fmt == "csv" else "\t", chunksize=batch_rows)
+            sep = "," if fmt == "csv" else "\t"
+            if source == STDIN:
+                first = sys.stdin.buffer.readline()
+                raw = io.BufferedReader(_Rejoined(first, sys.stdin.buffer))
+            else:
+                with open(source, "rb") as handle:
+                    first = handle.readline()
+                raw = source
+            _check_header(first, sep, name)
+            reader = pd.read_csv(raw, sep=sep, chunksize=batch_rows)
             batches: Iterator[pd.DataFrame] = iter(reader)
         elif fmt == "parquet":
             # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
@@ -208,6 +225,53 @@ def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.Dat
     require_unique_names(parquet.schema_arrow.names, name)
     for record_batch in parquet.iter_batches(batch_size=batch_rows):
         yield record_batch.to_pandas()
+
+
+def header_names(line: bytes, sep: str) -> list[str]:
+    """The column names of a CSV/TSV header line as written (pandas renames a repeated name
+    'a' to 'a.1', which would hide the repeat). Undecodable bytes give no names: the
+    parser then reports the file."""
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return []
+    return next(csv.reader([text.rstrip("\r\n")], delimiter=sep), [])
+
+
+def _check_header(line: bytes, sep: str, name: str) -> None:
+    """Refuse repeated column names; a first line of numbers only is data, not names (the
+    reader's caller says so, e.g. a constraint file without its header)."""
+    names = header_names(line, sep)
+    if not all(_is_number(n) for n in names):
+        require_unique_names(names, name)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Rejoined(io.RawIOBase):
+    """A stream's first line, already read, followed by the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def require_unique_names(names: Sequence[str], name: str) -> None:
@@ -275,8 +339,13 @@ def _require_column(frame: pd.DataFrame, column: str, name: str, option: str, wh
         raise MetricliError(f"{name}: no column '{column}' ({why}); columns are: {listing}")
 
 
-def numeric_column(series: pd.Series, name: str, column: str, line_offset: int | None) -> np.ndarray:
-    """The column as float64, or an error naming the first cells that are not numbers."""
+def numeric_column(
+    series: pd.Series, name: str, column: str, line_offset: int | None, remedy: str | None = None
+) -> np.ndarray:
+    """The column as float64, or an error naming the first cells that are not numbers.
+
+    ``remedy`` says what to do about it (default: leave a feature column out with --exclude).
+    """
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     coerced = pd.to_numeric(series, errors="coerce")
@@ -292,7 +361,7 @@ def numeric_column(series: pd.Series, name: str, column: str, line_offset: int |
     )
     raise MetricliError(
         f"{name}: column '{column}' is not numeric: {cells}; "
-        f"fix those cells or leave the column out with --exclude {column}"
+        + (remedy or f"fix those cells or leave the column out with --exclude {column}")
     )
 
 
@@ -365,7 +434,13 @@ def select_columns(
     finite = np.isfinite(X)
     target_values = None
     if target is not None:
-        target_values = numeric_column(frame[target], name, target, line_offset)
+        target_values = numeric_column(
+            frame[target],
+            name,
+            target,
+            line_offset,
+            remedy="a regression target must be numbers: fix those cells, or use --label for classes",
+        )
     missing_rows = ~finite.all(axis=1)
     if target_values is not None:
         missing_rows |= ~np.isfinite(target_values)

@@ -190,3 +190,35 @@ def test_parquet_columns_sharing_a_name_are_refused_by_name(tmp_path):
             MetricliError, match=f"^{path}: more than one column is named 'a'; rename the copies$"
         ):
             read()
+
+
+@pytest.mark.parametrize("fmt, sep", [("csv", ","), ("tsv", "\t")])
+def test_text_columns_sharing_a_name_are_refused_not_renamed(tmp_path, monkeypatch, fmt, sep):
+    # pandas renames a repeated 'a' to 'a.1', so --features a silently took the first copy
+    text = sep.join(["a", "b", "a", "y"]) + "\n" + sep.join(["1", "2", "3", "x"]) + "\n"
+    path = tmp_path / f"dup.{fmt}"
+    path.write_text(text)
+    for read in (lambda: read_table(str(path)), lambda: list(iter_table(str(path)))):
+        with pytest.raises(
+            MetricliError, match=f"^{path}: more than one column is named 'a'; rename the copies$"
+        ):
+            read()
+    for read in (lambda: read_table("-", fmt), lambda: list(iter_table("-", fmt))):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(_Pipe(text.encode()))))
+        with pytest.raises(MetricliError, match="^<stdin>: more than one column is named 'a'"):
+            read()
+    # a column really named 'a.1' beside 'a' is two names, and a streamed pipe keeps its first row
+    path.write_text("a,a.1\n1,2\n3,4\n")
+    assert list(read_table(str(path), "csv")[0].columns) == ["a", "a.1"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(_Pipe(b"a,a.1\n1,2\n3,4\n"))))
+    streamed = pd.concat(iter_table("-", "csv", batch_rows=1))
+    np.testing.assert_array_equal(streamed.to_numpy(), [[1, 2], [3, 4]])
+
+
+def test_a_text_target_is_told_to_be_numbers_not_to_be_excluded(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n1,2,x\n3,4,z\n5,7,w\n")
+    with pytest.raises(MetricliError) as caught:
+        load_dataset(str(path), target="y")
+    assert "column 'y' is not numeric: row 0 (line 2) is 'x'" in caught.value.message
+    assert "--exclude" not in caught.value.message and "--label" in caught.value.message
