@@ -244,7 +244,7 @@ def partition_points(part: pd.DataFrame, start: int, where: str, **selection: An
     does for a local batch, rows numbered from the start of the data set (errors name those rows)."""
     part = part.reset_index(drop=True)
     part.index = pd.RangeIndex(start, start + len(part))
-    return select_columns(part, where, fmt="parquet", **selection)
+    return select_columns(part, where, fmt="parquet", learning=False, **selection)
 
 
 def first_rows(ddf: Any, n: int) -> pd.DataFrame:

@@ -404,6 +404,7 @@ def _load(
             fmt="parquet" if on_dask else detect_format(data, fmt),
             id_column=id_column,
             features=bundle.feature_names,
+            learning=False,
         )
         for line in points.notes:
             note(line)

@@ -109,6 +109,7 @@ def constraints(
         features=split_columns(features),
         exclude=split_columns(exclude) or (),
         drop_missing=drop_missing,
+        learning=False,
     )
     for message in dataset.notes:
         note(message)

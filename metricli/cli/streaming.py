@@ -30,7 +30,9 @@ def open_writer(output: str, output_format: str | None, force: bool) -> TableWri
 
 def load_points(source: str, fmt: str | None, features: Sequence[str], **selection: Any) -> Dataset:
     """A whole table, its feature columns those of the bundle."""
-    points = load_dataset(source, fmt, features=list(features), features_why=FEATURE_WHY, **selection)
+    points = load_dataset(
+        source, fmt, features=list(features), features_why=FEATURE_WHY, learning=False, **selection
+    )
     for message in points.notes:
         note(message)
     return points

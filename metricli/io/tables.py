@@ -380,8 +380,12 @@ def select_columns(
     extra_columns: Sequence[str] = (),
     sha256: str | None = None,
     features_why: str | None = None,
+    learning: bool = True,
 ) -> Dataset:
     """Choose feature, label, target and id columns and validate them.
+
+    With ``learning`` the notes also say what no learner can use (:func:`degenerate_columns`);
+    commands that apply a learned metric to points leave that out.
 
     By default the features are every column except the label, target and id
     columns; a column of text is left out with a note, a column of numbers with a
@@ -488,7 +492,8 @@ def select_columns(
             )
         ids = id_series.astype(str).to_numpy(dtype=object)[keep]
 
-    notes.extend(degenerate_columns(X[keep], list(chosen), name))
+    if learning:
+        notes.extend(degenerate_columns(X[keep], list(chosen), name))
     return Dataset(
         name=name,
         X=np.ascontiguousarray(X[keep]),
@@ -599,7 +604,13 @@ def iter_points(
             for column in keep:
                 _require_column(batch, column, name, "--keep")
         points = select_columns(
-            batch, name, fmt=kind, features=list(features), features_why=features_why, **selection
+            batch,
+            name,
+            fmt=kind,
+            features=list(features),
+            features_why=features_why,
+            learning=False,
+            **selection,
         )
         points.extra.update({c: batch[c].loc[points.rows].reset_index(drop=True) for c in keep})
         yield len(batch), points

@@ -329,3 +329,20 @@ def test_fit_refuses_dash_as_its_output_folder(tmp_path, monkeypatch):
         "metricli: error: report writes an HTML file: name it with -o ('-' is not one)"
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_notes_on_unusable_columns_come_with_fit_not_with_the_commands_that_apply_a_metric(cli, tmp_path):
+    data = tmp_path / "two.csv"
+    data.write_text("a,b,c\n1,2,1\n3,4,1\n")  # c is constant; 3 features, 2 rows
+    fitted = cli("fit", "covariance", data, "-o", tmp_path / "B")
+    assert fitted.exit_code == 0, fitted.stderr
+    assert "constant column 'c'" in fitted.stderr and "rank at most 1" in fitted.stderr
+    for command in (
+        ("transform", tmp_path / "B", data),
+        ("distance", tmp_path / "B", data),
+        ("neighbors", tmp_path / "B", data, "--query", data, "-k", "1"),
+        ("check", tmp_path / "B", "--data", data),
+    ):
+        run = cli(*command)
+        assert run.exit_code in (0, 1), run.stderr
+        assert "constant column" not in run.stderr and "rank at most" not in run.stderr, command
