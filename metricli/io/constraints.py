@@ -13,7 +13,7 @@ import pandas as pd
 
 from metricli.constraints import Pairs, Quadruplets, Triplets, duplicated_rows, validate
 from metricli.errors import MetricliError
-from metricli.io.tables import detect_format, display_name, read_table
+from metricli.io.tables import detect_format, display_name, is_number, read_table
 
 _TYPES = {"pairs": Pairs, "triplets": Triplets, "quadruplets": Quadruplets}
 
@@ -43,7 +43,7 @@ def read_constraints(
         raise MetricliError(
             f"{name}: {kind} files have {width} columns ({', '.join(cls.columns)}); this one has {frame.shape[1]}"
         )
-    if ids is None and all(_is_number_text(c) for c in frame.columns):
+    if ids is None and all(is_number(c) for c in frame.columns):
         raise MetricliError(
             f"{name}: the first line holds numbers, not column names; "
             f"add a header line: {','.join(cls.columns)}"
@@ -73,15 +73,6 @@ def read_constraints(
             )
         raise MetricliError(f"{at(row)}: repeats row {earlier}; remove duplicated rows")
     return constraints
-
-
-def _is_number_text(text: str) -> bool:
-    # pandas renames a repeated header "1" to "1.1": any number means the header is data
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _integers(series: pd.Series, column: str, at) -> np.ndarray:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
-from metricli.io.tables import STDIN, detect_format, display_name, reading
+from metricli.io.tables import STDIN, detect_format, display_name, is_number, reading
 from metricli.io.writers import TableWriter, output_format
 from metricli.kernels import row_blocks
 
@@ -47,14 +47,6 @@ class SquareTable:
     @property
     def n(self) -> int:
         return self.matrix.shape[0]
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _lines(raw: bytes | Path) -> Iterator[str]:
@@ -101,7 +93,7 @@ def _layout(raw: bytes | Path, name: str, sep: str) -> tuple[bool, bool, int, in
         raise MetricliError(f"{name}: not a text file (cannot decode as UTF-8)") from None
     if first is None:
         raise MetricliError(f"{name}: empty file, no header and no rows")
-    numbers = [_is_number(cell) for cell in first]
+    numbers = [is_number(cell) for cell in first]
     if width is None:  # a single line: a 1 x 1 matrix, or a header alone
         if not all(numbers):
             raise MetricliError(f"{name}: header only, no data rows")

@@ -242,11 +242,12 @@ def _check_header(line: bytes, sep: str, name: str) -> None:
     """Refuse repeated column names; a first line of numbers only is data, not names (the
     reader's caller says so, e.g. a constraint file without its header)."""
     names = header_names(line, sep)
-    if not all(_is_number(n) for n in names):
+    if not all(is_number(n) for n in names):
         require_unique_names(names, name)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a header cell reads as a number (a first line of numbers is data, not names)."""
     try:
         float(text)
     except ValueError:
