@@ -32,7 +32,7 @@ import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
-from metricli.io.tables import Dataset, describe_rows, numeric_column, select_columns
+from metricli.io.tables import Dataset, column_names, describe_rows, numeric_column, select_columns
 from metricli.kernels import project
 from metricli.statistics import ChunkStats, ScatterStats
 
@@ -113,6 +113,7 @@ def _transform_partition(
 
 def transform(ddf: Any, L: np.ndarray, names: list[str], keep: list[str], where: str) -> Any:
     """x -> L x on every partition; the result keeps the partitioning and the row order."""
+    keep = column_names(keep, list(ddf.columns))
     missing = [c for c in [*names, *keep] if c not in ddf.columns]
     if missing:
         raise MetricliError(f"{where}: no column '{missing[0]}'")

@@ -79,12 +79,15 @@ FeaturesOption = Annotated[
     list[str] | None,
     typer.Option(
         "--features",
-        help="Feature columns to use (repeat, or comma-separate). Default: all numeric.",
+        help="Feature columns to use (repeat, or comma-separate; a name that holds a comma is taken whole). Default: all numeric.",
     ),
 ]
 ExcludeOption = Annotated[
     list[str] | None,
-    typer.Option("--exclude", help="Columns to leave out (repeat, or comma-separate)."),
+    typer.Option(
+        "--exclude",
+        help="Columns to leave out (repeat, or comma-separate; a name that holds a comma is taken whole).",
+    ),
 ]
 IdOption = Annotated[str | None, typer.Option("--id", help="Column of unique row ids (not a feature).")]
 DropMissingOption = Annotated[
@@ -97,13 +100,6 @@ def require_output_path(output: object, what: str) -> None:
     """Refuse '-' (stdout elsewhere) for a command whose output can only be a file or folder."""
     if str(output) == "-":
         raise MetricliError(f"{what}: name it with -o ('-' is not one)")
-
-
-def split_columns(values: list[str] | None) -> list[str] | None:
-    """--features a,b --features c -> [a, b, c]."""
-    if not values:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 OutputOption = Annotated[

@@ -27,7 +27,6 @@ from metricli.cli.common import (
     note,
     out,
     settings,
-    split_columns,
 )
 from metricli.cli.fit import standardization
 from metricli.errors import MetricliError
@@ -106,8 +105,8 @@ def constraints(
         fmt,
         label=label,
         id_column=id_column,
-        features=split_columns(features),
-        exclude=split_columns(exclude) or (),
+        features=features,
+        exclude=exclude or (),
         drop_missing=drop_missing,
         learning=False,
     )

@@ -33,7 +33,6 @@ from metricli.cli.common import (
     note,
     require_output_path,
     settings,
-    split_columns,
 )
 from metricli.cli.learner_options import (
     data_parameters,
@@ -230,8 +229,8 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
             label=options["label"],
             target=options["target"],
             id_column=options["id_column"],
-            features=split_columns(options["features"]),
-            exclude=split_columns(options["exclude"]) or (),
+            features=options["features"],
+            exclude=options["exclude"] or (),
             extra_columns=[options["chunks"]] if options.get("chunks") else (),
         )
         for message in chosen.notes:

@@ -24,7 +24,6 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     note,
-    split_columns,
 )
 from metricli.errors import MetricliError
 from metricli.evaluation import standardization
@@ -290,8 +289,8 @@ def load_learning_data(options: dict[str, Any]) -> Dataset:
         label=options["label"],
         target=options["target"],
         id_column=options["id_column"],
-        features=split_columns(options["features"]),
-        exclude=split_columns(options["exclude"]) or (),
+        features=options["features"],
+        exclude=options["exclude"] or (),
         drop_missing=options["drop_missing"],
         unlabeled=options["unlabeled"],
         extra_columns=[options["chunks"]]

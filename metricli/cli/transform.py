@@ -24,7 +24,6 @@ from metricli.cli.common import (
     emit_json,
     note,
     settings,
-    split_columns,
 )
 from metricli.cli.streaming import PointStream, open_writer
 from metricli.io.atomic import refuse_to_overwrite
@@ -43,7 +42,7 @@ def transform(
         list[str] | None,
         typer.Option(
             "--keep",
-            help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate).",
+            help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate; a name that holds a comma is taken whole).",
         ),
     ] = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
@@ -64,7 +63,7 @@ def transform(
     """
     configure(json_output, quiet)
     bundle = load_bundle(bundle_path)
-    kept = split_columns(keep) or []
+    kept = list(keep or [])
     component_names = [f"c{i}" for i in range(bundle.L.shape[0])]
     if check_engine(engine, scheduler, output):
         _transform_on_dask(bundle, data, output, kept, scheduler, force)
@@ -76,6 +75,7 @@ def transform(
         ) as stream,
     ):
         for points in stream:
+            kept = list(points.extra)  # the --keep columns, as resolved against the header
             frame = pd.DataFrame(project(points.X, bundle.L), columns=component_names)
             for column in reversed(kept):
                 frame.insert(0, column, points.extra[column].to_numpy())

@@ -366,6 +366,20 @@ def numeric_column(
     )
 
 
+def column_names(values: Sequence[str] | None, columns: Sequence[str]) -> list[str]:
+    """Column names from option values (``--features a,b --features c``): a value that is a
+    column's exact name is that column, so names holding commas can be given; any other
+    value is a comma-separated list (spaces around the names are dropped)."""
+    known = set(columns)
+    names: list[str] = []
+    for value in values or ():
+        if value in known:
+            names.append(value)
+        else:
+            names.extend(part.strip() for part in value.split(",") if part.strip())
+    return names
+
+
 def select_columns(
     frame: pd.DataFrame,
     name: str,
@@ -393,6 +407,8 @@ def select_columns(
     few non-numeric cells is an error naming the cells.
     """
     line_offset = 2 if fmt in ("csv", "tsv") else None
+    features = column_names(features, frame.columns) or None
+    exclude = column_names(exclude, frame.columns)
     for column, option in ((label, "--label"), (target, "--target"), (id_column, "--id")):
         if column is not None:
             _require_column(frame, column, name, option)
@@ -451,13 +467,13 @@ def select_columns(
         missing_rows |= ~np.isfinite(target_values)
     if missing_rows.any():
         if not drop_missing:
-            column_names = [c for j, c in enumerate(chosen) if not finite[:, j].all()]
+            bad_columns = [c for j, c in enumerate(chosen) if not finite[:, j].all()]
             if target_values is not None and not np.isfinite(target_values).all():
-                column_names.append(target)
+                bad_columns.append(target)
             rows = frame.index[missing_rows]
             raise MetricliError(
                 f"{name}: missing or infinite values in column "
-                f"{', '.join(repr(c) for c in column_names[:5])} at {describe_rows(rows)}; "
+                f"{', '.join(repr(c) for c in bad_columns[:5])} at {describe_rows(rows)}; "
                 "fix them or pass --drop-missing to drop those rows"
             )
         notes.append(f"{name}: dropped {int(missing_rows.sum())} rows with missing or infinite values")
@@ -600,6 +616,7 @@ def iter_points(
     kind = detect_format(source, fmt)
     for i, batch in enumerate(iter_table(source, fmt, batch_rows)):
         if i == 0:
+            keep = column_names(keep, batch.columns)
             for column in features:
                 _require_column(batch, column, name, "--features", features_why)
             for column in keep:

@@ -346,3 +346,41 @@ def test_notes_on_unusable_columns_come_with_fit_not_with_the_commands_that_appl
         run = cli(*command)
         assert run.exit_code in (0, 1), run.stderr
         assert "constant column" not in run.stderr and "rank at most" not in run.stderr, command
+
+
+def test_column_names_holding_commas_can_be_chosen(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(30, 3)), columns=["weight, kg", "height, cm", "noise"])
+    frame.insert(0, "id, internal", [f"r{i}" for i in range(30)])
+    data = tmp_path / "commas.csv"
+    frame.to_csv(data, index=False)
+    run = cli(
+        "fit",
+        "covariance",
+        data,
+        "--features",
+        "weight, kg",
+        "--features",
+        "height, cm",
+        "-o",
+        tmp_path / "B",
+    )
+    assert run.exit_code == 0, run.stderr
+    assert load_bundle(tmp_path / "B").feature_names == ["weight, kg", "height, cm"]
+    run = cli(
+        "fit", "covariance", data, "--exclude", "noise", "--exclude", "id, internal", "-o", tmp_path / "C"
+    )
+    assert run.exit_code == 0, run.stderr
+    assert load_bundle(tmp_path / "C").feature_names == ["weight, kg", "height, cm"]
+    # a comma-separated list still works where no column has that whole name
+    out = tmp_path / "emb.csv"
+    run = cli("transform", tmp_path / "B", data, "--keep", "id, internal", "-o", out)
+    assert run.exit_code == 0, run.stderr
+    got = pd.read_csv(out)
+    assert list(got.columns) == ["id, internal", "c0", "c1"]
+    L = np.load(tmp_path / "B" / "L.npy")
+    np.testing.assert_allclose(
+        got[["c0", "c1"]].to_numpy(), frame[["weight, kg", "height, cm"]].to_numpy() @ L.T
+    )
+    run = cli("fit", "covariance", data, "--features", "noise,weight, kg", "-o", tmp_path / "D")
+    assert run.exit_code == 2 and "no column 'weight'" in run.stderr
