@@ -23,6 +23,9 @@ import pandas as pd
 from metricli.errors import MetricliError
 
 FORMATS = ("csv", "tsv", "parquet", "npy")
+#: compression suffixes CSV and TSV may carry (data.csv.gz); pandas infers them from the name
+_COMPRESSED = (".gz", ".bz2", ".xz")
+
 _EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -44,13 +47,33 @@ def detect_format(source: str, fmt: str | None = None) -> str:
         return fmt
     if source == STDIN:
         return "csv"
-    suffix = Path(source).suffix.lower()
+    suffixes = [x.lower() for x in Path(source).suffixes]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in _COMPRESSED:  # data.csv.gz: pandas decompresses CSV and TSV as it reads
+        inner = suffixes[-2] if len(suffixes) > 1 else ""
+        if _EXTENSIONS.get(inner) not in ("csv", "tsv"):
+            raise MetricliError(
+                f"{source}: only CSV and TSV are read compressed ({', '.join(_COMPRESSED)}); "
+                "decompress it first"
+            )
+        return _EXTENSIONS[inner]
     if suffix not in _EXTENSIONS:
         raise MetricliError(
             f"{source}: cannot tell the format from the extension '{suffix}'; "
             f"pass --format ({', '.join(FORMATS)})"
         )
     return _EXTENSIONS[suffix]
+
+
+def _header_line(path: str | Path) -> bytes:
+    """The first line of a text table, decompressed when its name ends in a compression suffix."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
+    with opener(path, "rb") as handle:
+        return handle.readline()
 
 
 def display_name(source: str) -> str:
@@ -121,11 +144,7 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     try:
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
-            if isinstance(raw, io.BytesIO):
-                first = raw.getvalue().split(b"\n", 1)[0]
-            else:
-                with open(raw, "rb") as handle:
-                    first = handle.readline()
+            first = raw.getvalue().split(b"\n", 1)[0] if isinstance(raw, io.BytesIO) else _header_line(raw)
             _check_header(first, sep, name)
             frame = pd.read_csv(raw, sep=sep)
         elif fmt == "parquet":
@@ -178,8 +197,7 @@ def iter_table(
                 first = sys.stdin.buffer.readline()
                 raw = io.BufferedReader(_Rejoined(first, sys.stdin.buffer))
             else:
-                with open(source, "rb") as handle:
-                    first = handle.readline()
+                first = _header_line(source)
                 raw = source
             _check_header(first, sep, name)
             reader = pd.read_csv(raw, sep=sep, chunksize=batch_rows)

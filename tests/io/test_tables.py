@@ -222,3 +222,27 @@ def test_a_text_target_is_told_to_be_numbers_not_to_be_excluded(tmp_path):
         load_dataset(str(path), target="y")
     assert "column 'y' is not numeric: row 0 (line 2) is 'x'" in caught.value.message
     assert "--exclude" not in caught.value.message and "--label" in caught.value.message
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_compressed_csv_and_tsv_read_like_the_plain_file(tmp_path, suffix):
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[suffix]
+    plain = read_table(IRIS)[0]
+    for fmt, sep in (("csv", ","), ("tsv", "\t")):
+        path = tmp_path / f"iris.{fmt}{suffix}"
+        with opener(path, "wt") as handle:
+            plain.to_csv(handle, sep=sep, index=False)
+        pd.testing.assert_frame_equal(read_table(str(path))[0], plain)
+        pd.testing.assert_frame_equal(pd.concat(iter_table(str(path), batch_rows=40)), plain)
+    # repeated names are caught in the decompressed header too
+    path = tmp_path / f"dup.csv{suffix}"
+    with opener(path, "wt") as handle:
+        handle.write("a,b,a\n1,2,3\n")
+    with pytest.raises(MetricliError, match="more than one column is named 'a'"):
+        read_table(str(path))
+    with pytest.raises(MetricliError, match=r"only CSV and TSV are read compressed"):
+        read_table(str(tmp_path / f"x.parquet{suffix}"))
