@@ -123,8 +123,8 @@ def _numeric_frame(
 ) -> np.ndarray:
     """The frame as float64, or an error naming the first cell that is not a number."""
     matrix = np.empty(frame.shape, dtype=np.float64)
-    for j, column in enumerate(frame.columns):
-        series = frame[column]
+    for j in range(frame.shape[1]):
+        series = frame.iloc[:, j]
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             matrix[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
             continue
@@ -181,7 +181,14 @@ def _read_parquet(source: str, name: str) -> tuple[np.ndarray, list[str] | None,
     import pyarrow.parquet as pq
 
     try:
-        frame = pq.read_table(sys.stdin.buffer if source == STDIN else source).to_pandas()
+        # ParquetFile, not read_table: the dataset reader refuses columns sharing a name
+        # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
+        raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
+        table = pq.ParquetFile(raw).read()
+        # pandas cannot convert columns sharing a name; converted under stand-in names, the real
+        # ones (ids, which may repeat) are put back so the id checks can name the repeat
+        frame = table.rename_columns([str(i) for i in range(table.num_columns)]).to_pandas()
+        frame.columns = table.column_names
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise MetricliError(f"{name}: cannot read as Parquet ({str(exc).strip().splitlines()[0]})") from None
     if frame.shape[1] == 0:

@@ -246,3 +246,25 @@ def test_compressed_csv_and_tsv_read_like_the_plain_file(tmp_path, suffix):
         read_table(str(path))
     with pytest.raises(MetricliError, match=r"only CSV and TSV are read compressed"):
         read_table(str(tmp_path / f"x.parquet{suffix}"))
+
+
+def test_a_parquet_distance_matrix_with_repeated_ids_names_the_repeat_also_from_a_pipe(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from metricli.io.square import read_square_table
+
+    D = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.5], [2.0, 1.5, 0.0]])
+    for ids, expected in ((["a", "b", "c"], None), (["a", "a", "c"], "id 'a' appears twice")):
+        path = tmp_path / "D.parquet"
+        columns = [pa.array(ids)] + [pa.array(D[:, j]) for j in range(3)]
+        pq.write_table(pa.table(columns, names=["id", *ids]), path)
+        for source in (str(path), "-"):
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(_Pipe(path.read_bytes()))))
+            if expected is None:
+                table = read_square_table(source, "parquet")
+                np.testing.assert_array_equal(table.matrix, D)
+                assert list(table.ids) == ids
+            else:
+                with pytest.raises(MetricliError, match=expected):
+                    read_square_table(source, "parquet")
