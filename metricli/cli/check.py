@@ -344,11 +344,11 @@ def check(
         if settings.json:
             emit_json(payload)
         elif what == "mahalanobis":
-            render.mahalanobis_report(source, report)
+            render.mahalanobis_report(display_name(source), report)
             if repair is not None:
                 render.repair_summary(repair)
         else:
-            render.distance_report(source, payload)
+            render.distance_report(display_name(source), payload)
         holds = report["verdict"] in accepted
         if ultrametric and "ultrametric" in report["axioms"]:
             holds = holds and report["axioms"]["ultrametric"]["holds"]
