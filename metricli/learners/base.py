@@ -75,7 +75,9 @@ class MahalanobisLearner:
         valid = set(self._param_names())
         for key, value in params.items():
             if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {key!r}")
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {key!r}; its parameters are: {', '.join(sorted(valid))}"
+                )
             setattr(self, key, value)
         return self
 
@@ -192,7 +194,13 @@ def _numerical_guard(fit: Any) -> Any:
 
 
 def check_points(X: np.ndarray, min_rows: int = 1, what: str = "points") -> np.ndarray:
-    """X as a finite 2-D float64 array, or a MetricliError saying what is wrong."""
+    """X as a finite 2-D C-ordered float64 array, or a MetricliError saying what is wrong.
+
+    C order always: BLAS sums in an order that depends on the memory layout, and an iterative
+    learner (LMNN's active set, NCA's line search) can amplify those last bits into a different
+    metric, so a Fortran-ordered array (what ``DataFrame.to_numpy()`` gives) must fit exactly
+    as its C-ordered copy does.
+    """
     try:
         X = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -206,7 +214,7 @@ def check_points(X: np.ndarray, min_rows: int = 1, what: str = "points") -> np.n
     if not np.all(np.isfinite(X)):
         rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
         raise MetricliError(f"{what}: missing or infinite values in rows {', '.join(map(str, rows[:5]))}")
-    return X
+    return np.ascontiguousarray(X)
 
 
 def check_not_all_identical(X: np.ndarray, what: str = "points") -> None:
