@@ -5,8 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from metricli.errors import MetricliError
+
+
+def unlabelled_mask(labels: object) -> np.ndarray:
+    """True where a label is missing: None, NaN, pandas' NA or NaT, or the empty string.
+
+    The one rule for every learner, as the constraint generators apply it: a pandas column
+    with blanks (NaN in an object or float column, NA in a string column) marks its
+    unlabelled rows whatever its dtype.
+    """
+    values = np.asarray(labels, dtype=object).ravel()
+    blank = np.fromiter((isinstance(v, str) and v == "" for v in values), dtype=bool, count=values.size)
+    return np.asarray(pd.isna(values), dtype=bool) | blank
 
 
 @dataclass
@@ -37,13 +50,12 @@ def class_layout(y: object, n_samples: int, learner: str, min_classes: int = 2) 
     labels = np.asarray(y)
     if labels.ndim != 1 or labels.shape[0] != n_samples:
         raise MetricliError(f"{learner}: got {labels.size} labels for {n_samples} points; give one per point")
-    if labels.dtype == object:
-        missing = np.flatnonzero([v is None for v in labels])
-        if missing.size:
-            raise MetricliError(
-                f"{learner} uses labelled points only; {missing.size} points have no label "
-                f"(first: row {missing[0]})"
-            )
+    missing = np.flatnonzero(unlabelled_mask(labels))
+    if missing.size:
+        raise MetricliError(
+            f"{learner} uses labelled points only; {missing.size} points have no label "
+            f"(first: row {missing[0]})"
+        )
     try:
         classes, codes = np.unique(labels, return_inverse=True)
     except TypeError:

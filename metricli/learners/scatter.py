@@ -26,6 +26,7 @@ import numpy as np
 
 from metricli.errors import MetricliError
 from metricli.learners.base import fix_signs
+from metricli.learners.labels import unlabelled_mask
 
 #: eigenvalues of a (Jacobi-scaled or whitened) scatter below RANGE_RTOL × the largest count as zero
 RANGE_RTOL = 1e-10
@@ -69,23 +70,16 @@ def check_representable(components: np.ndarray, who: str) -> np.ndarray:
     return components
 
 
-def _is_unlabelled(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float | np.floating) and np.isnan(value):
-        return True
-    return isinstance(value, str) and value == ""
-
-
 def encode_classes(y: object, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class codes 0..C-1 for each row (-1 for unlabelled: None, NaN or ''), and the class names.
+    """Class codes 0..C-1 for each row (-1 for unlabelled: see :func:`~metricli.learners.labels.unlabelled_mask`),
+    and the class names.
 
     Labels are compared by their text, so 1, 1.0 read from a file and "1" are one class.
     """
     labels = np.asarray(y, dtype=object).ravel()
     if labels.shape[0] != n_rows:
         raise MetricliError(f"{labels.shape[0]} labels for {n_rows} points; give one label per row")
-    unlabelled = np.array([_is_unlabelled(v) for v in labels], dtype=bool)
+    unlabelled = unlabelled_mask(labels)
     codes = np.full(n_rows, -1, dtype=np.intp)
     text = np.array(
         [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in labels[~unlabelled]],

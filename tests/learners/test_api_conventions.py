@@ -112,3 +112,49 @@ def test_second_fit_forgets_the_first(cls):
     narrower = np.ascontiguousarray(X[:, :3])
     fit(learner, narrower, supervision)
     assert learner.components_.shape[1] == learner.n_features_in_ == 3
+
+
+def _blank_label_variants():
+    labels = IRIS.iloc[:, 4].to_numpy(object)
+    blank = np.zeros(labels.size, dtype=bool)
+    blank[::3] = True
+    with_none = labels.copy()
+    with_none[blank] = None
+    codes = pd.factorize(labels)[0].astype(float)
+    as_float = np.where(blank, np.nan, codes)
+    float_none = as_float.astype(object)
+    float_none[blank] = None
+    return with_none, {
+        "NaN in an object array": np.where(blank, np.nan, labels).astype(object),
+        "empty strings": np.where(blank, "", labels).astype(object),
+        "NaN in a pandas column": pd.Series(labels).mask(blank),
+        "NA in a pandas string column": pd.Series(labels).astype("string").mask(blank),
+        "NaN in a float array": (as_float, float_none),
+    }
+
+
+@pytest.mark.parametrize("name", ["nca", "lmnn"])
+def test_supervised_learners_refuse_every_kind_of_blank_label(name):
+    # NaN or NA used to become a class of its own ('nan'), silently
+    X = np.ascontiguousarray(IRIS.iloc[:, :4].to_numpy(float))
+    _, variants = _blank_label_variants()
+    for labels in variants.values():
+        labels = labels[0] if isinstance(labels, tuple) else labels
+        with pytest.raises(MetricliError, match="50 points have no label"):
+            LEARNERS[name](random_state=0).fit(X, labels)
+
+
+@pytest.mark.parametrize("name", ["lfda", "self"])
+def test_every_kind_of_blank_label_marks_an_unlabelled_row(name):
+    X = np.ascontiguousarray(IRIS.iloc[:, :4].to_numpy(float))
+    with_none, variants = _blank_label_variants()
+    reference = fit(LEARNERS[name](), X, with_none).get_mahalanobis_matrix()
+    for what, labels in variants.items():
+        if isinstance(labels, tuple):  # float class codes: compare with the same codes and None
+            labels, same = labels
+            expected = fit(LEARNERS[name](), X, same).get_mahalanobis_matrix()
+        else:
+            expected = reference
+        np.testing.assert_array_equal(
+            fit(LEARNERS[name](), X, labels).get_mahalanobis_matrix(), expected, what
+        )
