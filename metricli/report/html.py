@@ -141,6 +141,13 @@ def objective_svg(history: list[float]) -> str:
     return _svg(fig)
 
 
+def _objective_course(history: list[float]) -> str:
+    """Which way the objective went: learners that maximise theirs (NCA) see it rise."""
+    first, last = history[0], history[-1]
+    way = "rose" if last > first else "fell" if last < first else "stayed"
+    return f"It {way} from {first:.4g} to {last:.4g} in {len(history)} iterations."
+
+
 def headline(evaluation: dict[str, Any]) -> str:
     """The figure a report leads with: kNN accuracy, or RMSE for regression."""
     return "accuracy" if evaluation["task"] == "classification" else "rmse"
@@ -280,8 +287,9 @@ def render_html(figures: dict[str, Any]) -> str:
         f"<img alt='scatter before and after' src='data:image/svg+xml;base64,{scatter_svg(scatter)}'>",
         "<h2>kNN with the learned metric against Euclidean</h2>",
         _evaluation_section(figures.get("evaluation")),
-        "<h2>How the objective fell</h2>",
+        "<h2>The objective per iteration</h2>",
         (
+            f"<p class='note'>{_e(_objective_course(history))}</p>"
             f"<img alt='objective per iteration' src='data:image/svg+xml;base64,{objective_svg(history)}'>"
             if len(history) > 1
             else f"<p class='note'>{_e(figures['algorithm'])} has no iterations to show (closed form, "

@@ -97,3 +97,16 @@ def test_page_renders_in_headless_chromium_without_errors(iris_report, tmp_path)
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("METRICLI_KEEP_SCREENSHOT"):
         shot.replace(os.environ["METRICLI_KEEP_SCREENSHOT"])
+
+
+def test_objective_section_says_which_way_the_objective_went(cli, tmp_path):
+    # NCA maximises its objective: the page said 'How the objective fell' above a rising curve
+    bundle = tmp_path / "nca"
+    assert cli("fit", "nca", IRIS, "--label", "species", "--standardize", "-o", bundle).exit_code == 0
+    history = json.loads((bundle / "metadata.json").read_text())["fit"]["objective_history"]
+    assert history[-1] > history[0]
+    page = tmp_path / "report.html"
+    assert cli("report", bundle, IRIS, "--label", "species", "--cv", "0", "-o", page).exit_code == 0
+    html = page.read_text()
+    assert "objective fell" not in html
+    assert f"It rose from {history[0]:.4g} to {history[-1]:.4g} in {len(history)} iterations." in html
