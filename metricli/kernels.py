@@ -768,7 +768,8 @@ class SquaredDistances:
         self._right_t[d] = 1.0
         self._right_t[d + 1] = sq
 
-    def block(self, rows: slice, cols: slice) -> np.ndarray:
+    def block(self, rows: slice | np.ndarray, cols: slice) -> np.ndarray:
+        """Rows (a slice or an array of row numbers) against the columns ``cols``."""
         return self._left[rows] @ self._right_t[:, cols]
 
 
@@ -830,23 +831,26 @@ def iter_neighbour_softmax(
                 block = sparse.csr_array((values, cols, indptr), shape=K.shape)
                 yield rows, block, np.bincount(row_of, weights=values, minlength=K.shape[0])
                 continue
-        s = _exp_rows(K, ones)
+        _exp_in_place(K)
+        K[local, local + rows.start] = 0.0
+        s = K @ ones
         if s.min() < _FAR_ROW_SUM:  # rows whose nearest neighbour is far: shift by that distance
             far = np.flatnonzero(s < _FAR_ROW_SUM)
-            redo = distances._left[rows][far] @ distances._right_t
-            redo[np.arange(far.size), far + rows.start] = -np.inf
+            own = (np.arange(far.size), far + rows.start)
+            redo = distances.block(far + rows.start, everyone)
+            redo[own] = -np.inf
             redo -= redo.max(axis=1, keepdims=True)
-            s[far] = _exp_rows(redo, ones)
+            _exp_in_place(redo)
+            redo[own] = 0.0
             K[far] = redo
-        K[local, local + rows.start] = 0.0
+            s[far] = redo @ ones
         yield rows, K, s
 
 
-def _exp_rows(K: np.ndarray, ones: np.ndarray) -> np.ndarray:
-    """K = exp(max(K, -EXP_FLOOR)) in place; returns the row sums."""
+def _exp_in_place(K: np.ndarray) -> None:
+    """K = exp(max(K, -EXP_FLOOR)), in place."""
     np.copyto(K, -EXP_FLOOR, where=K < -EXP_FLOOR)
     np.exp(K, out=K)
-    return K @ ones
 
 
 def csr_row_indices(block: sparse.csr_array) -> np.ndarray:
