@@ -9,7 +9,8 @@ ones, found through /proc/self/maps) for the duration of a ``with`` block, and
 restores it afterwards. Where that is not possible (no /proc, another BLAS) it does
 nothing.
 
-The iterative learners fit with ``METRICLI_BLAS_THREADS`` threads (default 1): their
+The iterative learners (``MahalanobisLearner.iterative``: NCA, LMNN, MLKR, ITML, MMC, LSML,
+SCML) fit with ``METRICLI_BLAS_THREADS`` threads (default 1), set once around ``fit``: their
 pairwise work is cut into blocks sized for one core, and on a shared machine a second
 BLAS thread made a 20,000-point NCA evaluation 2x slower, not faster. Set the
 variable to use more threads on an idle multi-core machine.

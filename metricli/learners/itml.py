@@ -94,6 +94,7 @@ class ITML(MahalanobisLearner):
     """
 
     name = "itml"
+    iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("pairs",)
     summary = "Information-theoretic metric learning: LogDet-closest metric meeting pair distance bounds"

@@ -20,7 +20,6 @@ from metricli.learners.base import MahalanobisLearner, check_not_all_identical, 
 from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
 from metricli.learners.labels import class_layout
 from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
-from metricli.threads import limit_blas_threads
 
 
 class LMNN(MahalanobisLearner):
@@ -50,6 +49,7 @@ class LMNN(MahalanobisLearner):
     """
 
     name = "lmnn"
+    iterative = True
     supervision = "supervised"
     summary = "Large Margin Nearest Neighbour: pull target neighbours, push impostors past a margin"
     reference = "Weinberger & Saul, JMLR 2009"
@@ -87,9 +87,7 @@ class LMNN(MahalanobisLearner):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LMNN:
         """Learn L from points (n x d) and their class labels; returns self."""
-        with limit_blas_threads():
-            result = self._solve(X, y)
-        self._set_solver_result(result)
+        self._set_solver_result(self._solve(X, y))
         return self
 
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:

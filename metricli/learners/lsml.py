@@ -63,6 +63,7 @@ class LSML(MahalanobisLearner):
     """
 
     name = "lsml"
+    iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("quadruplets",)
     summary = "Least-squared-residual metric learning from relative comparisons d(a,b) < d(c,d)"

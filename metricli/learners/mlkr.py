@@ -12,7 +12,6 @@ from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import check_unit_scale, initial_components
 from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
-from metricli.threads import limit_blas_threads
 
 
 class MLKR(MahalanobisLearner):
@@ -39,6 +38,7 @@ class MLKR(MahalanobisLearner):
     """
 
     name = "mlkr"
+    iterative = True
     supervision = "regression"
     summary = "Metric Learning for Kernel Regression: minimise leave-one-out kernel regression error"
     reference = "Weinberger & Tesauro, AISTATS 2007"
@@ -70,9 +70,7 @@ class MLKR(MahalanobisLearner):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> MLKR:
         """Learn L from points (n x d) and their real-valued targets; returns self."""
-        with limit_blas_threads():
-            result = self._solve(X, y)
-        self._set_solver_result(result)
+        self._set_solver_result(self._solve(X, y))
         return self
 
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:

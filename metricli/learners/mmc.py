@@ -74,6 +74,7 @@ class MMC(MahalanobisLearner):
     """
 
     name = "mmc"
+    iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("pairs",)
     summary = "Mahalanobis metric for clustering: dissimilar pairs far apart, similar pairs close"

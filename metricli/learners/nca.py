@@ -19,7 +19,6 @@ from metricli.learners.base import MahalanobisLearner, check_not_all_identical, 
 from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
 from metricli.learners.labels import class_layout
 from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
-from metricli.threads import limit_blas_threads
 
 
 class NCA(MahalanobisLearner):
@@ -46,6 +45,7 @@ class NCA(MahalanobisLearner):
     """
 
     name = "nca"
+    iterative = True
     supervision = "supervised"
     summary = "Neighbourhood Components Analysis: maximise stochastic leave-one-out kNN accuracy"
     reference = "Goldberger, Roweis, Hinton & Salakhutdinov, NIPS 2004"
@@ -76,9 +76,7 @@ class NCA(MahalanobisLearner):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> NCA:
         """Learn L from points (n x d) and their class labels; returns self."""
-        with limit_blas_threads():
-            result = self._solve(X, y)
-        self._set_solver_result(result)
+        self._set_solver_result(self._solve(X, y))
         return self
 
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:

@@ -172,6 +172,7 @@ class SCML(MahalanobisLearner):
     """
 
     name = "scml"
+    iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("triplets",)
     summary = "Sparse compositional metric learning: sparse weights on local discriminative bases"
