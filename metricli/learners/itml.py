@@ -143,20 +143,15 @@ class ITML(MahalanobisLearner):
         self.bounds_ = np.array([upper, lower])
         xi0 = np.where(similar, upper, lower)
         gamma = float(self.gamma)
-        d = X.shape[1]
-
-        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = itml_objective(flat.reshape(d, d), U, xi0, similar, gamma)
-            return value, grad.ravel()
 
         result = minimize_lbfgs(
-            objective,
-            np.eye(d),
+            lambda L: itml_objective(L, U, xi0, similar, gamma),
+            np.eye(X.shape[1]),
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             learner=self,
         )
-        L = result.x.reshape(d, d) @ L0
+        L = result.x @ L0
         self._set_solver_result(result, components_from_metric(L.T @ L))
         return self
 

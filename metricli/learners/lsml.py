@@ -100,20 +100,15 @@ class LSML(MahalanobisLearner):
         M0 = prior_metric(self.prior, X, random_state=self.random_state, learner=self.name)
         L0 = factor(M0)
         near, far = near[keep] @ L0.T, far[keep] @ L0.T  # coordinates where the prior is I
-        d = X.shape[1]
         regularization = float(self.regularization)
 
-        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = lsml_objective(flat.reshape(d, d), near, far, regularization)
-            return value, grad.ravel()
-
         result = minimize_lbfgs(
-            objective,
-            np.eye(d),
+            lambda L: lsml_objective(L, near, far, regularization),
+            np.eye(X.shape[1]),
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             learner=self,
         )
-        L = result.x.reshape(d, d) @ L0
+        L = result.x @ L0
         self._set_solver_result(result, components_from_metric(L.T @ L))
         return self

@@ -135,13 +135,11 @@ class MMC(MahalanobisLearner):
             start = components_from_metric(M0)[:k]
             if start.shape[0] < k:  # a singular init: pad with the missing directions
                 start = np.vstack([start, np.zeros((k - start.shape[0], d))])
-        shape = start.shape
 
-        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = log_ratio_objective(flat.reshape(shape), similar, dissimilar, diagonal)
-            return value, grad.ravel()
+        def objective(L: np.ndarray) -> tuple[float, np.ndarray]:
+            return log_ratio_objective(L, similar, dissimilar, diagonal)
 
-        if not np.isfinite(objective(start.ravel())[0]):
+        if not np.isfinite(objective(start)[0]):
             raise MetricliError(
                 "mmc: the initial metric puts every similar or every dissimilar pair at distance 0; "
                 "choose another init"
@@ -154,8 +152,7 @@ class MMC(MahalanobisLearner):
             learner=self,
             reported=lambda value: float(np.exp(-value) * len(dissimilar) / np.sqrt(len(similar))),
         )
-        L = result.x.reshape(shape)
-        L = np.diag(L) if diagonal else L
+        L = np.diag(result.x) if diagonal else result.x
         L = L / np.sqrt(np.sum((similar @ L.T) ** 2))  # f(A) = 1, the paper's constraint
         components = np.abs(L) if diagonal else components_from_metric(L.T @ L)
         self._set_solver_result(result, components)
