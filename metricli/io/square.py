@@ -28,7 +28,7 @@ import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import atomic_path
-from metricli.io.tables import STDIN, detect_format, display_name, is_number, reading
+from metricli.io.tables import STDIN, detect_format, display_name, is_number, reading, require_file
 from metricli.io.writers import TableWriter, output_format
 from metricli.kernels import row_blocks
 
@@ -266,11 +266,7 @@ def read_square_table(source: str, fmt: str | None = None) -> SquareTable:
     fmt = detect_format(source, fmt)
     name = display_name(source)
     if source != STDIN:
-        path = Path(source)
-        if not path.exists():
-            raise MetricliError(f"{source}: no such file")
-        if path.is_dir():
-            raise MetricliError(f"{source}: is a folder, not a matrix file")
+        require_file(source, "a matrix file")
     with reading(name):
         if fmt == "npy":
             matrix, row_ids, column_ids = _read_npy(source, name), None, None

@@ -98,12 +98,18 @@ def _open_source(source: str) -> tuple[object, str]:
     if source == STDIN:
         data = sys.stdin.buffer.read()
         return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+    path = require_file(source)
+    return path, sha256_file(path)
+
+
+def require_file(source: str, what: str = "a table") -> Path:
+    """``source`` as a path to an existing file, or a MetricliError saying what it is instead."""
     path = Path(source)
     if not path.exists():
         raise MetricliError(f"{source}: no such file")
     if path.is_dir():
-        raise MetricliError(f"{source}: is a folder, not a table")
-    return path, sha256_file(path)
+        raise MetricliError(f"{source}: is a folder, not {what}")
+    return path
 
 
 def sha256_file(path: str | Path) -> str:
@@ -184,11 +190,7 @@ def iter_table(
     fmt = detect_format(source, fmt)
     name = display_name(source)
     if source != STDIN:
-        path = Path(source)
-        if not path.exists():
-            raise MetricliError(f"{source}: no such file")
-        if path.is_dir():
-            raise MetricliError(f"{source}: is a folder, not a table")
+        require_file(source)
     seen = 0
     try:
         if fmt in ("csv", "tsv"):
