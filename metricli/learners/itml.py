@@ -9,7 +9,7 @@ from metricli.errors import MetricliError
 from metricli.kernels import pairwise_sq_distance_percentiles
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
-from metricli.learners.optimize import minimize_lbfgs
+from metricli.learners.optimize import LBFGS_PARAM_HELP, minimize_lbfgs
 from metricli.learners.priors import factor, prior_metric
 
 #: the default bounds are percentiles over all pairs of at most this many points of X
@@ -100,14 +100,13 @@ class ITML(MahalanobisLearner):
     summary = "Information-theoretic metric learning: LogDet-closest metric meeting pair distance bounds"
     reference = "Davis, Kulis, Jain, Sra & Dhillon, ICML 2007"
     param_help = {
+        **LBFGS_PARAM_HELP,
         "gamma": "Slack trade-off γ: larger enforces the distance bounds more strictly.",
         "prior": "Prior metric A0: identity, covariance (the inverse covariance of X) or random (seeded).",
         "similar_bound": "Upper bound u on the squared distance of similar pairs "
         "(default: 5th percentile of the prior squared distances between points of X).",
         "dissimilar_bound": "Lower bound l on the squared distance of dissimilar pairs "
         "(default: their 95th percentile).",
-        "max_iter": "Most L-BFGS iterations.",
-        "tol": "Convergence tolerance on the relative decrease of the objective and on the gradient.",
     }
 
     def __init__(

@@ -19,7 +19,14 @@ from metricli.kernels import (
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
 from metricli.learners.labels import class_layout
-from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
+from metricli.learners.optimize import (
+    BLOCK_SIZE_HELP,
+    LBFGS_PARAM_HELP,
+    LbfgsResult,
+    block_bytes,
+    check_solver_params,
+    minimize_lbfgs,
+)
 
 
 class LMNN(MahalanobisLearner):
@@ -54,14 +61,13 @@ class LMNN(MahalanobisLearner):
     summary = "Large Margin Nearest Neighbour: pull target neighbours, push impostors past a margin"
     reference = "Weinberger & Saul, JMLR 2009"
     param_help = {
+        **LBFGS_PARAM_HELP,
         "n_components": "Output dimension (rows of L); default: the number of features.",
         "k": "Target neighbours per point (same-class nearest, fixed in the input space); "
         "every class needs more than k points.",
         "regularization": "μ in (0, 1]: weight of the push (impostor) term; the pull term gets 1 - μ.",
         "init": INIT_HELP,
-        "max_iter": "Maximum L-BFGS iterations.",
-        "tol": "Stop when the relative objective change or the largest gradient entry is below this.",
-        "block_size": "MiB of pairwise values held at once; memory is O(n·d + block).",
+        "block_size": BLOCK_SIZE_HELP,
         "random_state": "Seed for init 'random'.",
     }
 

@@ -8,7 +8,7 @@ from metricli.constraints import Quadruplets
 from metricli.errors import MetricliError
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
-from metricli.learners.optimize import minimize_lbfgs
+from metricli.learners.optimize import LBFGS_PARAM_HELP, minimize_lbfgs
 from metricli.learners.priors import factor, prior_metric
 
 
@@ -69,11 +69,10 @@ class LSML(MahalanobisLearner):
     summary = "Least-squared-residual metric learning from relative comparisons d(a,b) < d(c,d)"
     reference = "Liu, Fan, Huang & Yu, ICDM 2012"
     param_help = {
+        **LBFGS_PARAM_HELP,
         "prior": "Prior metric M0: identity, covariance (the inverse covariance of X) or random (seeded).",
         "regularization": "λ: weight of the LogDet divergence to the prior (the comparison loss is "
         "averaged over quadruplets).",
-        "max_iter": "Most L-BFGS iterations.",
-        "tol": "Convergence tolerance on the relative decrease of the objective and on the gradient.",
     }
 
     def __init__(

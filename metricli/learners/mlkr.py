@@ -11,7 +11,14 @@ from metricli.errors import MetricliError
 from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import check_unit_scale, initial_components
-from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
+from metricli.learners.optimize import (
+    BLOCK_SIZE_HELP,
+    LBFGS_PARAM_HELP,
+    LbfgsResult,
+    block_bytes,
+    check_solver_params,
+    minimize_lbfgs,
+)
 
 
 class MLKR(MahalanobisLearner):
@@ -43,12 +50,11 @@ class MLKR(MahalanobisLearner):
     summary = "Metric Learning for Kernel Regression: minimise leave-one-out kernel regression error"
     reference = "Weinberger & Tesauro, AISTATS 2007"
     param_help = {
+        **LBFGS_PARAM_HELP,
         "n_components": "Output dimension (rows of L); default: the number of features.",
         "init": "Starting L: auto, pca, identity, random, or a matrix (n_components x n_features). "
         "auto = pca if n_components < features, else identity.",
-        "max_iter": "Maximum L-BFGS iterations.",
-        "tol": "Stop when the relative objective change or the largest gradient entry is below this.",
-        "block_size": "MiB of pairwise values held at once; memory is O(n·d + block).",
+        "block_size": BLOCK_SIZE_HELP,
         "random_state": "Seed for init 'random'.",
     }
 

@@ -8,7 +8,7 @@ from metricli.constraints import Pairs
 from metricli.errors import MetricliError
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
-from metricli.learners.optimize import minimize_lbfgs
+from metricli.learners.optimize import LBFGS_PARAM_HELP, minimize_lbfgs
 from metricli.learners.priors import prior_metric
 
 #: distances below this (relative to the largest) count as 0 when dividing by them
@@ -80,11 +80,10 @@ class MMC(MahalanobisLearner):
     summary = "Mahalanobis metric for clustering: dissimilar pairs far apart, similar pairs close"
     reference = "Xing, Ng, Jordan & Russell, NIPS 2002"
     param_help = {
+        **LBFGS_PARAM_HELP,
         "diagonal": "Learn a diagonal metric (a weight per feature) instead of a full one.",
         "init": "Starting metric: identity, covariance (the inverse covariance of X) or random (seeded).",
         "n_components": "Rank of the learned metric (default: all features; full mode only).",
-        "max_iter": "Most L-BFGS iterations.",
-        "tol": "Convergence tolerance on the relative change of the objective and on the gradient.",
     }
 
     def __init__(

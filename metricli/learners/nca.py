@@ -18,7 +18,14 @@ from metricli.kernels import (
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
 from metricli.learners.labels import class_layout
-from metricli.learners.optimize import LbfgsResult, block_bytes, check_solver_params, minimize_lbfgs
+from metricli.learners.optimize import (
+    BLOCK_SIZE_HELP,
+    LBFGS_PARAM_HELP,
+    LbfgsResult,
+    block_bytes,
+    check_solver_params,
+    minimize_lbfgs,
+)
 
 
 class NCA(MahalanobisLearner):
@@ -50,11 +57,10 @@ class NCA(MahalanobisLearner):
     summary = "Neighbourhood Components Analysis: maximise stochastic leave-one-out kNN accuracy"
     reference = "Goldberger, Roweis, Hinton & Salakhutdinov, NIPS 2004"
     param_help = {
+        **LBFGS_PARAM_HELP,
         "n_components": "Output dimension (rows of L); default: the number of features.",
         "init": INIT_HELP,
-        "max_iter": "Maximum L-BFGS iterations.",
-        "tol": "Stop when the relative objective change or the largest gradient entry is below this.",
-        "block_size": "MiB of pairwise values held at once; memory is O(n·d + block).",
+        "block_size": BLOCK_SIZE_HELP,
         "random_state": "Seed for init 'random'.",
     }
 

@@ -31,6 +31,16 @@ class LbfgsResult:
         return self.x
 
 
+#: ``--help`` of the parameters every learner on :func:`minimize_lbfgs` has, in the driver's terms
+LBFGS_PARAM_HELP = {
+    "max_iter": "Maximum L-BFGS iterations.",
+    "tol": "Stop when the relative decrease of the objective or the largest gradient entry falls to this.",
+}
+
+#: ``--help`` of ``block_size``, for the learners whose pairwise work is blocked by :func:`block_bytes`
+BLOCK_SIZE_HELP = "MiB of pairwise values held at once; memory is O(n·d + block)."
+
+
 def block_bytes(block_size: float, learner: str) -> int:
     """The ``block_size`` parameter (MiB of pairwise values per block) in bytes."""
     if isinstance(block_size, bool) or not np.isfinite(block_size) or block_size <= 0:

@@ -10,7 +10,7 @@ from metricli.errors import MetricliError
 from metricli.kernels import DEFAULT_BLOCK_BYTES, knn
 from metricli.learners._weak import check_weak_input, differences, informative
 from metricli.learners.base import MahalanobisLearner, components_from_metric
-from metricli.learners.optimize import minimize_lbfgs
+from metricli.learners.optimize import LBFGS_PARAM_HELP, minimize_lbfgs
 
 #: neighbourhood sizes (anchors around each region centre) of the two scales of local bases
 SCALES = (10, 20)
@@ -178,14 +178,13 @@ class SCML(MahalanobisLearner):
     summary = "Sparse compositional metric learning: sparse weights on local discriminative bases"
     reference = "Shi, Bellet & Sha, AAAI 2014"
     param_help = {
+        **LBFGS_PARAM_HELP,
         "basis": "Bases: 'lda' (local discriminant directions built from the triplets), or K bases as the "
         "rows of a K x d matrix.",
         "n_basis": "How many bases to build with 'lda' (default: 20 × features, at most 400).",
         "beta": "β: L1 penalty on the basis weights (sparsity).",
         "smoothing": "Width over which the hinge's corner is rounded (0 < smoothing; smaller is closer "
         "to the paper's hinge).",
-        "max_iter": "Most L-BFGS-B iterations.",
-        "tol": "Convergence tolerance on the relative decrease of the objective and on the gradient.",
     }
 
     def __init__(
