@@ -1,4 +1,4 @@
-"""Shared helpers for the weakly supervised learner tests: real data sets, standardized."""
+"""Shared helpers for the learner tests: real data sets standardized, splits, numerical gradients."""
 
 from __future__ import annotations
 
