@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
+from metricli.cli import compare as compare_command
 from metricli.cli import constraints as constraints_command
 from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.cli.fit import fit_app
@@ -173,6 +174,7 @@ app.command("transform")(transform.transform)
 app.command("distance")(distance.distance)
 app.command("neighbors")(neighbors.neighbors)
 app.add_typer(evaluate.evaluate_app, name="evaluate")
+app.command("compare")(compare_command.compare)
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 app.command("report")(report.report)

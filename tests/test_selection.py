@@ -1,0 +1,224 @@
+"""metricli.selection: the leaderboard, the paired comparison, the verdict and the budget."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metricli import selection
+from metricli.learners import LFDA, NCA, Covariance
+from metricli.selection import (
+    BASELINES,
+    Candidate,
+    Outcome,
+    compare,
+    default_candidates,
+    estimate_fit_seconds,
+    leaderboard,
+    paired_difference,
+)
+from tests.conftest import IRIS
+
+
+def iris_with_noise(extra: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Iris and ``extra`` standard-normal columns: Euclidean kNN drowns in them, a learned metric need not."""
+    frame = pd.read_csv(IRIS)
+    X = frame.drop(columns="species").to_numpy(dtype=float)
+    noise = np.random.default_rng(seed).normal(size=(X.shape[0], extra))
+    return np.hstack([X, noise]), frame["species"].to_numpy(dtype=object)
+
+
+def test_paired_difference_by_hand() -> None:
+    # K = 3 fold gains 0.1, 0.2, 0.3: mean 0.2, s² = 0.01; Nadeau-Bengio variance of the mean
+    # (1/3 + 10/20) * 0.01 = 0.008333..., se = 0.0912871; t(2, 0.975) = 4.302653
+    result = paired_difference([0.1, 0.2, 0.3], n_train=20, n_test=10)
+    se = math.sqrt((1 / 3 + 0.5) * 0.01)
+    assert se == pytest.approx(0.0912871, abs=1e-7)
+    assert result["mean"] == pytest.approx(0.2)
+    assert result["std"] == pytest.approx(0.1)
+    assert result["low"] == pytest.approx(0.2 - 4.302653 * se, abs=1e-6)
+    assert result["high"] == pytest.approx(0.2 + 4.302653 * se, abs=1e-6)
+    # t = 0.2 / 0.0912871 = 2.19089 on 2 degrees of freedom: two-sided p = 0.15983
+    assert result["p_value"] == pytest.approx(0.15983, abs=1e-4)
+
+
+def test_paired_difference_of_equal_gains_has_zero_width() -> None:
+    result = paired_difference([0.05] * 4, n_train=30, n_test=10)
+    assert (result["low"], result["high"], result["p_value"]) == (0.05, 0.05, 0.0)
+
+
+def _outcome(candidate: Candidate, scores: list[float]) -> Outcome:
+    return Outcome(
+        candidate, scores=scores, fit_seconds=[0.0] * len(scores), n_train=[20] * 3, n_test=[10] * 3
+    )
+
+
+def test_leaderboard_gains_against_the_better_baseline_fold_by_fold() -> None:
+    euclidean, standardized = BASELINES
+    learner = Candidate("nca", NCA)
+    board = leaderboard(
+        [
+            _outcome(euclidean, [0.70, 0.80, 0.75]),
+            _outcome(standardized, [0.80, 0.85, 0.90]),  # the better baseline: mean 0.85
+            _outcome(learner, [0.90, 1.00, 1.00]),
+        ],
+        "classification",
+    )
+    assert board["best_baseline"] == "standardized"
+    rows = {row["name"]: row for row in board["rows"]}
+    assert [row["name"] for row in board["rows"]] == ["nca", "standardized", "euclidean"]
+    assert "gain" not in rows["standardized"]
+    # gains 0.10, 0.15, 0.10 fold by fold
+    expected = paired_difference([0.10, 0.15, 0.10], 20, 10)
+    assert rows["nca"]["gain"]["mean"] == pytest.approx(0.35 / 3)
+    assert rows["nca"]["gain"]["low"] == pytest.approx(expected["low"])
+    assert rows["nca"]["gain"]["low"] > 0
+    assert board["choice"] == "nca"
+    assert board["verdict"].startswith("use nca: +11.7 points of accuracy over standardized Euclidean")
+
+
+def test_regression_gain_is_the_baselines_rmse_minus_the_learners() -> None:
+    euclidean, standardized = BASELINES
+    board = leaderboard(
+        [
+            _outcome(euclidean, [10.0, 12.0, 11.0]),
+            _outcome(standardized, [11.0, 13.0, 12.0]),
+            _outcome(Candidate("covariance", Covariance), [10.5, 12.5, 12.0]),
+        ],
+        "regression",
+    )
+    assert board["best_baseline"] == "euclidean"  # lower RMSE is better
+    gain = next(r for r in board["rows"] if r["name"] == "covariance")["gain"]
+    assert gain["mean"] == pytest.approx(-(0.5 + 0.5 + 1.0) / 3)
+    assert board["choice"] is None
+    assert board["verdict"].startswith("no learned metric beats Euclidean here")
+    assert "RMSE higher by 0.6667 than Euclidean's" in board["verdict"]
+
+
+def test_a_learned_metric_wins_on_iris_with_noise_columns() -> None:
+    X, y = iris_with_noise()
+    result = compare(X, labels=y, n_splits=3, seed=0)
+    chosen = next(row for row in result["rows"] if row["name"] == result["choice"])
+    assert not chosen["baseline"]
+    assert chosen["gain"]["low"] > 0
+    # eight noise columns cost Euclidean kNN about 15 points of accuracy on iris
+    euclidean = next(row for row in result["rows"] if row["name"] == "euclidean")
+    assert euclidean["mean"] < 0.85
+    assert chosen["mean"] > 0.95
+    assert result["verdict"].startswith(f"use {chosen['name']}: +")
+
+
+def test_nothing_beats_euclidean_on_pure_noise() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 6))
+    y = rng.choice(np.array(["a", "b", "c"], dtype=object), size=150)
+    result = compare(X, labels=y, n_splits=3, seed=0)
+    assert result["choice"] is None
+    assert result["verdict"].startswith("no learned metric beats")
+    assert all(row["gain"]["low"] <= 0 for row in result["rows"] if "gain" in row)
+
+
+def test_every_applicable_learner_is_compared() -> None:
+    names = {c.name for c in default_candidates("classification")}
+    assert names == {
+        "euclidean",
+        "standardized",
+        "covariance",
+        "nca",
+        "lmnn",
+        "lfda",
+        "self",
+        "rca",
+        "kissme",
+        "itml",
+        "sdml",
+        "mmc",
+        "lsml",
+        "scml",
+    }
+    assert {c.name for c in default_candidates("regression")} == {
+        "euclidean",
+        "standardized",
+        "mlkr",
+        "covariance",
+    }
+
+
+def test_a_class_too_small_for_a_learner_skips_it_with_the_reason() -> None:
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, 1, (40, 4)), rng.normal(2, 1, (40, 4)), rng.normal(-2, 1, (3, 4))])
+    y = np.array(["a"] * 40 + ["b"] * 40 + ["c"] * 3, dtype=object)
+    candidates = [*BASELINES, Candidate("lmnn", selection.LEARNERS["lmnn"]), Candidate("lfda", LFDA)]
+    result = compare(X, labels=y, n_splits=3, candidates=candidates)
+    skipped = {s["name"]: s["reason"] for s in result["skipped"]}
+    # 3 points of class c, a third of them held out: 2 left, too few for 3 target neighbours
+    assert list(skipped) == ["lmnn"]
+    assert "class 'c' has only 2 points" in skipped["lmnn"]
+    assert {row["name"] for row in result["rows"]} == {"euclidean", "standardized", "lfda"}
+
+
+class _FrozenClock:
+    """A clock that never advances: the budget is then spent by the estimates alone."""
+
+    def __call__(self) -> float:
+        return 0.0
+
+
+def test_budget_skips_exactly_the_learners_whose_estimate_does_not_fit() -> None:
+    X, y = iris_with_noise(extra=2)
+    candidates = default_candidates("classification")
+    n_fit, d = 100, X.shape[1]  # 3 folds of 150 rows: 100 training rows each
+    estimates = {
+        c.name: 3 * estimate_fit_seconds(c, n_fit, d, 3) + selection.estimate_scoring_seconds(150, d, 3)
+        for c in candidates
+        if not c.is_baseline
+    }
+    ordered = sorted(set(estimates.values()))
+    budget = (ordered[0] + ordered[1]) / 2  # between the cheapest estimate and the next
+    result = compare(X, labels=y, n_splits=3, budget=budget, clock=_FrozenClock())
+    ran = {row["name"] for row in result["rows"] if not row["baseline"]}
+    assert ran == {name for name, seconds in estimates.items() if seconds <= budget}
+    assert ran and len(ran) < len(estimates)
+    skipped = {s["name"]: s for s in result["skipped"]}
+    assert set(skipped) == set(estimates) - ran
+    for name, entry in skipped.items():
+        assert entry["estimate_seconds"] == pytest.approx(estimates[name])
+        assert entry["reason"].startswith("would take about")
+    # the same budget gives the same run
+    again = compare(X, labels=y, n_splits=3, budget=budget, clock=_FrozenClock())
+    assert {row["name"] for row in again["rows"]} == {row["name"] for row in result["rows"]}
+
+
+def test_a_learner_under_way_stops_after_its_fold_when_the_budget_runs_out() -> None:
+    X, y = iris_with_noise(extra=2)
+    now = [0.0]
+
+    class TenSecondLFDA(LFDA):
+        """LFDA whose every fit takes ten seconds on the test's clock."""
+
+        def fit(self, X, y):
+            now[0] += 10.0
+            return super().fit(X, y)
+
+    # the estimate (well under a second) fits in 15 s; after two folds 20 s are spent
+    result = compare(
+        X,
+        labels=y,
+        n_splits=3,
+        budget=15.0,
+        candidates=[*BASELINES, Candidate("lfda", TenSecondLFDA)],
+        clock=lambda: now[0],
+    )
+    skipped = {s["name"]: s["reason"] for s in result["skipped"]}
+    assert skipped == {"lfda": "stopped after 2 of 3 folds: the budget ran out"}
+    assert {row["name"] for row in result["rows"]} == {"euclidean", "standardized"}
+
+
+def test_estimates_grow_with_size() -> None:
+    nca = Candidate("nca", NCA)
+    small, large = estimate_fit_seconds(nca, 500, 10, 3), estimate_fit_seconds(nca, 5000, 10, 3)
+    assert large > 50 * (small - 0.02)
+    assert estimate_fit_seconds(BASELINES[0], 10**6, 100, 3) == 0.0
