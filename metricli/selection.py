@@ -614,8 +614,8 @@ def choose(
     """Choose a metric by cross-validation: defaults first, then a grid around the best learners.
 
     Round 1 is :func:`compare` with every learner at its defaults, on half the budget. Round 2
-    (successive halving in two rungs) keeps the ``finalists`` learners with the highest mean
-    gain over the better baseline and cross-validates their :func:`parameter_grid` on the same
+    (successive halving in two rungs) keeps the ``finalists`` learners that have a grid with the
+    highest mean gain over the better baseline and cross-validates their :func:`parameter_grid` on the same
     folds with what is left. The choice is the candidate with the largest mean gain among those
     whose interval over the folds lies above zero; when there is none, the better baseline.
     """
@@ -634,12 +634,15 @@ def choose(
         progress=progress,
     )
     by_name = {c.name: c for c in (candidates or default_candidates(first["task"]))}
-    learners = [r for r in first["rows"] if not r["baseline"] and r["gain"]["mean"] > 0]
-    learners.sort(key=lambda r: -r["gain"]["mean"])
+    d, c = first["n_features"], first["n_classes"] or 0
+    tunable = [
+        r for r in first["rows"] if not r["baseline"] and parameter_grid(by_name[r["name"]].learner, d, c)
+    ]
+    tunable.sort(key=lambda r: -r["gain"]["mean"])
     variants = [
         _variant(by_name[r["name"]].learner, params)
-        for r in learners[:finalists]
-        for params in parameter_grid(by_name[r["name"]].learner, first["n_features"], first["n_classes"] or 0)
+        for r in tunable[:finalists]
+        for params in parameter_grid(by_name[r["name"]].learner, d, c)
     ]
     rows, skipped = list(first["rows"]), list(first["skipped"])
     if variants:
@@ -730,6 +733,103 @@ def refit(
         seconds=time.perf_counter() - start,
         objective_history=learner.objective_history_,
         warnings=sorted({str(w.message) for w in caught}),
-        params=params,
+        params={k: v for k, v in learner.get_params().items() if not isinstance(v, np.ndarray)},
     )
     return learner.components_ / scale[None, :], report
+
+
+def bundle_selection(result: dict[str, Any]) -> dict[str, Any]:
+    """What a bundle written by ``fit auto`` records of its choice: the leaderboard and the why."""
+    keep = (
+        "name",
+        "algorithm",
+        "baseline",
+        "params",
+        "standardize",
+        "scores",
+        "mean",
+        "std",
+        "gain",
+        "fit_seconds",
+    )
+    return {
+        "method": "cross-validation: every learner at its defaults, then a grid around the two best",
+        "task": result["task"],
+        "figure": result["figure"],
+        "higher_is_better": result["higher_is_better"],
+        "cv": result["cv"],
+        "seed": result["seed"],
+        "k": result["k"],
+        "confidence": result["confidence"],
+        "budget_seconds": result["budget_seconds"],
+        "best_baseline": result["best_baseline"],
+        "choice": result["choice"],
+        "beats_baseline": result["beats_baseline"],
+        "verdict": result["verdict"],
+        "leaderboard": [{key: row[key] for key in keep if key in row} for row in result["rows"]],
+        "skipped": [{"name": s["name"], "reason": s["reason"]} for s in result["skipped"]],
+    }
+
+
+def nested_cross_validate(
+    X: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    target: np.ndarray | None = None,
+    n_splits: int = 5,
+    inner_splits: int = 5,
+    seed: int | None = 0,
+    k: int = 3,
+    budget: float | None = None,
+    candidates: list[Candidate] | None = None,
+    select: Callable[..., dict[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score the whole choice of :func:`choose` on outer folds it never saw.
+
+    Each outer training part is handed to ``select`` (default :func:`choose`, with
+    ``budget / n_splits`` seconds) as if it were all the data: inner folds, choice and refit
+    (:func:`refit`) see its rows only; the outer held-out part is then scored by kNN in the
+    chosen space, exactly as :func:`metricli.evaluation.cross_validate` scores a learner.
+    """
+    select = choose if select is None else select
+    labels = None if labels is None else np.asarray(labels, dtype=object)
+    target = None if target is None else np.asarray(target, dtype=np.float64)
+    choices: list[dict[str, Any]] = []
+
+    def fit_components(train: np.ndarray, X_train: np.ndarray) -> np.ndarray:
+        fold = len(choices) + 1
+        inner_progress = None
+        if progress is not None:
+            inner_progress = lambda text: progress(f"outer fold {fold} of {n_splits}: {text}")  # noqa: E731
+        part_labels = None if labels is None else labels[train]
+        part_target = None if target is None else target[train]
+        result = select(
+            X_train,
+            labels=part_labels,
+            target=part_target,
+            n_splits=inner_splits,
+            seed=seed,
+            k=k,
+            budget=None if budget is None else budget / n_splits,
+            candidates=candidates,
+            progress=inner_progress,
+        )
+        learners = {c.learner.name: c.learner for c in candidates or [] if c.learner is not None}
+        L, _ = refit(
+            result["chosen"],
+            X_train,
+            labels=part_labels,
+            target=part_target,
+            seed=seed,
+            learners=learners or None,
+        )
+        choices.append({"fold": fold, "choice": result["choice"], "verdict": result["verdict"]})
+        return L
+
+    outer = cross_validate(
+        fit_components, X, labels=labels, target=target, n_splits=n_splits, seed=seed, k=k, retrieval=False
+    )
+    for fold, choice in zip(outer["folds"], choices, strict=True):
+        fold["choice"] = choice["choice"]
+    return {**outer, "choices": choices}

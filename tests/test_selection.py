@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metricli import selection
+from metricli import evaluation, selection
 from metricli.learners import LFDA, NCA, Covariance
 from metricli.selection import (
     BASELINES,
@@ -222,3 +222,121 @@ def test_estimates_grow_with_size() -> None:
     small, large = estimate_fit_seconds(nca, 500, 10, 3), estimate_fit_seconds(nca, 5000, 10, 3)
     assert large > 50 * (small - 0.02)
     assert estimate_fit_seconds(BASELINES[0], 10**6, 100, 3) == 0.0
+
+
+# -- choosing -------------------------------------------------------------------------------------
+
+
+def pure_noise(seed: int = 0, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """Features of different scales with no relation to random labels."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)) * rng.uniform(0.5, 5, size=5)
+    return X, rng.choice(np.array(["a", "b", "c"], dtype=object), size=n)
+
+
+def test_the_baseline_is_chosen_on_pure_noise_features() -> None:
+    X, y = pure_noise()
+    result = selection.choose(X, labels=y, n_splits=3, seed=0)
+    assert not result["beats_baseline"]
+    assert result["choice"] == result["best_baseline"]
+    assert result["chosen"]["baseline"]
+    # round 2 ran: grid variants are on the board, and none of them beat the baseline either
+    assert any(" " in row["name"] for row in result["rows"])
+    assert all(row["gain"]["low"] <= 0 for row in result["rows"] if "gain" in row)
+
+
+#: closed-form learners and ITML (its pairs drawn with the seed): fast enough for nested runs
+QUICK = [
+    *BASELINES,
+    *(Candidate(name, selection.LEARNERS[name]) for name in ("lfda", "kissme", "rca", "itml")),
+]
+
+
+def test_the_same_seed_gives_the_same_choice() -> None:
+    X, y = iris_with_noise()
+    first = selection.choose(X, labels=y, n_splits=3, seed=7, candidates=QUICK)
+    second = selection.choose(X, labels=y, n_splits=3, seed=7, candidates=QUICK)
+    assert first["beats_baseline"]
+    assert first["choice"] == second["choice"]
+    assert [(r["name"], r["scores"]) for r in first["rows"]] == [
+        (r["name"], r["scores"]) for r in second["rows"]
+    ]
+    L1, _ = selection.refit(first["chosen"], X, labels=y, seed=7)
+    L2, _ = selection.refit(second["chosen"], X, labels=y, seed=7)
+    np.testing.assert_array_equal(L1, L2)
+
+
+def test_refit_of_a_baseline_is_the_identity_or_the_standardization() -> None:
+    X, _ = pure_noise()
+    euclidean = {
+        "name": "euclidean",
+        "algorithm": "euclidean",
+        "baseline": True,
+        "standardize": False,
+        "params": {},
+    }
+    L, _ = selection.refit(euclidean, X)
+    np.testing.assert_array_equal(L, np.eye(5))
+    L, report = selection.refit({**euclidean, "name": "standardized", "standardize": True}, X)
+    np.testing.assert_allclose(L, np.diag(1 / X.std(axis=0)), rtol=1e-12)
+    assert report["scale"] == pytest.approx(X.std(axis=0).tolist())
+
+
+def test_refit_folds_the_standardization_into_the_learners_L() -> None:
+    X, y = iris_with_noise(extra=2)
+    row = {"name": "lfda", "algorithm": "lfda", "baseline": False, "standardize": True, "params": {"k": 3}}
+    L, report = selection.refit(row, X, labels=y)
+    direct = LFDA(k=3).fit((X - X.mean(axis=0)) / X.std(axis=0), y.astype(str))
+    np.testing.assert_allclose(L, direct.components_ / X.std(axis=0), rtol=1e-10, atol=1e-12)
+    assert report["params"]["k"] == 3
+
+
+def _ids(X: np.ndarray) -> set[int]:
+    return {int(v) for v in X[:, 0]}
+
+
+def _touched_test_rows(X: np.ndarray, y: np.ndarray, leak: bool) -> list[int]:
+    """Run nested CV with a selection that records the rows it is given; count outer test rows among them.
+
+    Column 0 of X is the row number. With ``leak`` the selection is handed every row instead of
+    the outer training part it was given: the bug this test must catch.
+    """
+    seen: list[set[int]] = []
+
+    def recording_choose(X_part: np.ndarray, **options):
+        if leak:
+            X_part, options["labels"] = X, y
+        seen.append(_ids(X_part))
+        return selection.choose(X_part, **options)
+
+    candidates = [*BASELINES, Candidate("lfda", LFDA)]
+    result = selection.nested_cross_validate(
+        X, labels=y, n_splits=3, inner_splits=3, seed=0, candidates=candidates, select=recording_choose
+    )
+    folds = evaluation.stratified_folds(y.astype(str), 3, seed=0)
+    assert len(seen) == len(folds) == len(result["folds"])
+    return [len(rows & {int(i) for i in test}) for rows, test in zip(seen, folds, strict=True)]
+
+
+def test_nested_cross_validation_never_lets_a_test_fold_touch_the_choice() -> None:
+    X, y = iris_with_noise(extra=2)
+    X = np.hstack([np.arange(X.shape[0], dtype=float)[:, None], X])
+    assert _touched_test_rows(X, y, leak=False) == [0, 0, 0]
+    # the same check catches a selection that sees everything: 50 test rows per fold
+    assert _touched_test_rows(X, y, leak=True) == [50, 50, 50]
+
+
+def test_nested_cross_validation_scores_the_choice_on_the_outer_folds() -> None:
+    X, y = iris_with_noise()
+    result = selection.nested_cross_validate(
+        X, labels=y, n_splits=3, inner_splits=5, seed=0, candidates=QUICK
+    )
+    assert len(result["choices"]) == 3
+    learned = result["summary"]["learned"]["accuracy"]["mean"]
+    euclidean = result["summary"]["euclidean"]["accuracy"]["mean"]
+    names = {c.name for c in QUICK} | {
+        r["name"] for r in selection.choose(X, labels=y, n_splits=5, candidates=QUICK)["rows"]
+    }
+    assert {fold["choice"] for fold in result["folds"]} <= names
+    # the choices, made without the held-out rows, still beat Euclidean on them
+    assert learned > euclidean
