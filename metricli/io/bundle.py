@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from metricli.errors import MetricliError
-from metricli.io.atomic import atomic_path
+from metricli.io.atomic import BUNDLE, atomic_path, note_input
 from metricli.io.tables import sha256_file
 
 FORMAT = "metricli-bundle"
@@ -106,7 +106,7 @@ def save_bundle(
     M = L.T @ L
     component_names = [f"c{i}" for i in range(L.shape[0])]
     target = Path(path)
-    with atomic_path(target, force=force) as tmp:
+    with atomic_path(target, force=force, kind=BUNDLE) as tmp:
         tmp.mkdir()
         np.save(tmp / "M.npy", M, allow_pickle=False)
         np.save(tmp / "L.npy", L, allow_pickle=False)
@@ -168,6 +168,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise MetricliError(f"{where}: no such bundle")
     if not root.is_dir() or not (root / "metadata.json").is_file() or (root / "metadata.json").is_symlink():
         raise MetricliError(f"{where}: not a metricli bundle (no metadata.json)")
+    note_input(root)
     metadata = _read_json(root / "metadata.json", where)
     if metadata.get("format") != FORMAT:
         raise MetricliError(f"{where}: not a metricli bundle (metadata.json has no format '{FORMAT}')")
