@@ -36,7 +36,9 @@ from metricli.errors import MetricliError
 FILE, BUNDLE, PARTS = "file", "bundle", "parts"
 
 #: files a bundle folder holds (see metricli.io.bundle); anything else in it is the user's
-BUNDLE_NAMES = frozenset({"M.npy", "M.csv", "L.npy", "L.csv", "axioms.json", "metadata.json"})
+BUNDLE_NAMES = frozenset(
+    {"M.npy", "M.csv", "L.npy", "L.csv", "axioms.json", "metadata.json", "threshold.json"}
+)
 _PART = re.compile(r"part-\d+\.parquet")
 _TEMPORARY = re.compile(r"\..+\.metricli-[A-Za-z0-9_]{8}\.(tmp|old)")
 STALE_SECONDS = 24 * 3600
@@ -128,11 +130,14 @@ _WORDS = {FILE: "a file", BUNDLE: "a bundle", PARTS: "a folder of Parquet parts"
 _FOUND = {FILE: "a file", BUNDLE: "a metricli bundle", PARTS: "a folder of metricli's Parquet parts"}
 
 
-def refuse_to_overwrite(path: str | os.PathLike, force: bool, kind: str | None = None) -> None:
+def refuse_to_overwrite(
+    path: str | os.PathLike, force: bool, kind: str | None = None, update: bool = False
+) -> None:
     """Fail early, before any work is done, if writing ``path`` would replace what it must not.
 
     ``kind`` (FILE, BUNDLE, PARTS) is what will be written, if the caller knows it yet;
     the same test runs again, with the kind certain, just before the output is published.
+    ``update`` says the run rewrites an input of its own on purpose (a bundle given a threshold).
     """
     target = Path(path)
     if target.name in ("", ".", ".."):
@@ -147,7 +152,8 @@ def refuse_to_overwrite(path: str | os.PathLike, force: bool, kind: str | None =
         )
     if not force:
         raise MetricliError(f"{target}: already exists; pass --force to overwrite it")
-    _refuse_input(target)
+    if not update:
+        _refuse_input(target)
     kinds = output_kinds(target)
     if not kinds:
         raise MetricliError(
@@ -176,14 +182,16 @@ def _inside(source: Path, folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, force: bool = False, kind: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, force: bool = False, kind: str | None = None, update: bool = False
+) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; publish it there on success.
 
     The caller creates a file or a folder at the yielded path. On any exception
     (including KeyboardInterrupt) the temporary path is removed and ``path`` is untouched.
     """
     target = Path(path)
-    refuse_to_overwrite(target, force, kind)
+    refuse_to_overwrite(target, force, kind, update)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise MetricliError(f"{target}: folder {parent} does not exist")
@@ -192,7 +200,7 @@ def atomic_path(path: str | os.PathLike, force: bool = False, kind: str | None =
     try:
         try:
             yield tmp
-            _publish(tmp, target, force)
+            _publish(tmp, target, force, update)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise MetricliError(f"{target}: {exc.strerror or exc}; nothing was written") from None
@@ -212,7 +220,7 @@ def _temporary_name(target: Path, parent: Path, suffix: str) -> Path:
     return Path(name)
 
 
-def _publish(tmp: Path, target: Path, force: bool) -> None:
+def _publish(tmp: Path, target: Path, force: bool, update: bool) -> None:
     kind = BUNDLE if tmp.is_dir() and (tmp / "metadata.json").exists() else PARTS if tmp.is_dir() else FILE
     if not force or not os.path.lexists(target):
         try:
@@ -221,7 +229,7 @@ def _publish(tmp: Path, target: Path, force: bool) -> None:
         except FileExistsError:
             if not force:
                 raise MetricliError(f"{target}: already exists; pass --force to overwrite it") from None
-    refuse_to_overwrite(target, force, kind)
+    refuse_to_overwrite(target, force, kind, update)
     if kind == FILE:
         os.replace(tmp, target)
         return
@@ -231,7 +239,7 @@ def _publish(tmp: Path, target: Path, force: bool) -> None:
     os.rename(target, aside)
     if kind not in output_kinds(aside):
         os.rename(aside, target)
-        refuse_to_overwrite(target, force, kind)
+        refuse_to_overwrite(target, force, kind, update)
         raise MetricliError(f"{target}: changed while metricli was writing; nothing was replaced")
     try:
         _rename_noreplace(tmp, target)

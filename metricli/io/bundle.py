@@ -255,7 +255,7 @@ def save_threshold(bundle: Bundle, threshold: dict[str, Any]) -> Path:
     import shutil
 
     root = bundle.path
-    with atomic_path(root, force=True) as tmp:
+    with atomic_path(root, force=True, kind=BUNDLE, update=True) as tmp:
         tmp.mkdir()
         for name in DATA_FILES:
             shutil.copyfile(root / name, tmp / name)
