@@ -17,11 +17,14 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
+from metricli.cli import calibrate as calibrate_command
 from metricli.cli import compare as compare_command
 from metricli.cli import constraints as constraints_command
+from metricli.cli import verify as verify_command
 from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
+from metricli.io.atomic import forget_inputs
 
 
 class Terminated(BaseException):
@@ -81,6 +84,7 @@ class MetricliGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
         _signalled.clear()
+        forget_inputs()
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             for sig in previous:
@@ -179,6 +183,8 @@ app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 app.command("report")(report.report)
 app.command("constraints")(constraints_command.constraints)
+app.command("verify")(verify_command.verify)
+app.command("calibrate")(calibrate_command.calibrate)
 
 
 def main() -> None:
