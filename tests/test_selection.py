@@ -50,52 +50,115 @@ def test_paired_difference_of_equal_gains_has_zero_width() -> None:
     assert (result["low"], result["high"], result["p_value"]) == (0.05, 0.05, 0.0)
 
 
-def _outcome(candidate: Candidate, scores: list[float]) -> Outcome:
+def test_paired_rows_by_hand() -> None:
+    # 100 held-out rows: 13 only the candidate gets right, 2 only the baseline, 60 both, 25 neither
+    candidate = np.array([1.0] * 13 + [0.0] * 2 + [1.0] * 60 + [0.0] * 25)
+    baseline = np.array([0.0] * 13 + [1.0] * 2 + [1.0] * 60 + [0.0] * 25)
+    gain = selection.paired_rows(candidate, baseline, "classification")
+    # (b - c)/n = 0.11; variance (b + c - (b - c)²/n)/n² = (15 - 1.21)/10⁴; z = 1.959964
+    se = math.sqrt(13.79) / 100
+    assert gain["mean"] == pytest.approx(0.11)
+    assert gain["low"] == pytest.approx(0.11 - 1.959964 * se, abs=1e-6)
+    assert gain["high"] == pytest.approx(0.11 + 1.959964 * se, abs=1e-6)
+    # McNemar exact: 2 P(X <= 2), X ~ Binomial(15, 1/2) = 2 (1 + 15 + 105) / 2^15
+    assert gain["p_value"] == pytest.approx(242 / 32768)
+    assert (gain["better"], gain["worse"]) == (13, 2)
+    assert selection.beats(gain)
+
+
+def test_paired_rows_ignore_rows_never_held_out_and_equal_predictions_gain_nothing() -> None:
+    same = np.array([1.0, 0.0, np.nan, 1.0])
+    gain = selection.paired_rows(same, same.copy(), "classification")
+    assert (gain["mean"], gain["low"], gain["high"], gain["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+    assert not selection.beats(gain)
+
+
+def test_paired_rows_of_a_regression_on_the_rmse_scale_by_hand() -> None:
+    # squared errors: baseline 4, 9, 1, 16 (MSE 7.5), candidate 1, 4, 1, 9 (MSE 3.75)
+    baseline = np.array([4.0, 9.0, 1.0, 16.0])
+    candidate = np.array([1.0, 4.0, 1.0, 9.0])
+    gain = selection.paired_rows(candidate, baseline, "regression")
+    assert gain["mean"] == pytest.approx(math.sqrt(7.5) - math.sqrt(3.75))
+    # differences 3, 5, 0, 7: mean 3.75, sd 2.986079, se 1.493039
+    half = 1.959964 * 2.986079 / 2
+    assert gain["low"] == pytest.approx(math.sqrt(7.5) - math.sqrt(7.5 - (3.75 - half)), abs=1e-5)
+    assert gain["high"] == pytest.approx(math.sqrt(7.5) - math.sqrt(max(7.5 - (3.75 + half), 0)), abs=1e-5)
+
+
+def _outcome(candidate: Candidate, right: list[int], folds: int = 3) -> Outcome:
+    """An outcome from per-row right (1) / wrong (0) votes, the rows dealt into ``folds`` folds in order."""
+    values = np.asarray(right, dtype=float)
+    parts = np.array_split(values, folds)
     return Outcome(
-        candidate, scores=scores, fit_seconds=[0.0] * len(scores), n_train=[20] * 3, n_test=[10] * 3
+        candidate,
+        scores=[float(p.mean()) for p in parts],
+        fit_seconds=[0.0] * folds,
+        n_train=[values.size - p.size for p in parts],
+        n_test=[p.size for p in parts],
+        row_values=values,
     )
 
 
-def test_leaderboard_gains_against_the_better_baseline_fold_by_fold() -> None:
+def test_leaderboard_gains_against_the_better_baseline_row_by_row() -> None:
     euclidean, standardized = BASELINES
     learner = Candidate("nca", NCA)
+    # 60 rows in 3 folds of 20; standardized is right on rows 0-44, euclidean on 0-39
+    # (and 50-52), nca on 0-54: 10 rows better than standardized, none worse
+    base = [1] * 45 + [0] * 15
     board = leaderboard(
         [
-            _outcome(euclidean, [0.70, 0.80, 0.75]),
-            _outcome(standardized, [0.80, 0.85, 0.90]),  # the better baseline: mean 0.85
-            _outcome(learner, [0.90, 1.00, 1.00]),
+            _outcome(euclidean, [1] * 40 + [0] * 10 + [1] * 3 + [0] * 7),
+            _outcome(standardized, base),
+            _outcome(learner, [1] * 55 + [0] * 5),
         ],
         "classification",
     )
     assert board["best_baseline"] == "standardized"
-    rows = {row["name"]: row for row in board["rows"]}
     assert [row["name"] for row in board["rows"]] == ["nca", "standardized", "euclidean"]
+    rows = {row["name"]: row for row in board["rows"]}
     assert "gain" not in rows["standardized"]
-    # gains 0.10, 0.15, 0.10 fold by fold
-    expected = paired_difference([0.10, 0.15, 0.10], 20, 10)
-    assert rows["nca"]["gain"]["mean"] == pytest.approx(0.35 / 3)
-    assert rows["nca"]["gain"]["low"] == pytest.approx(expected["low"])
-    assert rows["nca"]["gain"]["low"] > 0
+    assert rows["nca"]["gain"] == selection.paired_rows(
+        np.array([1.0] * 55 + [0.0] * 5), np.array(base, dtype=float), "classification"
+    )
+    assert (rows["nca"]["gain"]["better"], rows["nca"]["gain"]["worse"]) == (10, 0)
+    assert rows["nca"]["gain"]["mean"] == pytest.approx(10 / 60)
+    # fold by fold: standardized 1, 1, 0.25 and nca 1, 1, 0.75
+    assert rows["nca"]["fold_gain"] == paired_difference([0.0, 0.0, 0.5], 40, 20)
+    # euclidean: right on 3 rows standardized gets wrong, wrong on 5 it gets right
+    assert (rows["euclidean"]["gain"]["better"], rows["euclidean"]["gain"]["worse"]) == (3, 5)
     assert board["choice"] == "nca"
-    assert board["verdict"].startswith("use nca: +11.7 points of accuracy over standardized Euclidean")
+    assert board["verdict"].startswith("use nca: +16.7 points of accuracy over standardized Euclidean")
 
 
 def test_regression_gain_is_the_baselines_rmse_minus_the_learners() -> None:
     euclidean, standardized = BASELINES
+
+    def regression(candidate: Candidate, squared_errors: list[float]) -> Outcome:
+        values = np.asarray(squared_errors)
+        parts = np.array_split(values, 2)
+        return Outcome(
+            candidate,
+            scores=[float(np.sqrt(p.mean())) for p in parts],
+            fit_seconds=[0.0, 0.0],
+            n_train=[2, 2],
+            n_test=[2, 2],
+            row_values=values,
+        )
+
     board = leaderboard(
         [
-            _outcome(euclidean, [10.0, 12.0, 11.0]),
-            _outcome(standardized, [11.0, 13.0, 12.0]),
-            _outcome(Candidate("covariance", Covariance), [10.5, 12.5, 12.0]),
+            regression(euclidean, [4.0, 4.0, 9.0, 9.0]),
+            regression(standardized, [9.0, 9.0, 16.0, 16.0]),
+            regression(Candidate("covariance", Covariance), [4.0, 9.0, 9.0, 16.0]),
         ],
         "regression",
     )
     assert board["best_baseline"] == "euclidean"  # lower RMSE is better
     gain = next(r for r in board["rows"] if r["name"] == "covariance")["gain"]
-    assert gain["mean"] == pytest.approx(-(0.5 + 0.5 + 1.0) / 3)
+    assert gain["mean"] == pytest.approx(math.sqrt(6.5) - math.sqrt(9.5))
     assert board["choice"] is None
     assert board["verdict"].startswith("no learned metric beats Euclidean here")
-    assert "RMSE higher by 0.6667 than Euclidean's" in board["verdict"]
+    assert f"RMSE higher by {math.sqrt(9.5) - math.sqrt(6.5):.4g} than Euclidean's" in board["verdict"]
 
 
 def test_a_learned_metric_wins_on_iris_with_noise_columns() -> None:
@@ -118,7 +181,7 @@ def test_nothing_beats_euclidean_on_pure_noise() -> None:
     result = compare(X, labels=y, n_splits=3, seed=0)
     assert result["choice"] is None
     assert result["verdict"].startswith("no learned metric beats")
-    assert all(row["gain"]["low"] <= 0 for row in result["rows"] if "gain" in row)
+    assert not any(selection.beats(row["gain"]) for row in result["rows"] if "gain" in row)
 
 
 def test_every_applicable_learner_is_compared() -> None:
@@ -242,7 +305,7 @@ def test_the_baseline_is_chosen_on_pure_noise_features() -> None:
     assert result["chosen"]["baseline"]
     # round 2 ran: grid variants are on the board, and none of them beat the baseline either
     assert any(" " in row["name"] for row in result["rows"])
-    assert all(row["gain"]["low"] <= 0 for row in result["rows"] if "gain" in row)
+    assert not any(selection.beats(row["gain"]) for row in result["rows"] if "gain" in row)
 
 
 #: closed-form learners and ITML (its pairs drawn with the seed): fast enough for nested runs

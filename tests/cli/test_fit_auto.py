@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html as html_module
 import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from metricli.io.bundle import load_bundle
 from tests.conftest import assert_one_line_error
@@ -69,3 +71,19 @@ def test_an_existing_bundle_is_not_overwritten(cli, tmp_path) -> None:
     out = tmp_path / "auto"
     out.mkdir()
     assert_one_line_error(cli("fit", "auto", data, "--label", "y", "-o", out), "--force")
+
+
+def test_report_shows_the_choice_and_why(cli, tmp_path) -> None:
+    pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is not installed")
+    data, _ = _noise_table(tmp_path)
+    out = tmp_path / "auto"
+    assert cli("fit", "auto", data, "--label", "y", "--cv", "3", "-o", out).exit_code == 0
+    page = tmp_path / "report.html"
+    run = cli("report", out, data, "--label", "y", "--cv", "3", "-o", page)
+    assert run.exit_code == 0, run.stderr
+    assert "has no learner to cross-validate" in run.stderr
+    html = page.read_text()
+    verdict = load_bundle(out).metadata["selection"]["verdict"]
+    assert "How this metric was chosen" in html
+    assert html_module.escape(verdict) in html
+    assert html.count("<tr><td class='num'>") >= 14  # every candidate of the leaderboard has a row
