@@ -335,8 +335,9 @@ def paired_rows(
     Every row is held out once, so the two metrics' predictions pair up over all n rows.
     Classification: with b rows only the candidate gets right and c only the baseline, the
     gain in accuracy is (b - c)/n, its interval the Wald interval for paired proportions,
-    variance (b + c - (b - c)²/n)/n² (Agresti, Categorical Data Analysis, 10.1), and the
-    p-value McNemar's exact test (b against b + c fair coin flips). Regression: the gain in
+    variance (b + c - (b - c)²/n)/n² (Agresti, Categorical Data Analysis, 10.1), widened by the
+    continuity correction 1/n (Fleiss, Statistical Methods for Rates and Proportions, 8.1) so
+    that it agrees with the p-value, McNemar's exact test (b against b + c fair coin flips). Regression: the gain in
     mean squared error is the mean of e_base² - e² over the rows, with a normal interval; it
     is reported on the RMSE scale, sqrt(MSE_base) - sqrt(MSE_base - gain), endpoints alike.
     """
@@ -348,12 +349,12 @@ def paired_rows(
         b = int(np.sum((x == 1) & (y == 0)))
         c = int(np.sum((x == 0) & (y == 1)))
         mean = (b - c) / n
-        se = math.sqrt(max(b + c - (b - c) ** 2 / n, 0.0)) / n
+        half = z * math.sqrt(max(b + c - (b - c) ** 2 / n, 0.0)) / n + (1.0 / n if b + c else 0.0)
         p = float(stats.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
         return {
             "mean": mean,
-            "low": mean - z * se,
-            "high": mean + z * se,
+            "low": mean - half,
+            "high": mean + half,
             "p_value": p,
             "better": b,
             "worse": c,

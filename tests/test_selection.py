@@ -55,11 +55,12 @@ def test_paired_rows_by_hand() -> None:
     candidate = np.array([1.0] * 13 + [0.0] * 2 + [1.0] * 60 + [0.0] * 25)
     baseline = np.array([0.0] * 13 + [1.0] * 2 + [1.0] * 60 + [0.0] * 25)
     gain = selection.paired_rows(candidate, baseline, "classification")
-    # (b - c)/n = 0.11; variance (b + c - (b - c)²/n)/n² = (15 - 1.21)/10⁴; z = 1.959964
-    se = math.sqrt(13.79) / 100
+    # (b - c)/n = 0.11; variance (b + c - (b - c)²/n)/n² = (15 - 1.21)/10⁴; z = 1.959964;
+    # continuity correction 1/n = 0.01
+    half = 1.959964 * math.sqrt(13.79) / 100 + 0.01
     assert gain["mean"] == pytest.approx(0.11)
-    assert gain["low"] == pytest.approx(0.11 - 1.959964 * se, abs=1e-6)
-    assert gain["high"] == pytest.approx(0.11 + 1.959964 * se, abs=1e-6)
+    assert gain["low"] == pytest.approx(0.11 - half, abs=1e-6)
+    assert gain["high"] == pytest.approx(0.11 + half, abs=1e-6)
     # McNemar exact: 2 P(X <= 2), X ~ Binomial(15, 1/2) = 2 (1 + 15 + 105) / 2^15
     assert gain["p_value"] == pytest.approx(242 / 32768)
     assert (gain["better"], gain["worse"]) == (13, 2)

@@ -129,10 +129,13 @@ def compare(
     features standardized on each training fold. Folds are those of 'metricli evaluate'
     with the same --seed and --cv, so its Euclidean figure is this table's Euclidean row.
 
-    The gain column is each row's mean improvement over the better baseline, fold by fold,
-    with a 95% interval from the corrected resampled t-test (Nadeau & Bengio 2003), which
-    allows for the folds sharing training rows. The verdict names the learner with the
-    largest gain whose interval lies above zero, or says that none beats Euclidean.
+    The gain column is each row's improvement over the better baseline, from the paired
+    held-out predictions (every row is held out once): for accuracy, the rows only it gets
+    right minus the rows only the baseline gets right, with a 95% interval and McNemar's
+    exact test; for RMSE, a paired test of squared errors. The verdict names the learner
+    with the largest gain that beats the baseline at p < 0.05, or says that none does. The
+    JSON also holds the fold-by-fold comparison (fold_gain: corrected resampled t-test,
+    Nadeau & Bengio 2003), which is more cautious.
     """
     configure(json_output, quiet)
     dataset = load_supervised(data, fmt, label, target, features, exclude, id_column, drop_missing)
@@ -191,10 +194,14 @@ def leaderboard_table(title: str, result: dict[str, Any]) -> None:
         value = f"{row['mean']:{number}} ± {row['std']:{number}}"
         table.add_row(str(rank), row["name"], value, *cells, f"{row['fit_seconds']:.2f}")
     out.print(table)
-    unit = "points of accuracy" if accuracy else "RMSE of the baseline minus the row's"
+    unit = (
+        "in points of accuracy; p: McNemar's exact test"
+        if accuracy
+        else "in RMSE; p: paired test of squared errors"
+    )
     out.print(
-        f"gain over the better baseline ({result['best_baseline']}), fold by fold, in {unit}; "
-        "p: corrected resampled t-test. Baselines: euclidean, standardized.",
+        f"gain: over the better baseline ({result['best_baseline']}), from the paired held-out predictions, "
+        f"{unit}. fit s: over all folds.",
         style="dim",
         markup=False,
     )
