@@ -910,3 +910,38 @@ def nested_cross_validate(
     for fold, choice in zip(outer["folds"], choices, strict=True):
         fold["choice"] = choice["choice"]
     return {**outer, "choices": choices}
+
+
+#: the share of ``fit auto``'s budget kept for refitting the winner on all rows
+REFIT_SHARE = 0.25
+
+
+def choose_and_refit(
+    X: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    target: np.ndarray | None = None,
+    n_splits: int = 5,
+    seed: int | None = 0,
+    k: int = 3,
+    budget: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
+    """``fit auto``: :func:`choose` on (1 - REFIT_SHARE) of the budget, then :func:`refit` on all rows.
+
+    Returns L for the raw features, the refit's report and the choice's leaderboard.
+    """
+    result = choose(
+        X,
+        labels=labels,
+        target=target,
+        n_splits=n_splits,
+        seed=seed,
+        k=k,
+        budget=None if budget is None else budget * (1 - REFIT_SHARE),
+        progress=progress,
+    )
+    if progress is not None:
+        progress(f"refitting {result['chosen']['name']} on all {X.shape[0]} rows")
+    L, fitted = refit(result["chosen"], X, labels=labels, target=target, seed=seed)
+    return L, fitted, result

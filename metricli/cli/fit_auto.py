@@ -40,13 +40,12 @@ from metricli.cli.compare import (
     TargetOption,
     leaderboard_table,
     load_supervised,
-    run_with_progress,
 )
 from metricli.cli.progress import spinner
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import save_bundle
 from metricli.io.tables import display_name
-from metricli.selection import bundle_selection, choose, refit
+from metricli.selection import bundle_selection, choose_and_refit
 
 
 def fit_auto(
@@ -75,9 +74,10 @@ def fit_auto(
     standardized Euclidean (as 'metricli compare', on half the --budget); round 2 tries a
     small grid of the two best learners' key parameters (LMNN's k and regularization,
     NCA's and MLKR's rank, LFDA's and SELF's k and rank, ITML's gamma) on the same folds.
-    The chosen one has the largest mean gain over the better baseline among those whose
-    95% interval over the folds lies above zero. When none does, the bundle is that
-    baseline (the identity, or the standardization as a diagonal L) and says so.
+    The chosen one has the largest gain over the better baseline among those that beat it
+    (paired held-out predictions, p < 0.05, as 'metricli compare' judges). When none does,
+    the bundle is that baseline (the identity, or the standardization as a diagonal L) and
+    says so. A quarter of --budget is kept for refitting the winner on all rows.
 
     The leaderboard goes into the bundle's metadata ('selection'); 'metricli info' and
     'metricli report' show the choice and why.
@@ -89,14 +89,20 @@ def fit_auto(
     labels = dataset.labels if label is not None else None
     values = dataset.target if target is not None else None
     start = time.perf_counter()
-    result = run_with_progress(
-        choose, X=dataset.X, labels=labels, target=values, n_splits=cv, seed=seed, k=knn, budget=budget
-    )
-    search_seconds = time.perf_counter() - start
-    chosen = result["chosen"]
     with spinner() as progress:
-        progress.add_task(f"refitting {chosen['name']} on all {dataset.n_samples} rows", total=None)
-        L, fitted = refit(chosen, dataset.X, labels=labels, target=values, seed=seed)
+        task = progress.add_task("starting", total=None)
+        L, fitted, result = choose_and_refit(
+            dataset.X,
+            labels=labels,
+            target=values,
+            n_splits=cv,
+            seed=seed,
+            k=knn,
+            budget=budget,
+            progress=lambda text: progress.update(task, description=text),
+        )
+    search_seconds = time.perf_counter() - start - fitted["seconds"]
+    chosen = result["chosen"]
     for message in fitted.get("warnings", []):
         note(f"warning: {message}")
     for skipped in result["skipped"]:
