@@ -7,14 +7,15 @@ atomic :class:`~metricli.io.writers.TableWriter` (or, on Dask, a folder of Parqu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
-from metricli.cli.common import settings
+from metricli.cli.common import note, settings
 from metricli.engines import Output, Source
 from metricli.io.bundle import Bundle
-from metricli.io.tables import DEFAULT_BATCH_ROWS
+from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset
 from metricli.io.writers import TableWriter
 
 
@@ -51,3 +52,10 @@ def source_of(
         keep=tuple(keep or ()),
         **selection,
     )
+
+
+def load_points(source: str, fmt: str | None, features: Sequence[str], **selection: Any) -> Dataset:
+    """A whole table in memory, its feature columns those of the bundle (notes on stderr)."""
+    from metricli.engines.local import LocalEngine
+
+    return LocalEngine(notify=note).read(Source(source, tuple(features), fmt=fmt, **selection))
