@@ -48,7 +48,7 @@ from metricli.engines import Source
 from metricli.engines.fitting import fit_from_pieces
 from metricli.errors import MetricliError
 from metricli.evaluation import standardization
-from metricli.io.atomic import refuse_to_overwrite
+from metricli.io.atomic import BUNDLE, refuse_to_overwrite
 from metricli.io.bundle import save_bundle
 from metricli.io.tables import display_name, select_columns
 from metricli.learners import LEARNERS
@@ -123,7 +123,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     configure(options.pop("json_output"), options.pop("quiet"))
     output: Path = options["output"]
     require_output_path(output, "fit writes a model bundle, a folder")
-    refuse_to_overwrite(output, options["force"])
+    refuse_to_overwrite(output, options["force"], BUNDLE)
     source = options["data"]
     if options.get("engine", "local") != "local" or options.get("scheduler"):
         _fit_on_engine(cls, options)

@@ -41,7 +41,7 @@ from metricli.engines.base import (
     points_of,
 )
 from metricli.errors import MetricliError
-from metricli.io.atomic import atomic_path
+from metricli.io.atomic import PARTS, atomic_path
 from metricli.io.tables import Dataset
 from metricli.io.writers import TableWriter
 
@@ -154,7 +154,7 @@ class DaskEngine(Engine):
         if output is not None and output.path is not None:
             if output.path == "-":
                 raise MetricliError("--engine dask writes a folder of Parquet files; name it with -o")
-            with atomic_path(output.path, force=output.force) as folder:
+            with atomic_path(output.path, force=output.force, kind=PARTS) as folder:
                 folder.mkdir()
                 results = dask.compute(
                     *[
