@@ -17,7 +17,9 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
+from metricli.cli import calibrate as calibrate_command
 from metricli.cli import constraints as constraints_command
+from metricli.cli import verify as verify_command
 from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
@@ -177,6 +179,8 @@ app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 app.command("report")(report.report)
 app.command("constraints")(constraints_command.constraints)
+app.command("verify")(verify_command.verify)
+app.command("calibrate")(calibrate_command.calibrate)
 
 
 def main() -> None:

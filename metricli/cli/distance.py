@@ -28,6 +28,7 @@ from metricli.cli.common import (
     note,
     settings,
 )
+from metricli.cli.pairs import locate_points
 from metricli.cli.progress import RowProgress
 from metricli.cli.streaming import (
     FEATURE_WHY,
@@ -40,7 +41,7 @@ from metricli.cli.streaming import (
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
-from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, describe_rows, display_name, iter_table
+from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, display_name, iter_table
 from metricli.io.writers import TableWriter
 from metricli.kernels import iter_sq_distances, pair_sq_distances, project
 
@@ -341,45 +342,9 @@ def _listed(
             if shape.value in batch.columns:
                 raise MetricliError(f"{where}: already has a column '{shape.value}'; rename it")
             first, second = batch.columns[:2]
-            a = _locate(batch[first], points, where, first, selection["id_column"])
-            b = _locate(batch[second], other, where, second, selection["id_column"])
+            a = locate_points(batch[first], points, where, first, selection["id_column"])
+            b = locate_points(batch[second], other, where, second, selection["id_column"])
             batch[shape.value] = shape.finish(pair_sq_distances(Z, Z_other, a, b))
             writer.write(batch)
             progress.advance(len(batch))
     return {"mode": "pairs", "pairs": progress.rows}
-
-
-def _locate(values: pd.Series, points: Dataset, where: str, column: str, id_column: str | None) -> np.ndarray:
-    """Positions in ``points`` of the rows a pairs column names, by --id value or by row number."""
-    if id_column is not None:
-        text = values.astype(str)
-        found = pd.Index(points.ids).get_indexer(text.to_numpy(dtype=object))
-        missing = found < 0
-        if missing.any():
-            row = values.index[missing][0]
-            raise MetricliError(
-                f"{where}: row {row}, column '{column}': {points.name} has no row with {id_column} "
-                f"{text.loc[row]!r}"
-            )
-        return found
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    whole = np.isfinite(numbers) & (numbers == np.round(numbers))
-    if not whole.all():
-        row = values.index[~whole][0]
-        raise MetricliError(
-            f"{where}: row {row}, column '{column}' is {values.loc[row]!r}, not a row number "
-            "(pass --id COLUMN to name rows by id)"
-        )
-    wanted = numbers.astype(np.int64)
-    found = np.searchsorted(points.rows, wanted)
-    valid = found < points.rows.size
-    valid[valid] &= points.rows[found[valid]] == wanted[valid]
-    if not valid.all():
-        bad = np.flatnonzero(~valid)
-        last = int(points.rows.max(initial=-1))
-        dropped = "; rows dropped by --drop-missing are not either" if points.rows.size < last + 1 else ""
-        raise MetricliError(
-            f"{where}: {describe_rows(values.index[bad])}, column '{column}': row {wanted[bad[0]]} is not in "
-            f"{points.name} (it has rows 0 to {last}{dropped})"
-        )
-    return found

@@ -8,6 +8,8 @@ Layout::
       metadata.json       algorithm, parameters, seed, features, input checksum, fit report,
                           versions, and the sha256 of every other file
       axioms.json         the axiom report of M (metricli check)
+      threshold.json      optional: a verification threshold (metricli calibrate), with its
+                          checksum in metadata.json like every other file
 
 Loading never executes anything (``allow_pickle=False``, JSON only), refuses files
 whose checksums do not match the metadata, and reads only the fixed names above,
@@ -35,6 +37,8 @@ from metricli.io.tables import sha256_file
 FORMAT = "metricli-bundle"
 FORMAT_VERSION = 1
 DATA_FILES = ("M.npy", "M.csv", "L.npy", "L.csv", "axioms.json")
+#: written by ``metricli calibrate``: same when d(x, y) <= threshold
+THRESHOLD_FILE = "threshold.json"
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Bundle:
     L: np.ndarray
     metadata: dict[str, Any]
     axioms: dict[str, Any]
+    threshold: dict[str, Any] | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -204,7 +209,64 @@ def load_bundle(path: str | Path) -> Bundle:
             f"but there are {d} features"
         )
     axioms = _read_json(root / "axioms.json", where)
-    return Bundle(path=root, M=M, L=L, metadata=metadata, axioms=axioms)
+    return Bundle(
+        path=root,
+        M=M,
+        L=L,
+        metadata=metadata,
+        axioms=axioms,
+        threshold=_read_threshold(root, checksums, where),
+    )
+
+
+def _read_threshold(root: Path, checksums: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """The calibrated threshold, if metadata.json records one; a file it does not record is refused."""
+    file = root / THRESHOLD_FILE
+    recorded = checksums.get(THRESHOLD_FILE)
+    if recorded is None:
+        if file.exists() or file.is_symlink():
+            raise MetricliError(
+                f"{where}: {THRESHOLD_FILE} is not recorded in metadata.json; the bundle was modified, "
+                "remove the file or calibrate again"
+            )
+        return None
+    if not file.is_file() or file.is_symlink():
+        raise MetricliError(f"{where}: corrupt bundle, {THRESHOLD_FILE} is missing")
+    if sha256_file(file) != recorded:
+        raise MetricliError(
+            f"{where}: {THRESHOLD_FILE} does not match the checksum in metadata.json; the bundle was "
+            "modified or damaged, calibrate again"
+        )
+    threshold = _read_json(file, where)
+    value = threshold.get("threshold")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise MetricliError(f"{where}: corrupt bundle, {THRESHOLD_FILE} holds no threshold (a distance >= 0)")
+    return threshold
+
+
+def save_threshold(bundle: Bundle, threshold: dict[str, Any]) -> Path:
+    """Store a verification threshold in a loaded (so verified) bundle, replacing any earlier one.
+
+    The bundle is rewritten whole into a temporary folder (its files copied, threshold.json
+    added, metadata.json given the new checksum and a summary) and renamed into place, so a
+    reader sees the old bundle or the new one, never a mix.
+    """
+    import shutil
+
+    root = bundle.path
+    with atomic_path(root, force=True) as tmp:
+        tmp.mkdir()
+        for name in DATA_FILES:
+            shutil.copyfile(root / name, tmp / name)
+        (tmp / THRESHOLD_FILE).write_text(to_json(threshold), encoding="utf-8")
+        meta = {k: v for k, v in bundle.metadata.items() if k != "metadata_sha256"}
+        meta["files"] = {**meta["files"], THRESHOLD_FILE: sha256_file(tmp / THRESHOLD_FILE)}
+        meta["threshold"] = {
+            key: threshold.get(key) for key in ("threshold", "strategy", "target_far", "far", "frr")
+        }
+        meta["metadata_sha256"] = _metadata_digest(meta)
+        (tmp / "metadata.json").write_text(to_json(meta), encoding="utf-8")
+    return root
 
 
 def read_matrix_file(path: str | Path, square: bool = True) -> tuple[np.ndarray, list[str] | None]:
