@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from metricli.errors import MetricliError
-from metricli.io.atomic import atomic_path
+from metricli.io.atomic import PARTS, atomic_path
 from metricli.io.tables import Dataset, column_names, describe_rows, numeric_column, select_columns
 from metricli.kernels import project
 from metricli.statistics import ChunkStats, ScatterStats
@@ -123,7 +123,7 @@ def transform(ddf: Any, L: np.ndarray, names: list[str], keep: list[str], where:
 
 def write_parquet(ddf: Any, output: str, force: bool) -> int:
     """Write one Parquet file per partition into the folder ``output``, atomically; return the row count."""
-    with atomic_path(output, force=force) as tmp:
+    with atomic_path(output, force=force, kind=PARTS) as tmp:
         ddf.to_parquet(str(tmp), write_index=False, name_function=lambda i: f"part-{i:06d}.parquet")
     import pyarrow.parquet as pq
 
@@ -295,7 +295,7 @@ def partition_file(folder: str | Path, index: int) -> str:
 @contextlib.contextmanager
 def output_folder(output: str, force: bool) -> Iterator[Path]:
     """A folder the workers write one Parquet file each into; it replaces ``output`` atomically."""
-    with atomic_path(output, force=force) as tmp:
+    with atomic_path(output, force=force, kind=PARTS) as tmp:
         tmp.mkdir()
         yield tmp
 

@@ -23,6 +23,7 @@ from metricli.cli import verify as verify_command
 from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
+from metricli.io.atomic import forget_inputs
 
 
 class Terminated(BaseException):
@@ -82,6 +83,7 @@ class MetricliGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
         _signalled.clear()
+        forget_inputs()
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             for sig in previous:

@@ -28,7 +28,7 @@ from metricli.cli.common import (
     settings,
 )
 from metricli.errors import MetricliError
-from metricli.io.atomic import atomic_path, refuse_to_overwrite
+from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 from metricli.io.bundle import is_bundle, load_bundle
 from metricli.io.square import read_square_table, write_square_table
 from metricli.io.tables import detect_format, display_name, read_table, select_columns
@@ -260,11 +260,11 @@ def check(
         )
     # fail before the work, not after it
     if repair_metric is not None:
-        refuse_to_overwrite(repair_metric, force)
+        refuse_to_overwrite(repair_metric, force, FILE)
         if repair_metric.suffix.lower() != ".npy":
             output_format(str(repair_metric), None)
     if repair_psd is not None:
-        refuse_to_overwrite(repair_psd, force)
+        refuse_to_overwrite(repair_psd, force, FILE)
         if repair_psd.suffix.lower() not in _MATRIX_SEPARATORS:
             raise MetricliError(f"{repair_psd}: write M as .npy, .csv or .tsv")
     if data is None and id_column is not None:
@@ -430,7 +430,7 @@ def _load(
 def _write_matrix(path: Path, M: np.ndarray, names: list[str] | None, force: bool) -> None:
     """M as .npy, or as CSV/TSV with feature names on both axes (the bundle's M.csv layout)."""
     if path.suffix.lower() == ".npy":
-        with atomic_path(path, force=force) as tmp, open(tmp, "wb") as f:
+        with atomic_path(path, force=force, kind=FILE) as tmp, open(tmp, "wb") as f:
             np.save(f, M, allow_pickle=False)
         return
     import pandas as pd
@@ -438,5 +438,5 @@ def _write_matrix(path: Path, M: np.ndarray, names: list[str] | None, force: boo
     sep = _MATRIX_SEPARATORS[path.suffix.lower()]
     labels = names if names is not None else [f"x{j}" for j in range(M.shape[0])]
     frame = pd.DataFrame(M, index=pd.Index(labels, name=""), columns=labels)
-    with atomic_path(path, force=force) as tmp:
+    with atomic_path(path, force=force, kind=FILE) as tmp:
         frame.to_csv(tmp, sep=sep, float_format="%.17g")

@@ -49,7 +49,7 @@ from metricli.cli.learner_options import (
 from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
 from metricli.evaluation import standardization
-from metricli.io.atomic import refuse_to_overwrite
+from metricli.io.atomic import BUNDLE, refuse_to_overwrite
 from metricli.io.bundle import save_bundle
 from metricli.io.tables import Dataset, display_name, select_columns
 from metricli.learners import LEARNERS
@@ -124,7 +124,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     configure(options.pop("json_output"), options.pop("quiet"))
     output: Path = options["output"]
     require_output_path(output, "fit writes a model bundle, a folder")
-    refuse_to_overwrite(output, options["force"])
+    refuse_to_overwrite(output, options["force"], BUNDLE)
     source = options["data"]
     if check_engine(options.get("engine", "local"), options.get("scheduler")):
         _fit_on_dask(cls, options)

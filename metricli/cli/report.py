@@ -20,7 +20,7 @@ from metricli.cli.common import (
     require_output_path,
     settings,
 )
-from metricli.io.atomic import atomic_path, refuse_to_overwrite
+from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import display_name, load_dataset
 from metricli.learners import get_learner
@@ -69,7 +69,7 @@ def report(
 
     configure(json_output, quiet)
     require_output_path(output, "report writes an HTML file")
-    refuse_to_overwrite(output, force)
+    refuse_to_overwrite(output, force, FILE)
     bundle = load_bundle(bundle_path)
     dataset = load_dataset(
         data, fmt, label=label, target=target, id_column=id_column, features=bundle.feature_names
@@ -89,7 +89,7 @@ def report(
         seed=seed,
     )
     page = render_html(figures)
-    with atomic_path(output, force=force) as tmp:
+    with atomic_path(output, force=force, kind=FILE) as tmp:
         tmp.write_text(page, encoding="utf-8")
     if settings.json:
         emit_json({"output": str(output), **figures})

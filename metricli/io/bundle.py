@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from metricli.errors import MetricliError
-from metricli.io.atomic import atomic_path
+from metricli.io.atomic import BUNDLE, atomic_path, note_input
 from metricli.io.tables import sha256_file
 
 FORMAT = "metricli-bundle"
@@ -111,7 +111,7 @@ def save_bundle(
     M = L.T @ L
     component_names = [f"c{i}" for i in range(L.shape[0])]
     target = Path(path)
-    with atomic_path(target, force=force) as tmp:
+    with atomic_path(target, force=force, kind=BUNDLE) as tmp:
         tmp.mkdir()
         np.save(tmp / "M.npy", M, allow_pickle=False)
         np.save(tmp / "L.npy", L, allow_pickle=False)
@@ -173,6 +173,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise MetricliError(f"{where}: no such bundle")
     if not root.is_dir() or not (root / "metadata.json").is_file() or (root / "metadata.json").is_symlink():
         raise MetricliError(f"{where}: not a metricli bundle (no metadata.json)")
+    note_input(root)
     metadata = _read_json(root / "metadata.json", where)
     if metadata.get("format") != FORMAT:
         raise MetricliError(f"{where}: not a metricli bundle (metadata.json has no format '{FORMAT}')")
@@ -254,7 +255,7 @@ def save_threshold(bundle: Bundle, threshold: dict[str, Any]) -> Path:
     import shutil
 
     root = bundle.path
-    with atomic_path(root, force=True) as tmp:
+    with atomic_path(root, force=True, kind=BUNDLE, update=True) as tmp:
         tmp.mkdir()
         for name in DATA_FILES:
             shutil.copyfile(root / name, tmp / name)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from metricli.errors import MetricliError
-from metricli.io.atomic import atomic_path
+from metricli.io.atomic import FILE, atomic_path
 from metricli.io.tables import STDIN, detect_format, display_name, is_number, reading, require_file
 from metricli.io.writers import TableWriter, output_format
 from metricli.kernels import row_blocks
@@ -289,7 +289,7 @@ def write_square_table(
     """
     n = matrix.shape[0]
     if Path(path).suffix.lower() == ".npy":
-        with atomic_path(path, force=force) as tmp, open(tmp, "wb") as f:
+        with atomic_path(path, force=force, kind=FILE) as tmp, open(tmp, "wb") as f:
             np.save(f, np.ascontiguousarray(matrix, dtype=np.float64), allow_pickle=False)
         return
     output_format(path, None)  # fail early on an unknown extension

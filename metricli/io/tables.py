@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from metricli.errors import MetricliError
+from metricli.io.atomic import note_input
 
 FORMATS = ("csv", "tsv", "parquet", "npy")
 #: compression suffixes CSV and TSV may carry (data.csv.gz); pandas infers them from the name
@@ -109,6 +110,7 @@ def require_file(source: str, what: str = "a table") -> Path:
         raise MetricliError(f"{source}: no such file")
     if path.is_dir():
         raise MetricliError(f"{source}: is a folder, not {what}")
+    note_input(path)
     return path
 
 

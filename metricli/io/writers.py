@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from metricli.errors import MetricliError
-from metricli.io.atomic import atomic_path
+from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
 _EXTENSIONS = {
@@ -53,6 +53,8 @@ class TableWriter:
 
     def __init__(self, path: str, fmt: str | None = None, force: bool = False) -> None:
         self.path = path
+        if path != "-":  # what is in the way matters more than the format
+            refuse_to_overwrite(path, force, FILE)
         self.fmt = output_format(path, fmt)
         self.force = force
         self.rows = 0
@@ -67,7 +69,7 @@ class TableWriter:
                 raise MetricliError("Parquet cannot be written to stdout; name an output file")
             self._handle = sys.stdout
         else:
-            tmp = self._stack.enter_context(atomic_path(self.path, force=self.force))
+            tmp = self._stack.enter_context(atomic_path(self.path, force=self.force, kind=FILE))
             self._tmp = tmp
             if self.fmt != "parquet":
                 self._handle = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
