@@ -28,6 +28,15 @@ from metricli.learners.optimize import (
     check_solver_params,
     minimize_lbfgs,
 )
+from metricli.learners.stochastic import (
+    STOCHASTIC_PARAM_HELP,
+    CandidateBatch,
+    Solver,
+    StochasticResult,
+    fit_on_candidates,
+    lmnn_batch,
+    solver_for,
+)
 
 
 class LMNN(MahalanobisLearner):
@@ -50,6 +59,12 @@ class LMNN(MahalanobisLearner):
     keeping only points inside the margin, d_il < max_j d_ij + 1; memory is
     O(n·d + block + active pairs of one block). ε is minimised over L with L-BFGS.
 
+    With ``solver="stochastic"`` (``auto`` above a size) ε is minimised by minibatches of
+    anchors: target neighbours are still found once, exactly, per class (on the training
+    points), and impostors are taken from each anchor's candidates, its nearest
+    other-class points in the current projected space plus random draws
+    (:mod:`metricli.learners.stochastic`). ``solver_`` and ``solver_reason_`` say which ran.
+
     μ weights the push term as in the paper (eq. 13); metric-learn's ``regularization``
     weights the pull term instead, so its value r corresponds to μ = 1 - r (equal at 0.5).
 
@@ -70,7 +85,8 @@ class LMNN(MahalanobisLearner):
         "regularization": "μ in (0, 1]: weight of the push (impostor) term; the pull term gets 1 - μ.",
         "init": INIT_HELP,
         "block_size": BLOCK_SIZE_HELP,
-        "random_state": "Seed for init 'random'.",
+        "random_state": "Seed for init 'random' and the stochastic solver.",
+        **STOCHASTIC_PARAM_HELP,
     }
 
     def __init__(
@@ -83,6 +99,10 @@ class LMNN(MahalanobisLearner):
         tol: float = 1e-4,
         block_size: float = 4.0,
         random_state: int | None = None,
+        solver: Solver = "auto",
+        batch_size: int = 512,
+        candidates: int = 32,
+        max_epochs: int = 50,
     ) -> None:
         self.n_components = n_components
         self.k = k
@@ -92,13 +112,17 @@ class LMNN(MahalanobisLearner):
         self.tol = tol
         self.block_size = block_size
         self.random_state = random_state
+        self.solver = solver
+        self.batch_size = batch_size
+        self.candidates = candidates
+        self.max_epochs = max_epochs
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LMNN:
         """Learn L from points (n x d) and their class labels; returns self."""
         self._set_solver_result(self._solve(X, y))
         return self
 
-    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
         X = check_points(X, min_rows=2)
         check_not_all_identical(X)
         check_unit_scale(X, self.name)
@@ -132,11 +156,6 @@ class LMNN(MahalanobisLearner):
         Xs = X[layout.order] - X.mean(axis=0)
         bounds = layout.bounds
         n = Xs.shape[0]
-        targets = target_neighbours(Xs, bounds, k, memory)
-        anchors = np.repeat(np.arange(n), k)
-        pull_scatter = DifferenceScatter(Xs)
-        pull_scatter.add_pairs(anchors, targets.ravel(), np.ones(anchors.size))
-        pull = pull_scatter.result()
         L0 = initial_components(
             self.init,
             Xs,
@@ -145,6 +164,25 @@ class LMNN(MahalanobisLearner):
             random_state=self.random_state,
             learner=self.name,
         )
+        self.solver_, self.solver_reason_ = solver_for(self, n)
+        if self.solver_ == "stochastic":
+            return fit_on_candidates(
+                self,
+                Xs,
+                layout.sorted_codes,
+                L0,
+                lambda X_train, codes: lmnn_batch_loss(X_train, codes, k, mu, memory),
+                classes=True,
+                impostors=True,
+                margin=(k, mu),
+                keep=k + 1,
+                memory=memory,
+            )
+        targets = target_neighbours(Xs, bounds, k, memory)
+        anchors = np.repeat(np.arange(n), k)
+        pull_scatter = DifferenceScatter(Xs)
+        pull_scatter.add_pairs(anchors, targets.ravel(), np.ones(anchors.size))
+        pull = pull_scatter.result()
 
         def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
             loss, G, info = lmnn_objective(Xs, L, targets, bounds, pull, mu, memory)
@@ -155,6 +193,20 @@ class LMNN(MahalanobisLearner):
         )
         self.target_neighbors_ = layout.order[targets][np.argsort(layout.order)]
         return result
+
+
+def lmnn_batch_loss(X: np.ndarray, codes: np.ndarray, k: int, mu: float, memory: int):
+    """The stochastic solver's loss: ε over a batch of anchors, impostors among their candidates.
+
+    X is sorted by class; the k target neighbours of every point are found here, once.
+    """
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes))])
+    targets = target_neighbours(X, bounds, k, memory)
+
+    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
+        return lmnn_batch(X, codes, targets, L, batch, mu)
+
+    return loss
 
 
 def target_neighbours(X: np.ndarray, bounds: np.ndarray, k: int, memory: int) -> np.ndarray:

@@ -129,3 +129,35 @@ def test_help_lists_the_solver_options():
         for flag in ("--n-components", "--init", "--max-iter", "--tol", "--block-size", "--seed"):
             assert flag in text
     assert "--regularization" in CliRunner().invoke(app, ["fit", "lmnn", "--help"], terminal_width=200).output
+
+
+@pytest.mark.parametrize(("solver", "expected"), [("stochastic", "stochastic"), ("auto", "full")])
+def test_the_bundle_records_the_solver_and_why(solver, expected, tmp_path):
+    out = tmp_path / "bundle"
+    result = fit(
+        "nca",
+        str(SAMPLE / "wine.csv"),
+        "--label",
+        "cultivar",
+        "--standardize",
+        "--solver",
+        solver,
+        "--seed",
+        "0",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    report = load_bundle(out).metadata["fit"]
+    assert report["solver"] == expected
+    reason = "asked for (--solver stochastic)" if solver == "stochastic" else "auto: 178 points <= 20,000"
+    assert report["solver_reason"].startswith(reason)
+
+
+def test_a_solver_out_of_range_is_one_line(tmp_path):
+    result = fit(
+        "lmnn", str(SAMPLE / "iris.csv"), "--label", "species", "--batch-size", "0", "-o", str(tmp_path / "b")
+    )
+    assert result.exit_code == 2
+    assert "lmnn: batch_size must be a positive whole number, got 0" in result.output
+    assert not (tmp_path / "b").exists()
