@@ -238,3 +238,22 @@ def test_bad_parameters_are_clear_errors(params, message):
     with pytest.raises(MetricliError) as caught:
         LMNN(**params).fit(X, [0, 1] * 5)
     assert caught.value.message.startswith(message)
+
+
+def test_the_stochastic_batch_loss_ignores_a_small_class_spare_slots():
+    # class b has 2 points and k = 2: each gets one real target and itself in the spare slot.
+    # The batch loss of b's anchors must equal the loss with only the real target (k = 1).
+    from metricli.learners.stochastic import CandidateBatch, lmnn_batch
+
+    X = np.array([[0.0, 0.0], [1.0, 0.2], [4.0, 0.0], [1.5, 0.1], [3.0, -0.2]])
+    codes = np.array([0, 0, 0, 1, 1])
+    targets = target_neighbours(X, np.array([0, 3, 5]), 2, 2**20)
+    assert targets[3].tolist() == [4, 3] and targets[4].tolist() == [3, 4]
+    anchors = np.array([3, 4])
+    batch = CandidateBatch(anchors, np.array([[0, 1, 2], [0, 1, 2]]), np.ones((2, 3)))
+    L = np.array([[1.0, 0.3], [0.0, 2.0]])
+    padded = lmnn_batch(X, codes, targets, L, batch, 0.5)
+    real = lmnn_batch(X, codes, targets[:, :1], L, batch, 0.5)
+    assert padded[0] == pytest.approx(real[0], rel=1e-14) and padded[0] > 0
+    np.testing.assert_allclose(padded[1], real[1], rtol=1e-13, atol=1e-15)
+    assert padded[2] == real[2]
