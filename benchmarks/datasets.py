@@ -12,6 +12,7 @@ import pandas as pd
 from benchmarks.peers import CLASSIFICATION, REGRESSION
 
 REPO = Path(__file__).resolve().parent.parent
+HELDOUT_DIR = REPO / "benchmarks" / ".data"
 
 #: real data sets and their task
 REAL = {
@@ -21,6 +22,11 @@ REAL = {
     "digits": CLASSIFICATION,
     "diabetes": REGRESSION,
 }
+#: real data sets no default was tuned on, fetched by ``benchmarks/heldout.py --fetch`` into
+#: ``benchmarks/.data`` (git-ignored): the group ``heldout``
+HELDOUT = ("crabs", "glass", "vehicle", "vowel", "segment", "sonar", "ionosphere", "letter", "pima")
+REAL.update(dict.fromkeys(HELDOUT, CLASSIFICATION))
+SHARED = tuple(name for name in REAL if name not in HELDOUT)
 #: the synthetic scaling series: a Gaussian mixture, 10 classes, 32 features, nested samples
 SCALING = {"gauss-1k": 1_000, "gauss-5k": 5_000, "gauss-20k": 20_000, "gauss-50k": 50_000}
 ALL = tuple(REAL) + tuple(SCALING)
@@ -49,12 +55,13 @@ def search_dirs(data_dir: str | None) -> list[Path]:
 
     ``--data-dir`` (or ``$METRICLI_BENCH_DATA``) if given; otherwise ``../shared/data``
     next to the repository, then the repository's own ``sample_data/`` (iris, wine and
-    diabetes, so the quick mode works from a clean clone).
+    diabetes, so the quick mode works from a clean clone); the held-out sets are always
+    looked for in ``benchmarks/.data`` as well.
     """
     chosen = data_dir or os.environ.get("METRICLI_BENCH_DATA")
     if chosen:
-        return [Path(chosen)]
-    return [REPO.parent / "shared" / "data", REPO / "sample_data"]
+        return [Path(chosen), HELDOUT_DIR]
+    return [REPO.parent / "shared" / "data", REPO / "sample_data", HELDOUT_DIR]
 
 
 def load(name: str, data_dir: str | None = None) -> Data:
@@ -69,6 +76,7 @@ def load(name: str, data_dir: str | None = None) -> Data:
     else:
         raise SystemExit(
             f"data set '{name}' not found as {name}.csv in {', '.join(map(str, dirs))}; pass --data-dir DIR"
+            + (" (or run benchmarks/heldout.py --fetch)" if name in HELDOUT else "")
         )
     frame = pd.read_csv(path)
     X = frame.iloc[:, :-1].to_numpy(dtype=np.float64)
@@ -101,6 +109,35 @@ def gaussian_mixture(
     rotation, _ = np.linalg.qr(rng.normal(size=(n_features, n_features)))
     X = np.hstack([informative, noise]) @ rotation
     return X[:n], y[:n].astype(np.intp)
+
+
+def hard_mixture(
+    n: int, n_classes: int = 10, n_features: int = 32, n_informative: int = 4, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hard synthetic set of the scale series: classes differ in 4 of 32 directions.
+
+    Class means (spread 3) live in an ``n_informative``-dimensional subspace with unit
+    within-class noise; the other 28 directions are loud class-independent noise (spread 2);
+    a random rotation mixes them. Euclidean 3-NN on the standardized features gets about
+    half right. Generated in chunks of 100,000 rows, each from its own seed, so a
+    1,000,000-point set needs no more memory than the result and every size is a prefix
+    of the larger ones.
+    """
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=3.0, size=(n_classes, n_informative))
+    rotation, _ = np.linalg.qr(rng.normal(size=(n_features, n_features)))
+    X = np.empty((n, n_features))
+    y = np.empty(n, dtype=np.intp)
+    chunk = 100_000
+    for number, start in enumerate(range(0, n, chunk)):
+        size = min(chunk, n - start)
+        part = np.random.default_rng([seed, number])
+        labels = part.permutation(np.arange(chunk) % n_classes)[:size]
+        informative = means[labels] + part.normal(size=(size, n_informative))
+        noise = part.normal(scale=2.0, size=(size, n_features - n_informative))
+        X[start : start + size] = np.hstack([informative, noise]) @ rotation
+        y[start : start + size] = labels
+    return X, y
 
 
 def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

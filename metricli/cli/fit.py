@@ -192,6 +192,12 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
             "converged": learner.converged_,
             "seconds": round(seconds, 6),
             "objective_history": learner.objective_history_,
+            # NCA, LMNN and MLKR: which solver ran (full or stochastic) and why
+            **(
+                {"solver": learner.solver_, "solver_reason": learner.solver_reason_}
+                if hasattr(learner, "solver_")
+                else {}
+            ),
         },
     }
     _save(output, L, dataset.feature_names, metadata, options["force"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,15 @@ from metricli.learners.optimize import (
     check_solver_params,
     minimize_lbfgs,
 )
+from metricli.learners.stochastic import (
+    STOCHASTIC_PARAM_HELP,
+    CandidateBatch,
+    Solver,
+    StochasticResult,
+    fit_on_candidates,
+    lmnn_batch,
+    solver_for,
+)
 
 
 class LMNN(MahalanobisLearner):
@@ -34,7 +44,8 @@ class LMNN(MahalanobisLearner):
     push differently labelled points (impostors) out beyond a unit margin.
 
     Each point i has k target neighbours j ⇝ i, its k nearest points of the same class
-    in the input space, fixed once before optimising. With d_ij = ||L(x_i - x_j)||², the
+    in the input space, fixed once before optimising (a class of s <= k points gives each
+    of its points its s - 1 others, with a warning; only a one-point class is refused). With d_ij = ||L(x_i - x_j)||², the
     objective (Weinberger & Saul 2009, eq. 11-14) is
 
         ε(L) = (1 - μ) Σ_{i, j⇝i} d_ij + μ Σ_{i, j⇝i} Σ_{l: y_l ≠ y_i} [1 + d_ij - d_il]_+ ,
@@ -47,6 +58,12 @@ class LMNN(MahalanobisLearner):
     projected space, block by block over pairs of different classes (each pair once),
     keeping only points inside the margin, d_il < max_j d_ij + 1; memory is
     O(n·d + block + active pairs of one block). ε is minimised over L with L-BFGS.
+
+    With ``solver="stochastic"`` (``auto`` above a size) ε is minimised by minibatches of
+    anchors: target neighbours are still found once, exactly, per class (on the training
+    points), and impostors are taken from each anchor's candidates, its nearest
+    other-class points in the current projected space plus random draws
+    (:mod:`metricli.learners.stochastic`). ``solver_`` and ``solver_reason_`` say which ran.
 
     μ weights the push term as in the paper (eq. 13); metric-learn's ``regularization``
     weights the pull term instead, so its value r corresponds to μ = 1 - r (equal at 0.5).
@@ -64,11 +81,12 @@ class LMNN(MahalanobisLearner):
         **LBFGS_PARAM_HELP,
         "n_components": "Output dimension (rows of L); default: the number of features.",
         "k": "Target neighbours per point (same-class nearest, fixed in the input space); "
-        "every class needs more than k points.",
+        "a point of a class of k points or fewer gets the others of its class, with a warning.",
         "regularization": "μ in (0, 1]: weight of the push (impostor) term; the pull term gets 1 - μ.",
         "init": INIT_HELP,
         "block_size": BLOCK_SIZE_HELP,
-        "random_state": "Seed for init 'random'.",
+        "random_state": "Seed for init 'random' and the stochastic solver.",
+        **STOCHASTIC_PARAM_HELP,
     }
 
     def __init__(
@@ -81,6 +99,10 @@ class LMNN(MahalanobisLearner):
         tol: float = 1e-4,
         block_size: float = 4.0,
         random_state: int | None = None,
+        solver: Solver = "auto",
+        batch_size: int = 512,
+        candidates: int = 32,
+        max_epochs: int = 50,
     ) -> None:
         self.n_components = n_components
         self.k = k
@@ -90,13 +112,17 @@ class LMNN(MahalanobisLearner):
         self.tol = tol
         self.block_size = block_size
         self.random_state = random_state
+        self.solver = solver
+        self.batch_size = batch_size
+        self.candidates = candidates
+        self.max_epochs = max_epochs
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LMNN:
         """Learn L from points (n x d) and their class labels; returns self."""
         self._set_solver_result(self._solve(X, y))
         return self
 
-    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
         X = check_points(X, min_rows=2)
         check_not_all_identical(X)
         check_unit_scale(X, self.name)
@@ -111,26 +137,25 @@ class LMNN(MahalanobisLearner):
         k = int(k)
         layout = class_layout(y, X.shape[0], self.name)
         sizes = layout.sizes
-        smallest = int(np.argmin(sizes))
-        if k >= sizes[smallest]:
-            name, size = layout.classes[smallest], int(sizes[smallest])
-            if size == 1:
-                raise MetricliError(
-                    f"{self.name}: class '{name}' has a single point, which has no target neighbour; "
-                    "drop that class"
-                )
+        if sizes.min() == 1:
             raise MetricliError(
-                f"{self.name}: class '{name}' has only {size} points, too few for k={k} target "
-                f"neighbours; use k <= {size - 1} or drop that class"
+                f"{self.name}: class '{layout.classes[int(np.argmin(sizes))]}' has a single point, "
+                "which has no target neighbour; drop that class"
+            )
+        small = np.flatnonzero(sizes <= k)
+        if small.size:
+            named = ", ".join(f"'{layout.classes[c]}' ({int(sizes[c])} points)" for c in small[:3])
+            more = f" and {small.size - 3} more" if small.size > 3 else ""
+            warnings.warn(
+                f"{self.name}: {'class' if small.size == 1 else 'classes'} {named}{more} "
+                f"{'has' if small.size == 1 else 'have'} too few points for k={k} target neighbours; "
+                "each of their points gets all the others of its class (size - 1) instead",
+                UserWarning,
+                stacklevel=3,
             )
         Xs = X[layout.order] - X.mean(axis=0)
         bounds = layout.bounds
         n = Xs.shape[0]
-        targets = target_neighbours(Xs, bounds, k, memory)
-        anchors = np.repeat(np.arange(n), k)
-        pull_scatter = DifferenceScatter(Xs)
-        pull_scatter.add_pairs(anchors, targets.ravel(), np.ones(anchors.size))
-        pull = pull_scatter.result()
         L0 = initial_components(
             self.init,
             Xs,
@@ -139,6 +164,25 @@ class LMNN(MahalanobisLearner):
             random_state=self.random_state,
             learner=self.name,
         )
+        self.solver_, self.solver_reason_ = solver_for(self, n)
+        if self.solver_ == "stochastic":
+            return fit_on_candidates(
+                self,
+                Xs,
+                layout.sorted_codes,
+                L0,
+                lambda X_train, codes: lmnn_batch_loss(X_train, codes, k, mu, memory),
+                classes=True,
+                impostors=True,
+                margin=(k, mu),
+                keep=k + 1,
+                memory=memory,
+            )
+        targets = target_neighbours(Xs, bounds, k, memory)
+        anchors = np.repeat(np.arange(n), k)
+        pull_scatter = DifferenceScatter(Xs)
+        pull_scatter.add_pairs(anchors, targets.ravel(), np.ones(anchors.size))
+        pull = pull_scatter.result()
 
         def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
             loss, G, info = lmnn_objective(Xs, L, targets, bounds, pull, mu, memory)
@@ -151,12 +195,33 @@ class LMNN(MahalanobisLearner):
         return result
 
 
+def lmnn_batch_loss(X: np.ndarray, codes: np.ndarray, k: int, mu: float, memory: int):
+    """The stochastic solver's loss: ε over a batch of anchors, impostors among their candidates.
+
+    X is sorted by class; the k target neighbours of every point are found here, once.
+    """
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes))])
+    targets = target_neighbours(X, bounds, k, memory)
+
+    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
+        return lmnn_batch(X, codes, targets, L, batch, mu)
+
+    return loss
+
+
 def target_neighbours(X: np.ndarray, bounds: np.ndarray, k: int, memory: int) -> np.ndarray:
-    """The k nearest same-class points of each point (X sorted by class), as row indices."""
+    """The k nearest same-class points of each point (X sorted by class), as row indices.
+
+    A class of s <= k points has only s - 1 neighbours to give: each of its points gets
+    all of them, and its remaining k - s + 1 slots hold the point itself, a pair of
+    distance 0 under every metric that :func:`lmnn_objective` leaves out of both terms.
+    """
     targets = np.empty((X.shape[0], k), dtype=np.intp)
     for lo, hi in itertools.pairwise(bounds):
-        idx, _ = knn(X[lo:hi], X[lo:hi], k, exclude_self=True, block_bytes=memory)
-        targets[lo:hi] = idx + lo
+        found = min(k, int(hi - lo) - 1)
+        idx, _ = knn(X[lo:hi], X[lo:hi], found, exclude_self=True, block_bytes=memory)
+        targets[lo:hi, :found] = idx + lo
+        targets[lo:hi, found:] = np.arange(lo, hi)[:, None]
     return targets
 
 
@@ -177,6 +242,8 @@ def lmnn_objective(
     Z = X @ L.T
     anchors = np.repeat(np.arange(n), k)
     target_dist = pair_sq_distances(Z, Z, anchors, targets.ravel(), memory).reshape(n, k)
+    # a point listed as its own target fills an unused slot of a small class: no pull, no triplet
+    target_dist[targets == np.arange(n)[:, None]] = -np.inf
     radius = target_dist.max(axis=1) + 1.0
     distances = SquaredDistances(Z)
     push = DifferenceScatter(X)
@@ -217,6 +284,6 @@ def lmnn_objective(
             else:
                 push.add_pairs(rows.start + r, cols.start + q, weight)
     push.add_pairs(anchors, targets.ravel(), active_flat)
-    loss = (1.0 - mu) * float(target_dist.sum()) + mu * hinge_total
+    loss = (1.0 - mu) * float(target_dist[np.isfinite(target_dist)].sum()) + mu * hinge_total
     G = (1.0 - mu) * pull + mu * push.result()
     return loss, G, {"active": n_active, "impostors": n_pairs}

@@ -19,6 +19,15 @@ from metricli.learners.optimize import (
     check_solver_params,
     minimize_lbfgs,
 )
+from metricli.learners.stochastic import (
+    STOCHASTIC_PARAM_HELP,
+    CandidateBatch,
+    Solver,
+    StochasticResult,
+    fit_on_candidates,
+    mlkr_batch,
+    solver_for,
+)
 
 
 class MLKR(MahalanobisLearner):
@@ -38,7 +47,9 @@ class MLKR(MahalanobisLearner):
     and Σ_ij w_ij x_ij x_ijᵀ = Xᵀ (diag(W 1 + Wᵀ 1) - W - Wᵀ) X is accumulated one row
     block of W at a time, so memory is O(n·d + block). The targets are standardised
     inside the solver (ŷ is affine-equivariant in y, so the minimiser does not change);
-    ``objective_`` is ℒ in the units of the targets. Solved with L-BFGS.
+    ``objective_`` is ℒ in the units of the targets. Solved with L-BFGS, or with
+    ``solver="stochastic"`` (``auto`` above a size) by minibatches of anchors, each with
+    the kernel over its candidate neighbours (:mod:`metricli.learners.stochastic`).
 
     Reference: K. Q. Weinberger, G. Tesauro, "Metric Learning for Kernel Regression",
     AISTATS 2007.
@@ -55,7 +66,8 @@ class MLKR(MahalanobisLearner):
         "init": "Starting L: auto, pca, identity, random, or a matrix (n_components x n_features). "
         "auto = pca if n_components < features, else identity.",
         "block_size": BLOCK_SIZE_HELP,
-        "random_state": "Seed for init 'random'.",
+        "random_state": "Seed for init 'random' and the stochastic solver.",
+        **STOCHASTIC_PARAM_HELP,
     }
 
     def __init__(
@@ -66,6 +78,10 @@ class MLKR(MahalanobisLearner):
         tol: float = 1e-4,
         block_size: float = 4.0,
         random_state: int | None = None,
+        solver: Solver = "auto",
+        batch_size: int = 512,
+        candidates: int = 32,
+        max_epochs: int = 50,
     ) -> None:
         self.n_components = n_components
         self.init = init
@@ -73,13 +89,17 @@ class MLKR(MahalanobisLearner):
         self.tol = tol
         self.block_size = block_size
         self.random_state = random_state
+        self.solver = solver
+        self.batch_size = batch_size
+        self.candidates = candidates
+        self.max_epochs = max_epochs
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> MLKR:
         """Learn L from points (n x d) and their real-valued targets; returns self."""
         self._set_solver_result(self._solve(X, y))
         return self
 
-    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
         X = check_points(X, min_rows=3)
         check_not_all_identical(X)
         check_unit_scale(X, self.name)
@@ -104,6 +124,18 @@ class MLKR(MahalanobisLearner):
         L0 = initial_components(
             self.init, Xc, self.n_components, random_state=self.random_state, learner=self.name
         )
+        self.solver_, self.solver_reason_ = solver_for(self, n)
+        if self.solver_ == "stochastic":
+            return fit_on_candidates(
+                self,
+                Xc,
+                t,
+                L0,
+                mlkr_batch_loss,
+                classes=False,
+                memory=memory,
+                reported=lambda v: v * spread**2,
+            )
 
         def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
             loss, G = mlkr_objective(Xc, L, t, memory)
@@ -119,6 +151,16 @@ class MLKR(MahalanobisLearner):
             reported=lambda v: v * n * spread**2,
         )
         return result
+
+
+def mlkr_batch_loss(X: np.ndarray, y: np.ndarray):
+    """The stochastic solver's loss: ℒ over a batch of anchors and their candidates."""
+
+    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
+        value, gradient = mlkr_batch(X, y, L, batch)
+        return value, gradient, {}
+
+    return loss
 
 
 def mlkr_objective(

@@ -26,6 +26,15 @@ from metricli.learners.optimize import (
     check_solver_params,
     minimize_lbfgs,
 )
+from metricli.learners.stochastic import (
+    STOCHASTIC_PARAM_HELP,
+    CandidateBatch,
+    Solver,
+    StochasticResult,
+    fit_on_candidates,
+    nca_batch,
+    solver_for,
+)
 
 
 class NCA(MahalanobisLearner):
@@ -47,6 +56,12 @@ class NCA(MahalanobisLearner):
     time (distances in the projected space), so memory is O(n·d + block), never n x n.
     f is maximised with L-BFGS; ``objective_`` is f (at most n).
 
+    With ``solver="stochastic"`` (``auto`` above a size, see
+    :func:`metricli.learners.stochastic.choose_solver`) f is maximised by minibatches of
+    anchors, each with the softmax over its candidate neighbours
+    (:mod:`metricli.learners.stochastic`); ``objective_`` is then the last epoch's estimate
+    of f over the training points. ``solver_`` and ``solver_reason_`` say which ran and why.
+
     Reference: J. Goldberger, S. Roweis, G. Hinton, R. Salakhutdinov, "Neighbourhood
     Components Analysis", NIPS 17, 2004.
     """
@@ -61,7 +76,8 @@ class NCA(MahalanobisLearner):
         "n_components": "Output dimension (rows of L); default: the number of features.",
         "init": INIT_HELP,
         "block_size": BLOCK_SIZE_HELP,
-        "random_state": "Seed for init 'random'.",
+        "random_state": "Seed for init 'random' and the stochastic solver.",
+        **STOCHASTIC_PARAM_HELP,
     }
 
     def __init__(
@@ -72,6 +88,10 @@ class NCA(MahalanobisLearner):
         tol: float = 1e-6,
         block_size: float = 4.0,
         random_state: int | None = None,
+        solver: Solver = "auto",
+        batch_size: int = 512,
+        candidates: int = 32,
+        max_epochs: int = 50,
     ) -> None:
         self.n_components = n_components
         self.init = init
@@ -79,13 +99,17 @@ class NCA(MahalanobisLearner):
         self.tol = tol
         self.block_size = block_size
         self.random_state = random_state
+        self.solver = solver
+        self.batch_size = batch_size
+        self.candidates = candidates
+        self.max_epochs = max_epochs
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> NCA:
         """Learn L from points (n x d) and their class labels; returns self."""
         self._set_solver_result(self._solve(X, y))
         return self
 
-    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult:
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
         X = check_points(X, min_rows=2)
         check_not_all_identical(X)
         check_unit_scale(X, self.name)
@@ -105,6 +129,12 @@ class NCA(MahalanobisLearner):
             learner=self.name,
         )
 
+        self.solver_, self.solver_reason_ = solver_for(self, n)
+        if self.solver_ == "stochastic":
+            return fit_on_candidates(
+                self, Xs, codes, L0, nca_batch_loss, classes=True, memory=memory, reported=lambda v: -v
+            )
+
         objective = NCAObjective(Xs, codes, bounds, memory)
 
         def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
@@ -116,6 +146,16 @@ class NCA(MahalanobisLearner):
             loss_and_grad, L0, learner=self, max_iter=self.max_iter, tol=self.tol, reported=lambda v: -v * n
         )
         return result
+
+
+def nca_batch_loss(X: np.ndarray, codes: np.ndarray):
+    """The stochastic solver's loss: minus NCA's f over a batch of anchors and their candidates."""
+
+    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
+        f, gradient = nca_batch(X, codes, L, batch)
+        return -f, -gradient, {}
+
+    return loss
 
 
 class NCAObjective:

@@ -1,0 +1,563 @@
+"""Stochastic solvers for NCA, LMNN and MLKR: minibatches of anchors over candidate neighbours.
+
+The exact objectives of NCA, LMNN and MLKR sum over every pair of points, so one
+evaluation costs O(n²) and a fit at n = 10⁵ or more is out of reach. Each of them is a
+sum over *anchors* i of a term that depends on the anchor's distances to other points,
+and nearly all of that term comes from the anchor's near neighbours (their weights are
+exp(-d), or hinges that are zero beyond a margin). The stochastic solver therefore:
+
+- draws minibatches of anchors (an epoch visits every training point once);
+- gives each anchor a *candidate set*: its nearest neighbours in the current projected
+  space (refreshed every few epochs), plus points drawn uniformly at random, so that
+  mass the neighbour list misses is still estimated without bias;
+- evaluates the objective and its gradient restricted to the candidates (NCA's softmax
+  and MLKR's kernel over the candidates; LMNN's hinge over the candidate impostors,
+  with the target neighbours found once, exactly, per class);
+- steps with AMSGrad (Reddi, Kale, Kumar 2018, a variant of Adam: Kingma & Ba 2015),
+  halving the step whenever an epoch fails to improve a held-out score, and stopping
+  when it has failed ``PATIENCE`` times in a row.
+
+Candidate weights. For the softmax learners a candidate j of anchor i carries a weight
+ω_ij: 1 for a listed neighbour, n / r for each of the r random draws (0 for a draw that
+hits the anchor or one of its listed neighbours). Then Σ_j ω_ij e^{-d_ij} is an unbiased
+estimate of the full normaliser Σ_{k≠i} e^{-d_ik}, and with every point a candidate
+(ω = 1) the restricted objective *is* the exact one. LMNN counts each candidate impostor
+once (ω = 1): the hinge [1 + d_ij - d_il]_+ vanishes for all but the nearest other-class
+points, so an extrapolating weight would turn each rare far hit into a large noisy step;
+the random draws are there to catch impostors that moved in since the last refresh.
+
+Memory is O(n·d) for the data, O(n·m) for the neighbour lists and O(b·c·(d + k)) for a
+batch of b anchors with c candidates (k output dimensions); the time of an epoch is
+O(n·c·d·k) plus the neighbour search.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from metricli.errors import MetricliError
+from metricli.evaluation import knn_classify
+from metricli.kernels import iter_sq_distances, knn, project
+from metricli.learners.base import MahalanobisLearner
+
+Solver = Literal["auto", "full", "stochastic"]
+SOLVERS: tuple[str, ...] = ("auto", "full", "stochastic")
+
+#: ``auto`` uses the exact solver up to this many points: its n² pairwise work per
+#: iteration (a 20,000-point NCA evaluation takes about a second on one core) stays within
+#: minutes over a whole fit; above it the stochastic solver's O(n) epochs win.
+AUTO_FULL_UP_TO = 20_000
+
+#: epochs without a better held-out score before the solver stops
+PATIENCE = 4
+
+#: the held-out sample: this fraction of the points, at most HELD_OUT_MAX of them
+HELD_OUT_FRACTION = 0.1
+HELD_OUT_MAX = 2000
+#: held-out points are scored against at most this many training points
+REFERENCE_MAX = 20_000
+
+SOLVER_HELP = (
+    "full = exact L-BFGS over all pairs (O(n²) work per iteration); stochastic = minibatches of "
+    f"anchors over candidate neighbours (O(n) per epoch); auto = full up to {AUTO_FULL_UP_TO:,} "
+    "points, stochastic above. The bundle records the choice and why."
+)
+
+#: ``--help`` of the stochastic solver's parameters, shared by the three learners
+STOCHASTIC_PARAM_HELP = {
+    "solver": SOLVER_HELP,
+    "batch_size": "Stochastic solver: anchor points per minibatch (fewer on small sets, so that an "
+    "epoch takes at least 32 steps).",
+    "candidates": "Stochastic solver: nearest neighbours per anchor in the current projected space "
+    "(refreshed every few epochs); half as many random points are added.",
+    "max_epochs": "Stochastic solver: most passes over the training points.",
+}
+
+
+def choose_solver(solver: str, n: int, learner: str) -> tuple[str, str]:
+    """The solver to run for n points and the reason recorded in the bundle."""
+    if solver not in SOLVERS:
+        raise MetricliError(f"{learner}: solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    if solver == "full":
+        return "full", "asked for (--solver full)"
+    if solver == "stochastic":
+        return "stochastic", "asked for (--solver stochastic)"
+    if n <= AUTO_FULL_UP_TO:
+        return "full", f"auto: {n:,} points <= {AUTO_FULL_UP_TO:,}, the exact solver's n² work is affordable"
+    return "stochastic", (
+        f"auto: {n:,} points > {AUTO_FULL_UP_TO:,}, the exact solver's n² work per iteration is too much"
+    )
+
+
+def solver_for(learner: Any, n: int) -> tuple[str, str]:
+    """:func:`choose_solver` for a learner's ``solver``, its stochastic parameters checked whichever runs."""
+    check_stochastic_params(learner.name, learner.batch_size, learner.candidates, learner.max_epochs)
+    return choose_solver(learner.solver, n, learner.name)
+
+
+def check_stochastic_params(learner: str, batch_size: int, candidates: int, max_epochs: int) -> None:
+    for name, value in (("batch_size", batch_size), ("candidates", candidates), ("max_epochs", max_epochs)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise MetricliError(f"{learner}: {name} must be a positive whole number, got {value!r}")
+
+
+# -- candidate sets ----------------------------------------------------------------------
+
+
+def nearest_others(
+    Z: np.ndarray, m: int, bounds: np.ndarray | None = None, memory: int = 2**22
+) -> np.ndarray:
+    """The m nearest other points of each row of Z (exact, blocked), as row indices (n x m).
+
+    With ``bounds`` (Z sorted by class, class c in rows bounds[c]:bounds[c + 1]) only points
+    of other classes count: LMNN's impostor candidates. m is at most the fewest available.
+    """
+    n = Z.shape[0]
+    if bounds is None:
+        return knn(Z, Z, min(m, n - 1), exclude_self=True, block_bytes=memory)[0]
+    m = min(m, n - int(np.max(np.diff(bounds))))
+    found = np.empty((n, m), dtype=np.intp)
+    for lo, hi in itertools.pairwise(bounds):
+        others = np.r_[0:lo, hi:n]
+        idx, _ = knn(Z[lo:hi], Z[others], m, block_bytes=memory)
+        found[lo:hi] = others[idx]
+    return found
+
+
+@dataclass
+class CandidateBatch:
+    """Anchors (b), their candidates (b x c) and the candidates' weights ω (b x c; 0 = unused)."""
+
+    anchors: np.ndarray
+    candidates: np.ndarray
+    weights: np.ndarray
+
+
+def draw_candidates(
+    anchors: np.ndarray, near: np.ndarray, n: int, n_random: int, rng: np.random.Generator, extrapolate: bool
+) -> CandidateBatch:
+    """The anchors' listed neighbours plus ``n_random`` uniform draws from all n points.
+
+    A draw that is the anchor itself or one of its listed neighbours gets weight 0; the
+    others get n / n_random when ``extrapolate`` (then Σ_j ω_ij f(j) over the draws is an
+    unbiased estimate of the sum of f over the points not listed), else 1.
+    """
+    listed = near[anchors]
+    drawn = rng.integers(0, n, size=(anchors.size, n_random))
+    duplicate = (drawn == anchors[:, None]) | (drawn[:, :, None] == listed[:, None, :]).any(axis=2)
+    weight = n / n_random if extrapolate else 1.0
+    weights = np.concatenate([np.ones(listed.shape), np.where(duplicate, 0.0, weight)], axis=1)
+    return CandidateBatch(anchors, np.concatenate([listed, drawn], axis=1), weights)
+
+
+def _differences(X: np.ndarray, L: np.ndarray, anchors: np.ndarray, others: np.ndarray):
+    """x_ij = x_i - x_j (b x c x d), L x_ij (b x c x k) and d_ij = ||L x_ij||² (b x c)."""
+    diff = X[anchors][:, None, :] - X[others]
+    projected = diff @ L.T
+    return diff, projected, np.einsum("bck,bck->bc", projected, projected)
+
+
+def _pair_gradient(weights: np.ndarray, diff: np.ndarray, projected: np.ndarray) -> np.ndarray:
+    """2 Σ_ij w_ij (L x_ij) x_ijᵀ = ∂/∂L of Σ_ij w_ij d_ij with the weights held fixed."""
+    k, d = projected.shape[-1], diff.shape[-1]
+    return 2.0 * (weights[..., None] * projected).reshape(-1, k).T @ diff.reshape(-1, d)
+
+
+def _softmax(sq_dist: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """p_ij = ω_ij e^{-d_ij} / Σ_l ω_il e^{-d_il}, shifted by each row's nearest candidate."""
+    usable = weights > 0
+    nearest = np.where(usable, sq_dist, np.inf).min(axis=1, keepdims=True)
+    p = np.exp(nearest - np.where(usable, sq_dist, np.inf)) * weights
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def nca_batch(
+    X: np.ndarray, codes: np.ndarray, L: np.ndarray, batch: CandidateBatch
+) -> tuple[float, np.ndarray]:
+    """f_B = Σ_{i in B} p_i and ∂f_B/∂L, NCA's softmax restricted to the candidates.
+
+    p_ij = ω_ij e^{-d_ij} / Σ_l ω_il e^{-d_il} over i's candidates, p_i = Σ_{j: y_j = y_i} p_ij,
+    and ∂f_B/∂L = 2 Σ_ij p_ij (p_i - [y_i = y_j]) (L x_ij) x_ijᵀ (Goldberger et al. 2004, eq. 5,
+    with the sum over k ≠ i replaced by the weighted candidates).
+    """
+    diff, projected, sq_dist = _differences(X, L, batch.anchors, batch.candidates)
+    p = _softmax(sq_dist, batch.weights)
+    same = codes[batch.candidates] == codes[batch.anchors][:, None]
+    p_correct = (p * same).sum(axis=1)
+    weights = p * (p_correct[:, None] - same)
+    return float(p_correct.sum()), _pair_gradient(weights, diff, projected)
+
+
+def mlkr_batch(
+    X: np.ndarray, y: np.ndarray, L: np.ndarray, batch: CandidateBatch
+) -> tuple[float, np.ndarray]:
+    """ℒ_B = Σ_{i in B} (ŷ_i - y_i)² and ∂ℒ_B/∂L, MLKR's kernel restricted to the candidates.
+
+    ŷ_i = Σ_j p_ij y_j with p_ij the weighted softmax over i's candidates, and
+    ∂ℒ_B/∂L = 2 Σ_ij w_ij (L x_ij) x_ijᵀ, w_ij = 2 (ŷ_i - y_i)(ŷ_i - y_j) p_ij
+    (Weinberger & Tesauro 2007, eq. 5).
+    """
+    diff, projected, sq_dist = _differences(X, L, batch.anchors, batch.candidates)
+    p = _softmax(sq_dist, batch.weights)
+    neighbour_y = y[batch.candidates]
+    predicted = (p * neighbour_y).sum(axis=1)
+    residual = predicted - y[batch.anchors]
+    weights = 2.0 * residual[:, None] * (predicted[:, None] - neighbour_y) * p
+    return float(residual @ residual), _pair_gradient(weights, diff, projected)
+
+
+def lmnn_batch(
+    X: np.ndarray,
+    codes: np.ndarray,
+    targets: np.ndarray,
+    L: np.ndarray,
+    batch: CandidateBatch,
+    mu: float,
+) -> tuple[float, np.ndarray, dict[str, int]]:
+    """ε_B and ∂ε_B/∂L: LMNN's terms of the anchors in B, impostors among their candidates.
+
+    ε_B = (1 - μ) Σ_{i in B, j⇝i} d_ij + μ Σ_{i in B, j⇝i} Σ_l ω_il [1 + d_ij - d_il]_+ over the
+    candidates l of another class (Weinberger & Saul 2009, eq. 11-14). Its subgradient is
+    2 Σ w (L x) xᵀ with w_ij = (1 - μ) + μ Σ_l ω_il [active] for target pairs and
+    w_il = -μ ω_il #{j: active} for impostor pairs.
+    """
+    anchors = batch.anchors
+    t_diff, t_proj, t_dist = _differences(X, L, anchors, targets[anchors])
+    c_diff, c_proj, c_dist = _differences(X, L, anchors, batch.candidates)
+    impostor = (codes[batch.candidates] != codes[anchors][:, None]) & (batch.weights > 0)
+    # hinge[b, j, l] = 1 + d_bj - d_bl over target j and candidate l
+    hinge = 1.0 + t_dist[:, :, None] - c_dist[:, None, :]
+    hinge[targets[anchors] == anchors[:, None]] = 0.0  # a small class's spare slots: no triplet
+    active = (hinge > 0) & impostor[:, None, :]
+    weighted = active * batch.weights[:, None, :]
+    loss = (1.0 - mu) * float(t_dist.sum()) + mu * float((hinge * weighted).sum())
+    target_weights = (1.0 - mu) + mu * weighted.sum(axis=2)
+    impostor_weights = -mu * weighted.sum(axis=1)
+    grad = _pair_gradient(target_weights, t_diff, t_proj) + _pair_gradient(impostor_weights, c_diff, c_proj)
+    return loss, grad, {"active": int(active.sum())}
+
+
+# -- held-out split and scores ------------------------------------------------------------
+
+
+def held_out_split(n: int, rng: np.random.Generator, codes: np.ndarray | None = None, keep: int = 2):
+    """(training rows, held-out rows): about HELD_OUT_FRACTION of the points, at most HELD_OUT_MAX.
+
+    With class ``codes`` the sample is stratified and leaves at least ``keep`` points of
+    each class for training (LMNN's target neighbours need k + 1).
+    """
+    size = min(HELD_OUT_MAX, int(HELD_OUT_FRACTION * n))
+    if codes is None:
+        order = rng.permutation(n)
+        return np.sort(order[size:]), np.sort(order[:size])
+    held = []
+    for c in range(int(codes.max()) + 1):
+        members = rng.permutation(np.flatnonzero(codes == c))
+        take = min(round(size * members.size / n), members.size - keep)
+        held.append(members[: max(take, 0)])
+    held_rows = np.sort(np.concatenate(held))
+    train = np.setdiff1d(np.arange(n), held_rows, assume_unique=True)
+    return train, held_rows
+
+
+#: what a held-out score returns: (the value the solver compares, larger is better; what progress shows)
+Score = tuple[float, dict[str, float]]
+
+
+def classification_score(
+    X_train: np.ndarray, codes_train: np.ndarray, X_held: np.ndarray, codes_held: np.ndarray, k: int = 3
+) -> Callable[[np.ndarray], Score]:
+    """L -> held-out scores in the space x -> L x, against a sample of the training points.
+
+    Compared: the mean probability that a held-out point's stochastic nearest neighbour
+    (NCA's softmax over the reference points) shares its class, a smooth score that moves
+    with every step even on a small sample. Shown: that and the k-NN accuracy.
+    """
+
+    def score(L: np.ndarray) -> Score:
+        reference, held = project(X_train, L), project(X_held, L)
+        correct = 0.0
+        for rows, D in iter_sq_distances(held, reference, 2**24):
+            D -= D.min(axis=1, keepdims=True)
+            np.exp(-D, out=D)
+            same = codes_train[None, :] == codes_held[rows, None]
+            correct += float(np.sum((D * same).sum(axis=1) / D.sum(axis=1)))
+        accuracy = float(np.mean(knn_classify(reference, codes_train, held, k) == codes_held))
+        soft = correct / len(codes_held)
+        return soft, {"held_out_knn": round(accuracy, 4), "held_out_soft": round(soft, 4)}
+
+    return score
+
+
+def margin_score(
+    X_train: np.ndarray,
+    codes_train: np.ndarray,
+    X_held: np.ndarray,
+    codes_held: np.ndarray,
+    k: int,
+    mu: float,
+) -> Callable[[np.ndarray], Score]:
+    """L -> minus LMNN's mean loss of the held-out points against the reference points, exactly.
+
+    Each held-out point's k target neighbours are its nearest same-class reference points
+    in the input space (fixed); its impostors are all reference points of other classes.
+    LMNN shrinks L as it pulls, which makes softmax scores fall as the metric improves:
+    its own loss is the score that tracks it. Shown: the loss and the k-NN accuracy.
+    """
+    targets = np.empty((codes_held.size, k), dtype=np.intp)
+    for c in np.unique(codes_held):
+        members, queries = np.flatnonzero(codes_train == c), np.flatnonzero(codes_held == c)
+        targets[queries] = members[knn(X_held[queries], X_train[members], k)[0]]
+
+    def score(L: np.ndarray) -> Score:
+        reference, held = project(X_train, L), project(X_held, L)
+        loss = 0.0
+        for rows, D in iter_sq_distances(held, reference, 2**22 // max(k, 1)):
+            target_dist = np.take_along_axis(D, targets[rows], axis=1)
+            other = codes_train[None, :] != codes_held[rows, None]
+            hinge = 1.0 + target_dist[:, :, None] - D[:, None, :]
+            hinge *= other[:, None, :]
+            loss += (1.0 - mu) * float(target_dist.sum()) + mu * float(np.maximum(hinge, 0.0).sum())
+        accuracy = float(np.mean(knn_classify(reference, codes_train, held, 3) == codes_held))
+        mean = loss / len(codes_held)
+        return -mean, {"held_out_knn": round(accuracy, 4), "held_out_loss": round(mean, 4)}
+
+    return score
+
+
+def regression_score(
+    X_train: np.ndarray, y_train: np.ndarray, X_held: np.ndarray, y_held: np.ndarray
+) -> Callable[[np.ndarray], Score]:
+    """L -> minus the held-out mean squared error of Nadaraya–Watson regression in x -> L x."""
+
+    def score(L: np.ndarray) -> Score:
+        error = 0.0
+        for rows, D in iter_sq_distances(project(X_held, L), project(X_train, L), 2**24):
+            D -= D.min(axis=1, keepdims=True)
+            np.exp(-D, out=D)
+            predicted = (D @ y_train) / D.sum(axis=1)
+            error += float(np.sum((predicted - y_held[rows]) ** 2))
+        mse = error / max(len(y_held), 1)
+        return -mse, {"held_out_rmse": round(float(np.sqrt(mse)), 4)}
+
+    return score
+
+
+# -- the optimiser -------------------------------------------------------------------------
+
+
+@dataclass
+class StochasticResult:
+    components: np.ndarray
+    n_iter: int  # epochs
+    objective: float  # the last epoch's estimate, in the paper's terms
+    converged: bool
+    objective_history: list[float] = field(default_factory=list)
+    score_history: list[float] = field(default_factory=list)
+
+
+#: AMSGrad's constants (Reddi et al. 2018; Adam's usual β₁, β₂, ε)
+BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
+
+#: an epoch takes at least this many steps (smaller batches on small sets)
+MIN_STEPS_PER_EPOCH = 32
+
+#: the first step size, as a fraction of the root-mean-square entry of the starting L
+STEP_FRACTION = 0.1
+
+
+class AMSGrad:
+    """AMSGrad on a matrix: Adam's moments with a non-decreasing second moment (Reddi et al. 2018)."""
+
+    def __init__(self, shape: tuple[int, ...], step: float) -> None:
+        self.step = step
+        self.first = np.zeros(shape)
+        self.second = np.zeros(shape)
+        self.largest_second = np.zeros(shape)
+        self.t = 0
+
+    def update(self, x: np.ndarray, gradient: np.ndarray) -> None:
+        """One descent step on x, in place."""
+        self.t += 1
+        self.first *= BETA1
+        self.first += (1 - BETA1) * gradient
+        self.second *= BETA2
+        self.second += (1 - BETA2) * gradient**2
+        np.maximum(self.largest_second, self.second, out=self.largest_second)
+        first = self.first / (1 - BETA1**self.t)
+        second = self.largest_second / (1 - BETA2**self.t)
+        x -= self.step * first / (np.sqrt(second) + EPSILON)
+
+
+#: (anchors, L, batch rng) -> (loss of those anchors to minimise, its gradient, info)
+BatchLoss = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[float, np.ndarray, dict[str, Any]]]
+
+
+def minimize_stochastic(
+    batch_loss: BatchLoss,
+    L0: np.ndarray,
+    *,
+    n_train: int,
+    batch_size: int,
+    max_epochs: int,
+    rng: np.random.Generator,
+    refresh: Callable[[np.ndarray], None],
+    score: Callable[[np.ndarray], Score],
+    learner: MahalanobisLearner | None = None,
+    reported: Callable[[float], float] = float,
+    refresh_every: int = 1,
+) -> StochasticResult:
+    """Minimise a sum over anchors by minibatches with AMSGrad; keep the L with the best held-out score.
+
+    Each epoch shuffles the n_train anchors into batches of ``batch_size`` and steps on
+    the mean loss of each batch. ``refresh(L)`` renews the candidate lists before every
+    ``refresh_every``-th epoch. The objective of an epoch is the sum of its batch losses (an
+    estimate of the full objective, taken as L moved), mapped by ``reported`` to the
+    paper's terms. ``score(L)`` is taken on the held-out sample after each epoch: an epoch
+    that does not improve the best score halves the step, and after PATIENCE such epochs
+    in a row the solver stops (converged), returning the L of the best score.
+    """
+    # a small set still gets MIN_STEPS_PER_EPOCH steps an epoch, so that the held-out checks
+    # (which halve the step and stop the solver) come after real progress
+    batch_size = max(1, min(batch_size, -(-n_train // MIN_STEPS_PER_EPOCH)))
+    L = np.array(L0, dtype=np.float64, copy=True)
+    step = STEP_FRACTION * float(np.sqrt(np.mean(L**2))) or STEP_FRACTION
+    optimiser = AMSGrad(L.shape, step)
+    best_score, shown = score(L)
+    best_L = L.copy()
+    objectives: list[float] = []
+    scores: list[float] = [best_score]
+    stale = 0
+    converged = False
+    started = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, max_epochs + 1):
+        if (epoch - 1) % refresh_every == 0:
+            refresh(L)
+        total = 0.0
+        info: dict[str, Any] = {}
+        order = rng.permutation(n_train)
+        for start in range(0, n_train, batch_size):
+            anchors = order[start : start + batch_size]
+            loss, gradient, info = batch_loss(anchors, L, rng)
+            total += loss
+            optimiser.update(L, gradient / anchors.size)
+            if not np.all(np.isfinite(L)):
+                name = learner.name if learner is not None else "solver"
+                raise MetricliError(
+                    f"{name}: the stochastic solver diverged at epoch {epoch}; try standardizing the features"
+                )
+        objectives.append(total)
+        current, shown = score(L)
+        scores.append(current)
+        if current > best_score:
+            best_L, best_score, stale = L.copy(), current, 0
+        else:
+            stale += 1
+            optimiser.step /= 2
+        if learner is not None:
+            elapsed = time.perf_counter() - started
+            learner._report_progress(
+                epoch,
+                reported(total),
+                **shown,
+                left=f"<{elapsed / epoch * (max_epochs - epoch):.0f}s",
+                **info,
+            )
+        if stale >= PATIENCE:
+            converged = True
+            break
+    return StochasticResult(
+        components=best_L,
+        n_iter=epoch,
+        objective=reported(objectives[-1]) if objectives else float("nan"),
+        converged=converged,
+        objective_history=[reported(v) for v in objectives],
+        score_history=scores,
+    )
+
+
+#: (training points, their labels or targets) -> ((L, batch) -> (loss to minimise, gradient, info))
+MakeBatchLoss = Callable[
+    [np.ndarray, np.ndarray],
+    Callable[[np.ndarray, CandidateBatch], tuple[float, np.ndarray, dict[str, Any]]],
+]
+
+
+def fit_on_candidates(
+    learner: Any,
+    X: np.ndarray,
+    supervision: np.ndarray,
+    L0: np.ndarray,
+    make_batch_loss: MakeBatchLoss,
+    *,
+    classes: bool,
+    impostors: bool = False,
+    margin: tuple[int, float] | None = None,
+    keep: int = 2,
+    memory: int = 2**22,
+    reported: Callable[[float], float] = float,
+) -> StochasticResult:
+    """The stochastic fit shared by NCA, LMNN and MLKR, with the learner's batch loss.
+
+    ``supervision`` holds class codes (``classes``; X sorted by class) or regression targets.
+    A held-out sample (stratified by class, keeping ``keep`` points of each class in
+    training) is scored after every epoch: k-NN accuracy for classes, minus the kernel
+    regression error for targets, LMNN's own loss with ``margin`` = (k, μ). Candidate lists are the ``learner.candidates`` nearest
+    training points in the current projected space (of other classes when ``impostors``),
+    plus half as many random draws per anchor and batch.
+    """
+    rng = np.random.default_rng(learner.random_state)
+    n = X.shape[0]
+    train, held = held_out_split(n, rng, supervision if classes else None, keep)
+    X_train, s_train = X[train], supervision[train]
+    n_train = train.size
+    reference = (
+        train if n_train <= REFERENCE_MAX else np.sort(rng.choice(train, REFERENCE_MAX, replace=False))
+    )
+    if held.size == 0:
+
+        def score(L: np.ndarray) -> Score:
+            return 0.0, {}  # too few points to hold any out: the solver stops after PATIENCE epochs
+
+    elif margin is not None:
+        score = margin_score(X[reference], supervision[reference], X[held], supervision[held], *margin)
+    elif classes:
+        score = classification_score(X[reference], supervision[reference], X[held], supervision[held])
+    else:
+        score = regression_score(X[reference], supervision[reference], X[held], supervision[held])
+    bounds = None
+    if impostors:
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(s_train))])
+    loss_on = make_batch_loss(X_train, s_train)
+    n_random = max(1, int(learner.candidates) // 2)
+    lists: dict[str, np.ndarray] = {}
+
+    def refresh(L: np.ndarray) -> None:
+        lists["near"] = nearest_others(project(X_train, L), int(learner.candidates), bounds, memory)
+
+    def batch_loss(anchors: np.ndarray, L: np.ndarray, batch_rng: np.random.Generator):
+        batch = draw_candidates(
+            anchors, lists["near"], n_train, n_random, batch_rng, extrapolate=not impostors
+        )
+        return loss_on(L, batch)
+
+    return minimize_stochastic(
+        batch_loss,
+        L0,
+        n_train=n_train,
+        batch_size=int(learner.batch_size),
+        max_epochs=int(learner.max_epochs),
+        rng=rng,
+        refresh=refresh,
+        score=score,
+        learner=learner,
+        reported=reported,
+    )
