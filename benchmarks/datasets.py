@@ -12,6 +12,7 @@ import pandas as pd
 from benchmarks.peers import CLASSIFICATION, REGRESSION
 
 REPO = Path(__file__).resolve().parent.parent
+HELDOUT_DIR = REPO / "benchmarks" / ".data"
 
 #: real data sets and their task
 REAL = {
@@ -21,6 +22,11 @@ REAL = {
     "digits": CLASSIFICATION,
     "diabetes": REGRESSION,
 }
+#: real data sets no default was tuned on, fetched by ``benchmarks/heldout.py --fetch`` into
+#: ``benchmarks/.data`` (git-ignored): the group ``heldout``
+HELDOUT = ("crabs", "glass", "vehicle", "vowel", "segment", "sonar", "ionosphere", "letter", "pima")
+REAL.update(dict.fromkeys(HELDOUT, CLASSIFICATION))
+SHARED = tuple(name for name in REAL if name not in HELDOUT)
 #: the synthetic scaling series: a Gaussian mixture, 10 classes, 32 features, nested samples
 SCALING = {"gauss-1k": 1_000, "gauss-5k": 5_000, "gauss-20k": 20_000, "gauss-50k": 50_000}
 ALL = tuple(REAL) + tuple(SCALING)
@@ -49,12 +55,13 @@ def search_dirs(data_dir: str | None) -> list[Path]:
 
     ``--data-dir`` (or ``$METRICLI_BENCH_DATA``) if given; otherwise ``../shared/data``
     next to the repository, then the repository's own ``sample_data/`` (iris, wine and
-    diabetes, so the quick mode works from a clean clone).
+    diabetes, so the quick mode works from a clean clone); the held-out sets are always
+    looked for in ``benchmarks/.data`` as well.
     """
     chosen = data_dir or os.environ.get("METRICLI_BENCH_DATA")
     if chosen:
-        return [Path(chosen)]
-    return [REPO.parent / "shared" / "data", REPO / "sample_data"]
+        return [Path(chosen), HELDOUT_DIR]
+    return [REPO.parent / "shared" / "data", REPO / "sample_data", HELDOUT_DIR]
 
 
 def load(name: str, data_dir: str | None = None) -> Data:
@@ -69,6 +76,7 @@ def load(name: str, data_dir: str | None = None) -> Data:
     else:
         raise SystemExit(
             f"data set '{name}' not found as {name}.csv in {', '.join(map(str, dirs))}; pass --data-dir DIR"
+            + (" (or run benchmarks/heldout.py --fetch)" if name in HELDOUT else "")
         )
     frame = pd.read_csv(path)
     X = frame.iloc[:, :-1].to_numpy(dtype=np.float64)

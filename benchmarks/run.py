@@ -123,7 +123,7 @@ def _split(value: str | None) -> list[str]:
 def select_learners(args: argparse.Namespace) -> list[Benchmark]:
     names = _split(args.learners)
     if not names or names == ["all"]:
-        names = list(QUICK_LEARNERS) if args.quick else [b.learner for b in BENCHMARKS]
+        names = list(QUICK_LEARNERS) if args.quick else [b.key for b in BENCHMARKS]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise SystemExit(f"unknown learner(s) {', '.join(unknown)}; choose from: {', '.join(BY_NAME)}")
@@ -134,14 +134,18 @@ def select_datasets(args: argparse.Namespace) -> tuple[list[str], bool]:
     """The data sets, and whether they were named explicitly (then every matching learner runs)."""
     names = _split(args.datasets)
     if not names:
-        return (list(QUICK_DATASETS) if args.quick else [*datasets.REAL, *datasets.SCALING]), False
+        return (list(QUICK_DATASETS) if args.quick else [*datasets.SHARED, *datasets.SCALING]), False
     chosen: list[str] = []
     for name in names:
-        group = {"real": list(datasets.REAL), "scaling": list(datasets.SCALING)}.get(name, [name])
+        group = {
+            "real": list(datasets.SHARED),
+            "heldout": list(datasets.HELDOUT),
+            "scaling": list(datasets.SCALING),
+        }.get(name, [name])
         for g in group:
             if g not in datasets.ALL:
                 raise SystemExit(
-                    f"unknown data set '{g}'; choose from: {', '.join(datasets.ALL)}, real, scaling"
+                    f"unknown data set '{g}'; choose from: {', '.join(datasets.ALL)}, real, heldout, scaling"
                 )
             if g not in chosen:
                 chosen.append(g)
@@ -303,8 +307,10 @@ def feed_of(bench: Benchmark, side: Side) -> str:
     """How the worker calls ``fit``: with labels, targets, nothing, a label mask or constraints."""
     if bench.constraints:
         return bench.constraints
-    if bench.supervision == "semi-supervised":
+    if bench.supervision == "semi-supervised" and bench.unlabelled_fraction:
         return "semi" if side.kind == "metricli" else "labelled-only"
+    if bench.supervision == "semi-supervised":  # every label given: fitted as a supervised learner
+        return "supervised"
     return bench.supervision
 
 
@@ -369,7 +375,7 @@ def summarize(
     """One record of the results JSON: status, mean score, mean fit time, peak memory, what was run."""
     folds = result.get("folds", [])
     record = {
-        "learner": bench.learner,
+        "learner": bench.key,
         "dataset": data.name,
         "subject": side.subject,
         "side": side.kind,
@@ -518,7 +524,7 @@ def list_table() -> None:
         here = "yes" if bench.learner in LEARNERS else "not in metricli yet"
         peers = ", ".join(p.label for p in bench.peers) or bench.no_peer
         extra = f"; constraints: {bench.constraints}" if bench.constraints else ""
-        print(f"{bench.learner:11s} {bench.supervision:18s} metricli: {here:20s} peers: {peers}{extra}")
+        print(f"{bench.key:11s} {bench.supervision:18s} metricli: {here:20s} peers: {peers}{extra}")
     missing = sorted(set(LEARNERS) - set(BY_NAME))
     if missing:
         print(f"in metricli but not in benchmarks/peers.py: {', '.join(missing)}")
@@ -583,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append({**euclidean_record(data, folds), "protocol": protocol})
             for bench in chosen:
                 arrays, scoring = build_job(bench, data, folds, args.seed)
-                job_dir = Path(tmp) / f"{bench.learner}-{name}"
+                job_dir = Path(tmp) / f"{bench.key}-{name}"
                 job_dir.mkdir()
                 np.savez(job_dir / "data.npz", **arrays)
                 for side in sides_of(bench, peer_py, args.seed):
@@ -591,18 +597,18 @@ def main(argv: list[str] | None = None) -> int:
                     if side.kind == "metricli" and bench.learner not in LEARNERS:
                         result = {"status": "missing", "reason": "not in metricli yet"}
                         record = summarize(bench, data, side, result, [], scoring)
-                    elif (bench.learner, side.subject) in gave_up:
-                        result = {"status": "skipped", "reason": gave_up[(bench.learner, side.subject)]}
+                    elif (bench.key, side.subject) in gave_up:
+                        result = {"status": "skipped", "reason": gave_up[(bench.key, side.subject)]}
                         record = summarize(bench, data, side, result, [], scoring)
                     else:
                         record = run_side(bench, data, side, job_dir, scoring, args, limit)
                     record["protocol"] = protocol
                     if data.scaling and record["status"] in ("timeout", "oom", "crashed"):
-                        gave_up[(bench.learner, side.subject)] = f"skipped after {record['status']} at {name}"
+                        gave_up[(bench.key, side.subject)] = f"skipped after {record['status']} at {name}"
                     records.append(record)
                     shown = f"{record['score']:.4f}" if "score" in record else record["reason"]
                     print(
-                        f"{bench.learner:10s} {name:13s} {side.subject:45s} {shown}  ({time.time() - t0:.1f} s)",
+                        f"{bench.key:10s} {name:13s} {side.subject:45s} {shown}  ({time.time() - t0:.1f} s)",
                         file=sys.stderr,
                     )
                 # after every (learner, data set): an interrupted full run keeps what it measured

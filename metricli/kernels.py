@@ -165,9 +165,12 @@ def iter_sq_distances(
 
 
 def pairwise_sq_distance_percentiles(
-    X: np.ndarray, percentiles: Sequence[float], block_bytes: int = 2**20
+    X: np.ndarray, percentiles: Sequence[float], block_bytes: int = 2**20, root: bool = False
 ) -> np.ndarray:
     """Percentiles (``np.percentile``'s linear rule) of the squared distances of all pairs of rows.
+
+    With ``root``, of the distances themselves (the square roots, taken before the
+    percentile, so the linear rule interpolates between distances).
 
     Over the n(n-1)/2 pairs i < j, identical rows counting at distance exactly 0. A
     percentile needs all n(n-1)/2 values at once (callers bound n, e.g. with a sample of
@@ -185,6 +188,8 @@ def pairwise_sq_distance_percentiles(
         upper = D[columns[rows, None] < columns[None, :]]
         values[filled : filled + upper.size] = upper
         filled += upper.size
+    if root:
+        np.sqrt(values, out=values)
     return np.percentile(values, percentiles, overwrite_input=True)
 
 

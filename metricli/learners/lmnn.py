@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,8 @@ class LMNN(MahalanobisLearner):
     push differently labelled points (impostors) out beyond a unit margin.
 
     Each point i has k target neighbours j ⇝ i, its k nearest points of the same class
-    in the input space, fixed once before optimising. With d_ij = ||L(x_i - x_j)||², the
+    in the input space, fixed once before optimising (a class of s <= k points gives each
+    of its points its s - 1 others, with a warning; only a one-point class is refused). With d_ij = ||L(x_i - x_j)||², the
     objective (Weinberger & Saul 2009, eq. 11-14) is
 
         ε(L) = (1 - μ) Σ_{i, j⇝i} d_ij + μ Σ_{i, j⇝i} Σ_{l: y_l ≠ y_i} [1 + d_ij - d_il]_+ ,
@@ -79,7 +81,7 @@ class LMNN(MahalanobisLearner):
         **LBFGS_PARAM_HELP,
         "n_components": "Output dimension (rows of L); default: the number of features.",
         "k": "Target neighbours per point (same-class nearest, fixed in the input space); "
-        "every class needs more than k points.",
+        "a point of a class of k points or fewer gets the others of its class, with a warning.",
         "regularization": "μ in (0, 1]: weight of the push (impostor) term; the pull term gets 1 - μ.",
         "init": INIT_HELP,
         "block_size": BLOCK_SIZE_HELP,
@@ -135,17 +137,21 @@ class LMNN(MahalanobisLearner):
         k = int(k)
         layout = class_layout(y, X.shape[0], self.name)
         sizes = layout.sizes
-        smallest = int(np.argmin(sizes))
-        if k >= sizes[smallest]:
-            name, size = layout.classes[smallest], int(sizes[smallest])
-            if size == 1:
-                raise MetricliError(
-                    f"{self.name}: class '{name}' has a single point, which has no target neighbour; "
-                    "drop that class"
-                )
+        if sizes.min() == 1:
             raise MetricliError(
-                f"{self.name}: class '{name}' has only {size} points, too few for k={k} target "
-                f"neighbours; use k <= {size - 1} or drop that class"
+                f"{self.name}: class '{layout.classes[int(np.argmin(sizes))]}' has a single point, "
+                "which has no target neighbour; drop that class"
+            )
+        small = np.flatnonzero(sizes <= k)
+        if small.size:
+            named = ", ".join(f"'{layout.classes[c]}' ({int(sizes[c])} points)" for c in small[:3])
+            more = f" and {small.size - 3} more" if small.size > 3 else ""
+            warnings.warn(
+                f"{self.name}: {'class' if small.size == 1 else 'classes'} {named}{more} "
+                f"{'has' if small.size == 1 else 'have'} too few points for k={k} target neighbours; "
+                "each of their points gets all the others of its class (size - 1) instead",
+                UserWarning,
+                stacklevel=3,
             )
         Xs = X[layout.order] - X.mean(axis=0)
         bounds = layout.bounds
@@ -204,11 +210,18 @@ def lmnn_batch_loss(X: np.ndarray, codes: np.ndarray, k: int, mu: float, memory:
 
 
 def target_neighbours(X: np.ndarray, bounds: np.ndarray, k: int, memory: int) -> np.ndarray:
-    """The k nearest same-class points of each point (X sorted by class), as row indices."""
+    """The k nearest same-class points of each point (X sorted by class), as row indices.
+
+    A class of s <= k points has only s - 1 neighbours to give: each of its points gets
+    all of them, and its remaining k - s + 1 slots hold the point itself, a pair of
+    distance 0 under every metric that :func:`lmnn_objective` leaves out of both terms.
+    """
     targets = np.empty((X.shape[0], k), dtype=np.intp)
     for lo, hi in itertools.pairwise(bounds):
-        idx, _ = knn(X[lo:hi], X[lo:hi], k, exclude_self=True, block_bytes=memory)
-        targets[lo:hi] = idx + lo
+        found = min(k, int(hi - lo) - 1)
+        idx, _ = knn(X[lo:hi], X[lo:hi], found, exclude_self=True, block_bytes=memory)
+        targets[lo:hi, :found] = idx + lo
+        targets[lo:hi, found:] = np.arange(lo, hi)[:, None]
     return targets
 
 
@@ -229,6 +242,8 @@ def lmnn_objective(
     Z = X @ L.T
     anchors = np.repeat(np.arange(n), k)
     target_dist = pair_sq_distances(Z, Z, anchors, targets.ravel(), memory).reshape(n, k)
+    # a point listed as its own target fills an unused slot of a small class: no pull, no triplet
+    target_dist[targets == np.arange(n)[:, None]] = -np.inf
     radius = target_dist.max(axis=1) + 1.0
     distances = SquaredDistances(Z)
     push = DifferenceScatter(X)
@@ -269,6 +284,6 @@ def lmnn_objective(
             else:
                 push.add_pairs(rows.start + r, cols.start + q, weight)
     push.add_pairs(anchors, targets.ravel(), active_flat)
-    loss = (1.0 - mu) * float(target_dist.sum()) + mu * hinge_total
+    loss = (1.0 - mu) * float(target_dist[np.isfinite(target_dist)].sum()) + mu * hinge_total
     G = (1.0 - mu) * pull + mu * push.result()
     return loss, G, {"active": n_active, "impostors": n_pairs}

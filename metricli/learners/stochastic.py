@@ -234,6 +234,7 @@ def lmnn_batch(
     impostor = (codes[batch.candidates] != codes[anchors][:, None]) & (batch.weights > 0)
     # hinge[b, j, l] = 1 + d_bj - d_bl over target j and candidate l
     hinge = 1.0 + t_dist[:, :, None] - c_dist[:, None, :]
+    hinge[targets[anchors] == anchors[:, None]] = 0.0  # a small class's spare slots: no triplet
     active = (hinge > 0) & impostor[:, None, :]
     weighted = active * batch.weights[:, None, :]
     loss = (1.0 - mu) * float(t_dist.sum()) + mu * float((hinge * weighted).sum())

@@ -95,14 +95,30 @@ def test_mlkr_on_diabetes_learns_its_target(tmp_path):
     assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(history))
 
 
-def test_lmnn_k_too_large_for_a_class_is_a_one_line_error(tmp_path):
-    result = fit(
-        "lmnn", str(SAMPLE / "iris.csv"), "--label", "species", "--k", "50", "-o", str(tmp_path / "b")
-    )
+def small_class_table(tmp_path, labels):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.standard_normal((len(labels), 2)), columns=["u", "v"])
+    frame["kind"] = labels
+    path = tmp_path / "small.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_lmnn_k_too_large_for_a_class_fits_with_a_note(tmp_path):
+    path = small_class_table(tmp_path, ["a"] * 6 + ["b"] * 3)
+    result = fit("lmnn", str(path), "--label", "kind", "--k", "3", "-o", str(tmp_path / "b"))
+    assert result.exit_code == 0, result.stderr
+    assert "class 'b' (3 points) has too few points for k=3 target neighbours" in result.stderr
+    assert (tmp_path / "b").exists()
+
+
+def test_lmnn_a_one_point_class_is_a_one_line_error(tmp_path):
+    path = small_class_table(tmp_path, ["a"] * 6 + ["lonely"])
+    result = fit("lmnn", str(path), "--label", "kind", "--k", "3", "-o", str(tmp_path / "b"))
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"metricli: error: {SAMPLE / 'iris.csv'}: lmnn: class 'setosa' has only 50 points, "
-        "too few for k=50 target neighbours; use k <= 49 or drop that class"
+        f"metricli: error: {path}: lmnn: class 'lonely' has a single point, which has no target "
+        "neighbour; drop that class"
     )
     assert not (tmp_path / "b").exists()
 

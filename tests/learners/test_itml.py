@@ -109,17 +109,24 @@ def test_pairs_outside_the_data_are_refused():
         ITML().fit(X, Pairs([0, 1], [2, 150], [1, -1]))
 
 
-def test_default_bounds_are_percentiles_of_the_squared_prior_distances_between_all_points():
-    # squared distances of the 6 pairs of {0, 1, 3, 7}: 1, 4, 9, 16, 36, 49; np.percentile's
-    # linear rule puts the 5th at 1 + 0.25·3 = 1.75 and the 95th at 36 + 0.75·13 = 45.75.
-    # The two constraint pairs alone (distances 1 and 16) would give 1.75 and 15.25.
+def test_default_bounds_are_percentiles_of_the_prior_distances_between_all_points():
+    # distances of the 6 pairs of {0, 1, 3, 7}: 1, 2, 3, 4, 6, 7; np.percentile's linear rule
+    # puts the 5th at 1 + 0.25·1 = 1.25 and the 95th at 6 + 0.75·1 = 6.75 (the default, as
+    # metric-learn). Squared: 1, 4, 9, 16, 36, 49 give 1 + 0.25·3 = 1.75 and 36 + 0.75·13 = 45.75.
+    # The two constraint pairs alone (distances 1 and 4) would give other values.
     X = np.array([[0.0], [1.0], [3.0], [7.0]])
     pairs = Pairs([0, 2], [1, 3], [1, -1])
-    np.testing.assert_allclose(ITML().fit(X, pairs).bounds_, [1.75, 45.75], rtol=1e-12)
-    # under the prior's metric: A0 = 4 scales every squared distance by 4
-    np.testing.assert_allclose(ITML(prior=np.array([[4.0]])).fit(X, pairs).bounds_, [7.0, 183.0], rtol=1e-12)
+    np.testing.assert_allclose(ITML().fit(X, pairs).bounds_, [1.25, 6.75], rtol=1e-12)
+    np.testing.assert_allclose(ITML(bounds="squared").fit(X, pairs).bounds_, [1.75, 45.75], rtol=1e-12)
+    # under the prior's metric: A0 = 4 doubles every distance and scales every squared one by 4
+    np.testing.assert_allclose(ITML(prior=np.array([[4.0]])).fit(X, pairs).bounds_, [2.5, 13.5], rtol=1e-12)
+    np.testing.assert_allclose(
+        ITML(prior=np.array([[4.0]]), bounds="squared").fit(X, pairs).bounds_, [7.0, 183.0], rtol=1e-12
+    )
     # one explicit bound leaves the other at its default
-    np.testing.assert_allclose(ITML(similar_bound=2.5).fit(X, pairs).bounds_, [2.5, 45.75], rtol=1e-12)
+    np.testing.assert_allclose(ITML(similar_bound=2.5).fit(X, pairs).bounds_, [2.5, 6.75], rtol=1e-12)
+    with pytest.raises(MetricliError, match="bounds must be one of distances, squared, got 'cubed'"):
+        ITML(bounds="cubed").fit(X, pairs)
 
 
 def test_default_bounds_beyond_bound_points_come_from_a_seeded_sample(monkeypatch):
@@ -130,7 +137,7 @@ def test_default_bounds_beyond_bound_points_come_from_a_seeded_sample(monkeypatc
     i, j = np.triu_indices(600, 1)
     exact = np.percentile(np.sum((Z[i] - Z[j]) ** 2, axis=1), [5, 95])
     monkeypatch.setattr(itml, "BOUND_POINTS", 200)
-    sampled = itml.default_bounds(Z, random_state=1)
+    sampled = itml.default_bounds(Z, random_state=1)  # squared, as ``exact``
     assert sampled == itml.default_bounds(Z, random_state=1)
     assert sampled != itml.default_bounds(Z, random_state=2)
     assert itml.default_bounds(Z) == itml.default_bounds(Z, random_state=0)

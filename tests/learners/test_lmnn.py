@@ -176,15 +176,44 @@ def test_same_seed_gives_the_same_metric():
     np.testing.assert_array_equal(first, again)
 
 
-def test_k_not_below_the_smallest_class_is_a_clear_error():
+def test_a_class_smaller_than_k_plus_one_gets_its_other_points_as_targets():
+    # Class 'b' has 3 points, k = 3: each of its points gets the other 2 (and itself in the
+    # spare slot, which counts in neither term); class 'a' keeps k = 3. metric-learn fits this too.
     X = np.random.default_rng(0).standard_normal((8, 2))
-    y = ["a"] * 5 + ["b"] * 3
-    with pytest.raises(MetricliError) as caught:
-        LMNN(k=3).fit(X, y)
-    assert caught.value.message == (
-        "lmnn: class 'b' has only 3 points, too few for k=3 target neighbours; use k <= 2 or drop that class"
-    )
-    LMNN(k=2).fit(X, y)  # the largest k that class allows
+    y = np.array(["a"] * 5 + ["b"] * 3)
+    with pytest.warns(UserWarning, match=r"class 'b' \(3 points\) has too few points for k=3") as caught:
+        model = LMNN(k=3, max_iter=500).fit(X, y)
+    assert len(caught) >= 1
+    for i in range(5, 8):
+        others = {j for j in range(5, 8) if j != i}
+        assert set(model.target_neighbors_[i]) == others | {i}
+    for i in range(5):  # class 'a' is large enough: three distinct others
+        assert len(set(model.target_neighbors_[i])) == 3
+        assert set(model.target_neighbors_[i]) <= set(range(5)) - {i}
+    assert np.all(np.isfinite(model.components_))
+
+
+def test_a_small_class_objective_matches_the_triplet_sum_over_its_real_targets():
+    # x = 0, 1, 4 (class a) and 1.5, 3 (class b); k = 2, L = 1. Class b has 2 points: one target each.
+    # Targets: 0 -> {1, 4}, 1 -> {0, 4}, 4 -> {1, 0}, 1.5 -> {3}, 3 -> {1.5}.
+    # Pull: 1 + 16 + 1 + 9 + 9 + 16 + 2.25 + 2.25 = 56.5.
+    # Push, [1 + d_ij - d_il]_+ over impostors l of the other class:
+    #   i = 0:   j = 1 (1):   l = 1.5 (2.25) -> 0 ; l = 3 (9) -> 0
+    #            j = 4 (16):  l = 1.5 -> 14.75 ; l = 3 -> 8
+    #   i = 1:   j = 0 (1):   l = 1.5 (0.25) -> 1.75 ; l = 3 (4) -> 0
+    #            j = 4 (9):   l = 1.5 -> 9.75 ; l = 3 -> 6
+    #   i = 4:   j = 1 (9):   l = 1.5 (6.25) -> 3.75 ; l = 3 (1) -> 9
+    #            j = 0 (16):  l = 1.5 -> 10.75 ; l = 3 -> 16
+    #   i = 1.5: j = 3 (2.25): l = 0 (2.25) -> 1 ; l = 1 (0.25) -> 3 ; l = 4 (6.25) -> 0
+    #   i = 3:   j = 1.5 (2.25): l = 0 (9) -> 0 ; l = 1 (4) -> 0 ; l = 4 (1) -> 2.25
+    # Push total 86 from 12 active triplets; the spare slots of class b add nothing.
+    X = np.array([[0.0], [1.0], [4.0], [1.5], [3.0]])
+    y = np.array([0, 0, 0, 1, 1])
+    loss, G, info = objective(X, y, [[1.0]], k=2, mu=0.5)
+    assert loss == pytest.approx(0.5 * 56.5 + 0.5 * 86, rel=1e-14)
+    assert info["active"] == 12
+    numeric = central_difference(lambda A: objective(X, y, A, k=2)[0], np.array([[1.0]]))
+    np.testing.assert_allclose(2 * G, numeric, rtol=1e-6)
 
 
 def test_a_single_point_class_is_a_clear_error():
@@ -209,3 +238,22 @@ def test_bad_parameters_are_clear_errors(params, message):
     with pytest.raises(MetricliError) as caught:
         LMNN(**params).fit(X, [0, 1] * 5)
     assert caught.value.message.startswith(message)
+
+
+def test_the_stochastic_batch_loss_ignores_a_small_class_spare_slots():
+    # class b has 2 points and k = 2: each gets one real target and itself in the spare slot.
+    # The batch loss of b's anchors must equal the loss with only the real target (k = 1).
+    from metricli.learners.stochastic import CandidateBatch, lmnn_batch
+
+    X = np.array([[0.0, 0.0], [1.0, 0.2], [4.0, 0.0], [1.5, 0.1], [3.0, -0.2]])
+    codes = np.array([0, 0, 0, 1, 1])
+    targets = target_neighbours(X, np.array([0, 3, 5]), 2, 2**20)
+    assert targets[3].tolist() == [4, 3] and targets[4].tolist() == [3, 4]
+    anchors = np.array([3, 4])
+    batch = CandidateBatch(anchors, np.array([[0, 1, 2], [0, 1, 2]]), np.ones((2, 3)))
+    L = np.array([[1.0, 0.3], [0.0, 2.0]])
+    padded = lmnn_batch(X, codes, targets, L, batch, 0.5)
+    real = lmnn_batch(X, codes, targets[:, :1], L, batch, 0.5)
+    assert padded[0] == pytest.approx(real[0], rel=1e-14) and padded[0] > 0
+    np.testing.assert_allclose(padded[1], real[1], rtol=1e-13, atol=1e-15)
+    assert padded[2] == real[2]

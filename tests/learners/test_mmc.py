@@ -1,4 +1,5 @@
-"""MMC (Xing et al. 2002): ratio objective, monotone ascent, diagonal mode, a hand-worked optimum."""
+"""MMC (Xing et al. 2002): ratio objective, monotone ascent, diagonal mode, a hand-worked optimum,
+and the LogDet pull toward the start that the default adds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from metricli.constraints import Pairs, pairs_from_labels
 from metricli.errors import MetricliError
 from metricli.learners import MMC
-from metricli.learners.mmc import log_ratio_objective
+from metricli.learners.mmc import auto_regularization, log_ratio_objective, logdet_pull
 
 from .weak_fixtures import central_difference, load_standardized
 
@@ -17,7 +18,7 @@ from .weak_fixtures import central_difference, load_standardized
 def test_objective_rises_monotonically(diagonal):
     X, labels = load_standardized("wine")
     pairs = pairs_from_labels(labels, 360, seed=0)
-    model = MMC(diagonal=diagonal).fit(X, pairs)
+    model = MMC(diagonal=diagonal, regularization=0).fit(X, pairs)
     history = np.array(model.objective_history_)
     assert model.converged_ and len(history) >= 3
     assert np.all(np.diff(history) >= -1e-9 * history[1:])
@@ -46,7 +47,7 @@ def test_hand_worked_optimum():
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 2.0], [0.0, 3.0]])
     pairs = Pairs([0, 0, 0, 0], [1, 2, 3, 4], [1, 1, -1, -1])
     for diagonal in (False, True):
-        model = MMC(diagonal=diagonal).fit(X, pairs)
+        model = MMC(diagonal=diagonal, regularization=0).fit(X, pairs)
         assert model.converged_
         np.testing.assert_allclose(model.objective_, 5.0, rtol=1e-6)
         np.testing.assert_allclose(model.get_mahalanobis_matrix(), [[0.0, 0.0], [0.0, 1.0]], atol=1e-5)
@@ -105,7 +106,7 @@ def test_full_metric_meets_the_optimality_conditions_of_the_convex_problem(name)
     pairs = pairs_from_labels(labels, 160, seed=3)
     diff = X[pairs.a] - X[pairs.b]
     similar, dissimilar = diff[pairs.similar], diff[~pairs.similar]
-    model = MMC().fit(X, pairs)
+    model = MMC(regularization=0).fit(X, pairs)
     assert model.converged_
     top, slack = _kkt_residuals(model.get_mahalanobis_matrix(), similar, dissimilar)
     assert top < 1e-5 and slack < 1e-2
@@ -120,10 +121,89 @@ def test_stopping_does_not_depend_on_the_number_of_pairs():
     X, labels = load_standardized("iris")
     pairs = pairs_from_labels(labels, 200, seed=0)
     copies = Pairs(np.tile(pairs.a, 10), np.tile(pairs.b, 10), np.tile(pairs.y, 10))
-    for tol in (1e-3, 1e-7):
-        once, ten = MMC(tol=tol).fit(X, pairs), MMC(tol=tol).fit(X, copies)
+    for tol, weight in ((1e-3, 0), (1e-7, 0), (1e-7, 0.5)):
+        once = MMC(tol=tol, regularization=weight).fit(X, pairs)
+        ten = MMC(tol=tol, regularization=weight).fit(X, copies)
         assert ten.n_iter_ == once.n_iter_
         np.testing.assert_allclose(
             ten.get_mahalanobis_matrix() * 10, once.get_mahalanobis_matrix(), rtol=1e-6, atol=1e-9
         )
-        np.testing.assert_allclose(ten.objective_, np.sqrt(10) * once.objective_, rtol=1e-8)
+        if weight == 0:
+            np.testing.assert_allclose(ten.objective_, np.sqrt(10) * once.objective_, rtol=1e-8)
+        else:  # the penalized objective is made of means: the same value
+            np.testing.assert_allclose(ten.objective_, once.objective_, rtol=1e-8)
+
+
+def test_logdet_pull_by_hand():
+    # T = diag(1, 2): G = diag(1, 4), tr G = 5, R = 2 log(5 / 2) - log 4 = 2 log 5 - 4 log 2
+    expected = 2 * np.log(5) - 4 * np.log(2)
+    for T, diagonal in ((np.diag([1.0, 2.0]), False), (np.array([1.0, 2.0]), True)):
+        value, grad = logdet_pull(T, diagonal)
+        assert value == pytest.approx(expected, rel=1e-14)
+        # dR/dT = 2k T / tr G - 2 G^-1 T: diag(4/5 - 2, 8/5 - 1)
+        np.testing.assert_allclose(np.diag(grad) if grad.ndim == 2 else grad, [-1.2, 0.6], rtol=1e-14)
+    # zero at any multiple of an orthogonal matrix (the start, up to scale and rotation), scale-free
+    Q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))
+    assert logdet_pull(3.0 * Q)[0] == pytest.approx(0.0, abs=1e-12)
+    T = np.random.default_rng(1).normal(size=(3, 4))
+    assert logdet_pull(7.0 * T)[0] == pytest.approx(logdet_pull(T)[0], rel=1e-12)
+    assert logdet_pull(T)[0] > 0.1
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_logdet_pull_gradient_matches_central_differences(diagonal):
+    rng = np.random.default_rng(6)
+    T = rng.normal(size=4) if diagonal else rng.normal(size=(3, 4))  # a low-rank T too
+    _, grad = logdet_pull(T, diagonal)
+    numeric = central_difference(lambda W: logdet_pull(W, diagonal)[0], T)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_default_is_a_stationary_point_of_the_penalized_ratio(diagonal):
+    # identity start: L = T. F and R are unchanged by scaling L or rotating it from the left,
+    # so the learned components themselves must zero the gradient of F + λ R.
+    X, labels = load_standardized("wine")
+    pairs = pairs_from_labels(labels, 360, seed=0)
+    model = MMC(diagonal=diagonal).fit(X, pairs)
+    diff = X[pairs.a] - X[pairs.b]
+    similar, dissimilar = diff[pairs.similar], diff[~pairs.similar]
+    assert model.regularization_ == pytest.approx(auto_regularization(13, len(diff)), rel=1e-15)
+    assert model.regularization_ == pytest.approx(0.1 + 169 / 360, rel=1e-15)
+    T = np.diag(model.components_) if diagonal else model.components_
+    value, grad = log_ratio_objective(T, similar, dissimilar, diagonal)
+    pull, pull_grad = logdet_pull(T, diagonal)
+    total = grad + model.regularization_ * pull_grad
+    assert np.max(np.abs(total)) < 1e-4 * np.max(np.abs(grad))
+    assert model.objective_ == pytest.approx(value + model.regularization_ * pull, rel=1e-8)
+    history = np.array(model.objective_history_)
+    assert np.all(np.diff(history) <= 1e-12 * np.abs(history[1:]))  # the penalized value falls
+
+
+def test_the_pull_moves_the_metric_between_the_start_and_the_exact_optimum():
+    X, labels = load_standardized("wine")
+    pairs = pairs_from_labels(labels, 360, seed=0)
+    diff = X[pairs.a] - X[pairs.b]
+    similar, dissimilar = diff[pairs.similar], diff[~pairs.similar]
+
+    def ratio_and_spread(model):
+        M = model.get_mahalanobis_matrix()
+        T = model.components_
+        return -log_ratio_objective(T, similar, dissimilar)[0], logdet_pull(T)[0], M
+
+    exact = ratio_and_spread(MMC(regularization=0).fit(X, pairs))
+    default = ratio_and_spread(MMC().fit(X, pairs))
+    stiff = ratio_and_spread(MMC(regularization=1e6).fit(X, pairs))
+    # more pull: a lower ratio, a metric closer to the start (the identity, up to scale)
+    assert exact[0] > default[0] > stiff[0]
+    assert exact[1] > default[1] > stiff[1]
+    M = stiff[2]
+    np.testing.assert_allclose(M / M[0, 0], np.eye(13), atol=1e-4)
+
+
+def test_regularization_must_be_auto_or_a_number_at_least_zero():
+    X, labels = load_standardized("iris")
+    pairs = pairs_from_labels(labels, 40, seed=0)
+    for bad in (-1.0, "much", float("nan"), True):
+        with pytest.raises(MetricliError, match="regularization must be 'auto' or a number >= 0"):
+            MMC(regularization=bad).fit(X, pairs)

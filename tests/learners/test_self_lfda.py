@@ -1,4 +1,5 @@
-"""SELF (Sugiyama et al. 2010): its two ends are LFDA and PCA, and in between the written-out formula."""
+"""SELF (Sugiyama et al. 2010): LFDA when β = 0 or every row is labelled, and in between the
+written-out formula with the PCA weight β times the unlabelled share."""
 
 import numpy as np
 import pytest
@@ -27,17 +28,21 @@ def test_beta_zero_is_lfda_on_the_labelled_rows():
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
 
 
-def test_beta_one_is_pca_on_all_rows():
-    X, _, partial = partly_labelled(seed=1)
-    L = SELF(beta=1.0, n_components=2).fit(X, partial).components_
-    centered = X - X.mean(axis=0)
-    _, vectors = np.linalg.eigh(centered.T @ centered)
-    for row, pc in zip(L, vectors[:, ::-1].T, strict=False):
-        assert abs(row @ pc) / np.linalg.norm(row) > 1 - 1e-9
+@pytest.mark.parametrize("beta", [0.1, 1.0])
+def test_every_row_labelled_is_exactly_lfda(beta):
+    # no unlabelled rows: the PCA term weighs β · 0, whatever β
+    X, y, _ = partly_labelled(seed=1)
+    model = SELF(beta=beta).fit(X, y)
+    assert model.beta_ == 0.0
+    expected = LFDA().fit(X, y).get_mahalanobis_matrix()
+    np.testing.assert_allclose(
+        model.get_mahalanobis_matrix(), expected, rtol=1e-12, atol=1e-14 * np.abs(expected).max()
+    )
 
 
 def test_in_between_it_solves_the_regularized_local_fisher_problem():
-    # S_rlb = (1-β) S_lb + β S_t, S_rlw = (1-β) S_lw + β τ I (eqs. 9-10), each scatter per point
+    # S_rlb = (1-β') S_lb + β' S_t, S_rlw = (1-β') S_lw + β' τ I (eqs. 9-10), each scatter per point,
+    # β' = β · (unlabelled share): 0.45 · 2/3 = 0.3
     X, _, partial = partly_labelled(seed=2)
     labelled = np.array([v is not None for v in partial])
     beta = 0.3
@@ -48,7 +53,9 @@ def test_in_between_it_solves_the_regularized_local_fisher_problem():
     between = (1 - beta) * S_lb + beta * S_t
     within = (1 - beta) * S_lw + beta * tau * np.eye(X.shape[1])
     expected = weighted_metric(between, within)
-    got = SELF(beta=beta, regularization=0.0).fit(X, partial).get_mahalanobis_matrix()
+    model = SELF(beta=0.45, regularization=0.0).fit(X, partial)
+    assert model.beta_ == pytest.approx(beta, rel=1e-15)
+    got = model.get_mahalanobis_matrix()
     np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
 
 

