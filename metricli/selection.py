@@ -390,14 +390,6 @@ def pick(rows: list[dict[str, Any]], confidence: float = CONFIDENCE) -> dict[str
 # -- the leaderboard -----------------------------------------------------------------------------
 
 
-@dataclass
-class Plan:
-    """What a run will try, with its estimates: decided before anything is fitted."""
-
-    candidates: list[Candidate]
-    estimates: dict[str, float]
-
-
 def run_candidates(
     candidates: list[Candidate],
     X: np.ndarray,
