@@ -639,7 +639,7 @@ def check_distance(
     all n³ (all of them, exactly, when ``sample`` is at least their number); ``fail_fast`` stops the triplet search at the first violation; ``euclidean``
     adds ``euclidean_embedding`` (:func:`euclidean_embedding`). ``run_tiles`` runs the
     exhaustive triangle (and ultrametric) pass elsewhere, e.g. on a Dask cluster
-    (:class:`metricli.distributed.TriangleTiles`); the O(n²) axioms stay on ``n_jobs`` threads.
+    (:class:`metricli.engines.dask.TriangleTiles`); the O(n²) axioms stay on ``n_jobs`` threads.
     """
     D = as_distance_matrix(D)
     n = D.shape[0]

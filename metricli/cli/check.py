@@ -20,18 +20,19 @@ from metricli.cli.common import (
     ForceOption,
     JsonOption,
     QuietOption,
-    check_engine,
     configure,
     emit_json,
     err,
     note,
+    open_engine,
     settings,
 )
+from metricli.engines import Engine
 from metricli.errors import MetricliError
 from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 from metricli.io.bundle import is_bundle, load_bundle
 from metricli.io.square import read_square_table, write_square_table
-from metricli.io.tables import detect_format, display_name, read_table, select_columns
+from metricli.io.tables import display_name, select_columns
 from metricli.io.writers import output_format
 from metricli.kernels import distance_matrix, project
 
@@ -253,10 +254,10 @@ def check(
     The report is the same as on one machine.
     """
     configure(json_output, quiet)
-    on_dask = check_engine(engine, scheduler)
-    if on_dask and data is None:
+    runner = open_engine(engine, scheduler)
+    if runner.name != "local" and data is None:
         raise MetricliError(
-            "--engine dask checks a bundle's metric on --data POINTS (partitioned Parquet); give --data"
+            f"--engine {runner.name} checks a bundle's metric on --data POINTS (partitioned Parquet); give --data"
         )
     # fail before the work, not after it
     if repair_metric is not None:
@@ -271,13 +272,10 @@ def check(
         raise MetricliError("--id names the id column of --data; a distance table carries its own ids")
 
     with contextlib.ExitStack() as engine_context:
-        if on_dask:
-            from metricli import distributed
-
-            engine_context.enter_context(distributed.dask_client(scheduler))
+        engine_context.enter_context(runner)
         inferred: list[str] = []
         matrix, ids, names, what, points = _load(
-            source, kind, data, id_column, fmt, rtol, atol, inferred, on_dask
+            source, kind, data, id_column, fmt, rtol, atol, inferred, runner
         )
         accepted = {"metric", *(a.value for a in accept or [])}
         if allow_pseudometric:
@@ -309,9 +307,7 @@ def check(
                     "(use --repair-metric)"
                 )
             run_tiles = (
-                engine_context.enter_context(distributed.TriangleTiles(points))
-                if on_dask and sample is None
-                else None
+                engine_context.enter_context(runner.triangle_tiles(points)) if sample is None else None
             )
             with render.progress_bar(
                 "triangle inequality", enabled=not settings.quiet and err.is_terminal
@@ -364,12 +360,12 @@ def _load(
     rtol: float,
     atol: float,
     inferred: list[str],
-    on_dask: bool = False,
+    runner: Engine,
 ) -> tuple[np.ndarray, list[str] | None, list[str] | None, str, np.ndarray | None]:
     """(matrix, point ids, feature names, 'mahalanobis' or 'distance', points in the learned space).
 
-    How the kind was guessed, if it was, is appended to ``inferred``. With ``on_dask`` the
-    --data points are partitioned Parquet, read by Dask.
+    How the kind was guessed, if it was, is appended to ``inferred``. The --data points are
+    read by ``runner`` (with Dask, a partitioned data set).
     """
     if is_bundle(source) or Path(source).is_dir():
         bundle = load_bundle(source)
@@ -381,18 +377,9 @@ def _load(
             return bundle.M, None, bundle.feature_names, "mahalanobis", None
         if kind is Kind.mahalanobis:
             raise MetricliError("--data gives distances between points; leave out --kind mahalanobis")
-        if on_dask:
-            from metricli import distributed
-
-            partitioned = distributed.read_parquet(data)
-            distributed.require_columns(
-                partitioned, bundle.feature_names, display_name(data), "a feature the metric was learned on"
-            )
-            frame = distributed.collect(
-                partitioned, [*bundle.feature_names, *([id_column] if id_column else [])]
-            )
-        else:
-            frame, _ = read_table(data, fmt)
+        frame, data_format = runner.table(
+            data, fmt, [*bundle.feature_names, *([id_column] if id_column else [])]
+        )
         missing = [c for c in bundle.feature_names if c not in frame.columns]
         if missing:
             raise MetricliError(
@@ -401,7 +388,7 @@ def _load(
         points = select_columns(
             frame,
             display_name(data),
-            fmt="parquet" if on_dask else detect_format(data, fmt),
+            fmt=data_format,
             id_column=id_column,
             features=bundle.feature_names,
             learning=False,

@@ -141,18 +141,13 @@ SchedulerOption = Annotated[
 ]
 
 
-def check_engine(engine: str, scheduler: str | None, output: str | None = None, option: str = "-o") -> bool:
-    """True for the Dask engine (after checking it is installed and the output, given with
-    ``option``, can be a folder)."""
-    from metricli.distributed import ENGINES, require_dask
+def open_engine(engine: str, scheduler: str | None, output: str | None = None, option: str = "-o") -> Any:
+    """The engine the options choose (use it as a context manager), with notes and row
+    progress on stderr; Dask writes a folder, so its output, given with ``option``, cannot be '-'."""
+    from metricli.cli.progress import RowProgress
+    from metricli.engines import make_engine
 
-    if engine not in ENGINES:
-        raise MetricliError(f"unknown engine '{engine}'; use one of: {', '.join(ENGINES)}")
-    if engine == "local":
-        if scheduler:
-            raise MetricliError("--scheduler goes with --engine dask")
-        return False
-    require_dask()
-    if output == "-":
+    chosen = make_engine(engine, scheduler, notify=note, progress=RowProgress)
+    if chosen.name == "dask" and output == "-":
         raise MetricliError(f"--engine dask writes a folder of Parquet files; name it with {option}")
-    return True
+    return chosen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import numpy as np
@@ -22,31 +21,23 @@ from metricli.cli.common import (
     OutputOption,
     QuietOption,
     SchedulerOption,
-    check_engine,
     configure,
     emit_json,
     note,
+    open_engine,
     settings,
 )
 from metricli.cli.pairs import locate_points
 from metricli.cli.progress import RowProgress
-from metricli.cli.streaming import (
-    FEATURE_WHY,
-    PointStream,
-    distributed_points,
-    load_points,
-    open_writer,
-    row_keys,
-)
+from metricli.cli.streaming import load_points, open_writer, output_to, source_of
+from metricli.engines import Engine, operations
+from metricli.engines.operations import DISTANCE_BLOCK_BYTES, DistanceLayout, row_keys
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, display_name, iter_table
 from metricli.io.writers import TableWriter
 from metricli.kernels import iter_sq_distances, pair_sq_distances, project
-
-#: pairwise values computed (and written) per block; the output frame is a few times this
-_BLOCK_BYTES = 16 * 2**20
 
 
 def distance(
@@ -114,59 +105,35 @@ def distance(
     configure(json_output, quiet)
     if square and pairs:
         raise MetricliError("--square and --pairs cannot be combined: listed pairs are written as a table")
-    on_dask = check_engine(engine, scheduler, output)
-    if on_dask and (to is None or pairs is not None):
+    runner = open_engine(engine, scheduler, output)
+    if runner.name != "local" and (to is None or pairs is not None):
         raise MetricliError(
-            "--engine dask computes the distances from the partitions of DATA to --to OTHER; "
+            f"--engine {runner.name} computes the distances from the partitions of DATA to --to OTHER; "
             "give --to (and leave out --pairs)"
         )
     bundle = load_bundle(bundle_path)
-    shape = _Shape(squared=squared, square=square, id_column=id_column)
+    shape = DistanceLayout(squared=squared, square=square, id_column=id_column)
     selection = {"id_column": id_column, "drop_missing": drop_missing}
-    if on_dask:
-        summary = _to_other_on_dask(bundle, data, to, fmt, selection, shape, output, scheduler, force)
-        if settings.json:
-            emit_json({"output": output, "squared": squared, "square": square, "engine": "dask", **summary})
-        else:
-            note(f"wrote {summary['rows']} rows to {output}/ (Dask, {summary['files']} files)")
-        return
-    with open_writer(output, output_format, force) as writer:
-        if pairs is not None:
-            summary = _listed(bundle, data, to, pairs, fmt, batch_rows, selection, shape, writer)
-        elif to is not None:
-            summary = _to_other(bundle, data, to, fmt, batch_rows, selection, shape, writer)
-        else:
-            summary = _within(bundle, data, fmt, selection, shape, writer)
+    if to is not None and pairs is None:
+        summary = _to_other(
+            runner, bundle, data, to, fmt, batch_rows, selection, shape, output, output_format, force
+        )
+    else:
+        with open_writer(output, output_format, force) as writer:
+            if pairs is not None:
+                summary = _listed(bundle, data, to, pairs, fmt, batch_rows, selection, shape, writer)
+            else:
+                summary = _within(bundle, data, fmt, selection, shape, writer)
+        summary["rows"] = writer.rows
     if output == "-":
         return
-    summary = {"output": output, "rows": writer.rows, "squared": squared, "square": square, **summary}
+    summary = {"output": output, "rows": summary.pop("rows"), "squared": squared, "square": square, **summary}
     if settings.json:
         emit_json(summary)
+    elif "engine" in summary:
+        note(f"wrote {summary['rows']} rows to {output}/ (Dask, {summary['files']} files)")
     else:
-        note(f"wrote {writer.rows} rows to {output}")
-
-
-class _Shape:
-    """How distance blocks become output rows: long (i, j, d) or square, d or d²."""
-
-    def __init__(self, squared: bool, square: bool, id_column: str | None) -> None:
-        self.squared, self.square, self.id_column = squared, square, id_column
-        self.value = "d2" if squared else "d"
-
-    def finish(self, D: np.ndarray) -> np.ndarray:
-        return D if self.squared else np.sqrt(D, out=D)
-
-    def matrix_rows(self, D: np.ndarray, row_keys: np.ndarray, column_keys: np.ndarray) -> pd.DataFrame:
-        frame = pd.DataFrame(D, columns=[str(k) for k in column_keys])
-        if self.id_column is not None:
-            frame.insert(0, self.id_column, row_keys)
-        return frame
-
-    def empty(self, column_keys: np.ndarray | None = None) -> pd.DataFrame:
-        if self.square:
-            keys = [] if column_keys is None else [str(k) for k in column_keys]
-            return pd.DataFrame(columns=([self.id_column] if self.id_column else []) + keys)
-        return pd.DataFrame(columns=["i", "j", self.value])
+        note(f"wrote {summary['rows']} rows to {output}")
 
 
 def _within(
@@ -174,15 +141,15 @@ def _within(
     data: str,
     fmt: str | None,
     selection: dict[str, Any],
-    shape: _Shape,
+    shape: DistanceLayout,
     writer: TableWriter,
 ) -> dict[str, Any]:
-    points = load_points(data, fmt, bundle.feature_names, **selection)
+    points = _load(bundle, data, fmt, selection)
     Z = project(points.X, bundle.L)
     keys = row_keys(points)
     n = Z.shape[0]
     with RowProgress(display_name(data), n) as progress:
-        for rows, D in iter_sq_distances(Z, Z, _BLOCK_BYTES, exact=True):
+        for rows, D in iter_sq_distances(Z, Z, DISTANCE_BLOCK_BYTES, exact=True):
             r = np.arange(rows.start, rows.stop)
             D[r - rows.start, r] = 0.0
             shape.finish(D)
@@ -197,124 +164,38 @@ def _within(
 
 
 def _to_other(
+    runner: Engine,
     bundle: Bundle,
     data: str,
     to: str,
     fmt: str | None,
     batch_rows: int,
     selection: dict[str, Any],
-    shape: _Shape,
-    writer: TableWriter,
-) -> dict[str, Any]:
-    other = load_points(to, fmt, bundle.feature_names, **selection)
-    Z_other = project(other.X, bundle.L)
-    other_keys = row_keys(other)
-    m = Z_other.shape[0]
-    with PointStream(data, fmt, batch_rows, bundle.feature_names, **selection) as stream:
-        for points in stream:
-            for frame in _rows_to_other(points, bundle.L, Z_other, other_keys, shape):
-                writer.write(frame)
-    writer.write_if_empty(shape.empty(other_keys))
-    n = stream.read - stream.dropped
-    return {"mode": "to", "n": n, "m": m, **({"shape": [n, m]} if shape.square else {})}
-
-
-def _rows_to_other(
-    points: Dataset, L: np.ndarray, Z_other: np.ndarray, other_keys: np.ndarray, shape: _Shape
-) -> Iterator[pd.DataFrame]:
-    """The output rows for a batch (or a Dask partition) of DATA against all of OTHER, block by block."""
-    Z = project(points.X, L)
-    keys = row_keys(points)
-    m = Z_other.shape[0]
-    for rows, D in iter_sq_distances(Z, Z_other, _BLOCK_BYTES, exact=True):
-        shape.finish(D)
-        if shape.square:
-            yield shape.matrix_rows(D, keys[rows], other_keys)
-        else:
-            yield pd.DataFrame(
-                {
-                    "i": np.repeat(keys[rows], m),
-                    "j": np.tile(other_keys, rows.stop - rows.start),
-                    shape.value: D.ravel(),
-                }
-            )
-
-
-def _to_other_on_dask(
-    bundle: Bundle,
-    data: str,
-    to: str,
-    fmt: str | None,
-    selection: dict[str, Any],
-    shape: _Shape,
+    shape: DistanceLayout,
     output: str,
-    scheduler: str | None,
+    output_format: str | None,
     force: bool,
 ) -> dict[str, Any]:
-    """OTHER on every worker; each partition of DATA writes its own rows to a file of the folder OUTPUT."""
-    from metricli import distributed
-
-    refuse_to_overwrite(output, force)
-    other = load_points(to, fmt, bundle.feature_names, **selection)
-    Z_other = project(other.X, bundle.L)
-    other_keys = row_keys(other)
-    where = display_name(data)
-    with distributed.dask_client(scheduler):
-        frame = distributed.read_parquet(data)
-        columns = [*bundle.feature_names, *([selection["id_column"]] if selection["id_column"] else [])]
-        distributed.require_columns(frame, columns, where, FEATURE_WHY)
-        starts = distributed.partition_starts(frame)
-        side = distributed.share((bundle.L, Z_other, other_keys, shape))
-        written = distributed.write_partitions(
-            output,
-            force,
-            lambda folder: [
-                distributed.task(_distance_partition)(
-                    part,
-                    int(starts[i]),
-                    distributed.partition_file(folder, i),
-                    side,
-                    where,
-                    bundle.feature_names,
-                    selection,
-                )
-                for i, part in enumerate(distributed.partitions(frame, columns))
-            ],
-            empty=shape.empty(other_keys),
+    """OTHER in memory, DATA read in pieces past it (streamed batches, or partitions written
+    one Parquet file each into the folder OUTPUT)."""
+    if output != "-":
+        refuse_to_overwrite(output, force)  # before a cluster starts
+    with runner:
+        other = runner.read(source_of(to, bundle, fmt, **selection))
+        target = output_to(output, output_format, force, shape.empty(row_keys(other)))
+        done = operations.distances_to(
+            runner, bundle.L, source_of(data, bundle, fmt, batch_rows, **selection), other, shape, target
         )
-        rows = sum(count for count, _ in written)
-    n = int(starts[-1]) - sum(dropped for _, dropped in written)
-    m = Z_other.shape[0]
-    files = sum(1 for count, _ in written if count) or 1
+    n, m = done.kept, other.n_samples
+    on_dask = {"engine": runner.name, "files": done.files} if runner.name != "local" else {}
     return {
-        "rows": rows,
-        "files": files,
         "mode": "to",
         "n": n,
         "m": m,
         **({"shape": [n, m]} if shape.square else {}),
+        "rows": done.written,
+        **on_dask,
     }
-
-
-def _distance_partition(
-    part: pd.DataFrame,
-    start: int,
-    path: str,
-    side: tuple[np.ndarray, np.ndarray, np.ndarray, _Shape],
-    where: str,
-    features: list[str],
-    selection: dict[str, Any],
-) -> tuple[int, int]:
-    """On a worker: one partition's distances to OTHER, written to ``path`` (nothing if it has no rows)."""
-    L, Z_other, other_keys, shape = side
-    points = distributed_points(part, start, where, features, selection)
-    written = 0
-    if points.n_samples:
-        with TableWriter(path, "parquet") as writer:
-            for frame in _rows_to_other(points, L, Z_other, other_keys, shape):
-                writer.write(frame)
-        written = writer.rows
-    return written, len(part) - points.n_samples
 
 
 def _listed(
@@ -325,11 +206,11 @@ def _listed(
     fmt: str | None,
     batch_rows: int,
     selection: dict[str, Any],
-    shape: _Shape,
+    shape: DistanceLayout,
     writer: TableWriter,
 ) -> dict[str, Any]:
-    points = load_points(data, fmt, bundle.feature_names, **selection)
-    other = load_points(to, fmt, bundle.feature_names, **selection) if to is not None else points
+    points = _load(bundle, data, fmt, selection)
+    other = _load(bundle, to, fmt, selection) if to is not None else points
     Z = project(points.X, bundle.L)
     Z_other = project(other.X, bundle.L) if to is not None else Z
     where = display_name(pairs)
@@ -348,3 +229,8 @@ def _listed(
             writer.write(batch)
             progress.advance(len(batch))
     return {"mode": "pairs", "pairs": progress.rows}
+
+
+def _load(bundle: Bundle, path: str, fmt: str | None, selection: dict[str, Any]) -> Dataset:
+    """A whole table with the bundle's features, in memory (notes on stderr)."""
+    return load_points(path, fmt, bundle.feature_names, **selection)

@@ -7,12 +7,9 @@ needs no CLI code; the options only ``fit`` has are declared below.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import inspect
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +24,10 @@ from metricli.cli.common import (
     JsonOption,
     QuietOption,
     SchedulerOption,
-    check_engine,
     configure,
     emit_json,
     note,
+    open_engine,
     require_output_path,
     settings,
 )
@@ -47,11 +44,13 @@ from metricli.cli.learner_options import (
     weak_parameters,
 )
 from metricli.cli.progress import spinner
+from metricli.engines import Source
+from metricli.engines.fitting import fit_from_pieces
 from metricli.errors import MetricliError
 from metricli.evaluation import standardization
 from metricli.io.atomic import BUNDLE, refuse_to_overwrite
 from metricli.io.bundle import save_bundle
-from metricli.io.tables import Dataset, display_name, select_columns
+from metricli.io.tables import display_name, select_columns
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
 
@@ -126,8 +125,8 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     require_output_path(output, "fit writes a model bundle, a folder")
     refuse_to_overwrite(output, options["force"], BUNDLE)
     source = options["data"]
-    if check_engine(options.get("engine", "local"), options.get("scheduler")):
-        _fit_on_dask(cls, options)
+    if options.get("engine", "local") != "local" or options.get("scheduler"):
+        _fit_on_engine(cls, options)
         return
     dataset = load_learning_data(options)
     X, fit_args, supervision_info = supervision(cls, dataset, options)
@@ -222,10 +221,8 @@ def _save(
         render.fit_summary(output, metadata, report_axioms)
 
 
-def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
-    """Fit from partitioned Parquet on a Dask cluster, as the learner's ``distributed_fit`` says."""
-    from metricli import distributed
-
+def _fit_on_engine(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
+    """Fit from data read in pieces (Dask partitions), as the learner's ``distributed_fit`` says."""
     for unsupported in ("standardize", "drop_missing"):
         if options.get(unsupported):
             raise MetricliError(f"--{unsupported.replace('_', '-')} is not available with --engine dask")
@@ -233,12 +230,12 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
     learner = cls(**learner_params(cls, options))
     info: dict[str, Any] = {}
     start = time.perf_counter()
-    with distributed.dask_client(options.get("scheduler")):
-        frame = distributed.read_parquet(source)
+    with open_engine(options["engine"], options.get("scheduler")) as runner:
+        frame, fmt = runner.head(source, None, 1000)
         chosen = select_columns(
-            distributed.first_rows(frame, 1000),
+            frame,
             source,
-            fmt="parquet",
+            fmt=fmt,
             label=options["label"],
             target=options["target"],
             id_column=options["id_column"],
@@ -249,9 +246,20 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
         for message in chosen.notes:
             note(message)
         names = chosen.feature_names
+        pieces = Source(
+            source, tuple(names), label=options["label"], id_column=options["id_column"], features_why=None
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            rows_used = _fit_partitions(learner, frame, names, options, info)
+            rows_used = fit_from_pieces(
+                runner,
+                learner,
+                pieces,
+                chunks_column=options.get("chunks"),
+                constraints_from=lambda rows: weak_constraints(cls, rows, options, note, info),
+                unlabeled=options.get("unlabeled"),
+                info=info,
+            )
     for warning in caught:
         note(f"warning: {warning.message}")
     metadata = {
@@ -265,7 +273,7 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
         "input": {
             "path": source,
             "sha256": None,
-            "engine": "dask",
+            "engine": runner.name,
             "rows_read": rows_used["read"],
             "rows_used": rows_used["used"],
             "label": options["label"],
@@ -282,85 +290,6 @@ def _fit_on_dask(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None
         },
     }
     _save(options["output"], learner.components_, names, metadata, options["force"])
-
-
-def _fit_partitions(
-    learner: MahalanobisLearner, frame: Any, names: list[str], options: dict[str, Any], info: dict[str, Any]
-) -> dict[str, int]:
-    """Gather what the learner needs from the partitions and fit it; the rows read and used."""
-    from metricli import distributed
-    from metricli.constraints import Pairs
-
-    cls = type(learner)
-    source = options["data"]
-    if cls.distributed_fit == "scatter":
-        stats = distributed.scatter_statistics(frame, names, source)
-        with _named(source):
-            learner.fit_statistics(stats)
-        return {"read": stats.n, "used": stats.n}
-    n_rows = int(distributed.partition_starts(frame)[-1])
-    if cls.distributed_fit == "chunks" and options.get("chunks"):
-        column = options["chunks"]
-        stats = distributed.chunk_statistics(frame, names, source, column=column)
-        info["constraints"] = {
-            "source": "column",
-            "column": column,
-            "kind": "chunks",
-            "count": int(stats.keys.size),
-            "points_in_chunks": int(stats.n.sum()),
-        }
-        with _named(source):
-            learner.fit_statistics(stats)
-        return {"read": n_rows, "used": int(stats.n[stats.n >= 2].sum())}
-    constraints = weak_constraints(
-        cls, _supervision_on_dask(frame, names, n_rows, options), options, note, info
-    )
-    if cls.distributed_fit == "chunks":
-        stats = distributed.chunk_statistics(frame, names, source, ids=constraints.ids)
-        with _named(source):
-            learner.fit_statistics(stats)
-        return {"read": n_rows, "used": int(stats.n[stats.n >= 2].sum())}
-    if cls.distributed_fit == "named rows" and isinstance(constraints, Pairs):
-        rows = np.unique(np.concatenate([constraints.a, constraints.b]))
-        X = distributed.gather_rows(frame, names, source, rows)
-        named = Pairs(
-            np.searchsorted(rows, constraints.a), np.searchsorted(rows, constraints.b), constraints.y
-        )
-        with _named(source):
-            learner.fit(X, named)
-        return {"read": n_rows, "used": int(rows.size)}
-    raise MetricliError(f"{cls.name} cannot be fitted with --engine dask")
-
-
-@contextlib.contextmanager
-def _named(source: str) -> Iterator[None]:
-    """A learner's error names the data, as on one machine."""
-    try:
-        yield
-    except MetricliError as exc:
-        raise MetricliError(f"{display_name(source)}: {exc.message}") from None
-
-
-def _supervision_on_dask(frame: Any, names: list[str], n_rows: int, options: dict[str, Any]) -> Dataset:
-    """The labels and ids of every row, collected on the client (not the features), for drawing or
-    reading constraints exactly as on one machine."""
-    from metricli import distributed
-
-    wanted = [c for c in (options["label"], options["id_column"]) if c]
-    if not wanted:
-        return Dataset(display_name(options["data"]), np.empty((n_rows, 0)), [], np.arange(n_rows))
-    distributed.require_columns(frame, wanted, options["data"], "from --label or --id")
-    # one feature column comes along so that select_columns reads labels and ids exactly as locally
-    dataset = select_columns(
-        distributed.collect(frame, [*wanted, names[0]]),
-        display_name(options["data"]),
-        fmt="parquet",
-        label=options["label"],
-        id_column=options["id_column"],
-        features=names[:1],
-        unlabeled=options["unlabeled"],
-    )
-    return dataclasses.replace(dataset, X=np.empty((dataset.n_samples, 0)), feature_names=[])
 
 
 for _name, _cls in LEARNERS.items():

@@ -47,7 +47,7 @@ class MahalanobisLearner:
     param_help: ClassVar[dict[str, str]] = {}
     #: for weakly supervised learners: which constraint kinds ``fit`` accepts
     constraint_kinds: ClassVar[tuple[str, ...]] = ()
-    #: how ``fit --engine dask`` feeds the learner (metricli/distributed.py), None if it cannot:
+    #: how ``fit --engine dask`` feeds the learner (metricli/engines/fitting.py), None if it cannot:
     #: "scatter" (count, mean, scatter summed over partitions, then ``fit_statistics``),
     #: "chunks" (per-chunklet statistics merged by chunk id, then ``fit_statistics``),
     #: "named rows" (only the rows its constraints name are gathered, then ``fit``)

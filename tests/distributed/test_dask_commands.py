@@ -134,15 +134,15 @@ def test_check_points_on_the_cluster(cli, on_cluster, copies, bundle):
 def test_triangle_tiles_on_the_cluster_find_the_same_violations(client):
     """Squared distances break the triangle inequality: the cluster's tiles must report exactly
     what the local threads do (counts, worst pairs, violating pivots), also with --fail-fast."""
-    from metricli import distributed
     from metricli.axioms import check_distance
+    from metricli.engines.dask import TriangleTiles
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(70, 3))
     D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
     for options in ({}, {"fail_fast": True}, {"ultrametric": True}):
         expected = check_distance(D, **options)
-        with distributed.TriangleTiles(D, make=np.asarray) as tiles:
+        with TriangleTiles(D, make=np.asarray, client=client) as tiles:
             got = check_distance(D, run_tiles=tiles, **options)
         assert got == expected
         assert got["axioms"]["triangle_inequality"]["pairs_violated"] > 0

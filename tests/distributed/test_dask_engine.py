@@ -8,20 +8,21 @@ from metricli import Covariance
 
 pytest.importorskip("dask.dataframe", reason="the dask extra is not installed")
 
-from metricli import distributed as engine
+from metricli.engines import Output, Source, make_engine, operations
 
 
 def test_transform_matches_one_machine(client, partitioned, tmp_path):
     folder, big = partitioned
     X = big.iloc[:, :4].to_numpy()
     L = Covariance().fit(X).components_
-    names = list(big.columns[:4])
-    ddf = engine.read_parquet(str(folder))
+    names = tuple(big.columns[:4])
     out = tmp_path / "emb"
-    rows = engine.write_parquet(
-        engine.transform(ddf, L, names, ["species"], str(folder)), str(out), force=False
-    )
-    assert rows == len(big)
+    source = Source(str(folder), names, keep=("species",))
+    with make_engine("dask", client.scheduler.address) as engine:
+        done = operations.transform(
+            engine, L, source, Output(str(out), operations.transform_empty(L, ["species"]))
+        )
+    assert done.written == len(big)
     got = pd.concat([pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))], ignore_index=True)
     np.testing.assert_allclose(got[["c0", "c1", "c2", "c3"]].to_numpy(), X @ L.T, rtol=1e-10, atol=1e-10)
     assert (got["species"].to_numpy() == big["species"].to_numpy()).all()  # same rows, same order
@@ -30,7 +31,8 @@ def test_transform_matches_one_machine(client, partitioned, tmp_path):
 def test_covariance_from_partition_statistics_matches_one_machine(client, partitioned):
     folder, big = partitioned
     names = list(big.columns[:4])
-    stats = engine.scatter_statistics(engine.read_parquet(str(folder)), names, str(folder))
+    with make_engine("dask", client.scheduler.address) as engine:
+        stats = operations.scatter_statistics(engine, Source(str(folder), tuple(names)))
     assert stats.n == len(big)
     M_cluster = Covariance().fit_statistics(stats).get_mahalanobis_matrix()
     M_local = Covariance().fit(big[names].to_numpy()).get_mahalanobis_matrix()
@@ -45,8 +47,11 @@ def test_bad_partition_is_our_error(client, tmp_path):
     from metricli import MetricliError
 
     # the row is named by its number in the whole data set, not in its partition
-    with pytest.raises(MetricliError, match="missing or infinite values at row 3$"):
-        engine.scatter_statistics(engine.read_parquet(str(folder)), ["a", "b"], str(folder))
+    with (
+        make_engine("dask", client.scheduler.address) as engine,
+        pytest.raises(MetricliError, match="missing or infinite values in column 'a' at row 3;"),
+    ):
+        operations.scatter_statistics(engine, Source(str(folder), ("a", "b")))
 
 
 def test_cli_transform_on_the_cluster_matches_local(cli, client, partitioned, tmp_path):
