@@ -17,6 +17,8 @@ files two packages ship (no network beyond the package index):
     python benchmarks/run.py --datasets real,heldout --learners mmc,itml,self-all,lfda \\
         --output heldout                              # both sides, same folds (see README.md here)
     python benchmarks/heldout.py                      # mean / worst delta per learner, from results/heldout.json
+    python benchmarks/heldout.py --compare itml --setting '{}' --setting '{"bounds": "squared"}'
+                                                      # two settings of one learner, same folds
 
 The cache ``benchmarks/.data`` is git-ignored; tests never read it.
 """
@@ -34,6 +36,10 @@ import zipfile
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+# run as a script: the repository root on the path, so `benchmarks` is the package (as in run.py)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+if str(BENCH.parent) not in sys.path:
+    sys.path.insert(0, str(BENCH.parent))
 CACHE = BENCH / ".data"
 RESULTS = BENCH / "results"
 
@@ -183,11 +189,109 @@ def summary(path: Path) -> str:
     return "\n".join(lines)
 
 
+# -- one learner's settings side by side, metricli only, on the harness's folds and constraints -------
+
+
+def _scores_of(key: str, params: dict, names: list[str]) -> dict[str, float]:
+    """Mean kNN accuracy of metricli's learner ``key`` (a row of peers.py) with ``params`` on each set.
+
+    In this process, on exactly the folds, standardization, constraints and scoring of
+    ``run.py`` (seed 0, 5 folds), so the figures sit beside the peer rows of its results.
+    """
+    import inspect
+    import warnings
+
+    import numpy as np
+
+    from benchmarks import datasets
+    from benchmarks.peers import BY_NAME
+    from benchmarks.run import build_job, fold_indices, score_fold
+    from metricli import constraints
+    from metricli.learners import LEARNERS
+
+    bench = BY_NAME[key]
+    cls = LEARNERS[bench.learner]
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    chosen = {}
+    for names_, value in {**bench.params, **params}.items():
+        for name in names_.split("|"):
+            if name in accepted:
+                chosen[name] = value
+    scores = {}
+    for name in names:
+        data = datasets.load(name)
+        folds = fold_indices(data, 5, 0)
+        arrays, scoring = build_job(bench, data, folds, 0)
+        values = []
+        for f in range(len(folds)):
+            X_train, X_test = arrays[f"train_{f}"], arrays[f"test_{f}"]
+            if bench.constraints == "pairs":
+                cons = arrays[f"cons_{f}"]
+                supervision = constraints.Pairs(cons[:, 0], cons[:, 1], arrays[f"cons_y_{f}"])
+            elif bench.constraints is None and not bench.unlabelled_fraction:
+                supervision = arrays[f"y_{f}"]
+            else:
+                raise SystemExit(f"--compare handles pair learners and fully labelled ones, not {key}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = cls(**chosen).fit(X_train, supervision)
+            L = model.components_
+            values.append(score_fold(data.task, X_train @ L.T, X_test @ L.T, scoring[f])["score"])
+        scores[name] = float(np.mean(values))
+        print(f"{key} {params} {name}: {scores[name]:.4f}", file=sys.stderr)
+    return scores
+
+
+def compare(key: str, settings: list[dict], results: Path) -> str:
+    """A table: each setting's accuracy per data set, beside the peer's and Euclidean's from ``results``."""
+    records = json.loads(results.read_text())["records"]
+    peer = {r["dataset"]: r.get("score") for r in records if r["learner"] == key and r["side"] == "peer"}
+    euclid = {r["dataset"]: r.get("score") for r in records if r["side"] == "baseline"}
+    names = [n for n in euclid if euclid[n] is not None]
+    columns = [_scores_of(key, params, names) for params in settings]
+    labels = [", ".join(f"{k}={v}" for k, v in params.items()) or "default" for params in settings]
+    lines = [
+        f"| data set | Euclidean | peer | {' | '.join(labels)} |",
+        "|---" * (3 + len(settings)) + "|",
+    ]
+
+    def cell(value):
+        return "—" if value is None else f"{value:.3f}"
+
+    for name in names:
+        lines.append(
+            f"| {name} | {cell(euclid.get(name))} | {cell(peer.get(name))} | "
+            + " | ".join(cell(c[name]) for c in columns)
+            + " |"
+        )
+    means = [sum(c.values()) / len(c) for c in columns]
+    with_peer = [n for n in names if peer.get(n) is not None]
+    lines.append(
+        f"| mean | {cell(sum(euclid[n] for n in names) / len(names))} | "
+        f"{cell(sum(peer[n] for n in with_peer) / len(with_peer) if with_peer else None)} | "
+        + " | ".join(cell(m) for m in means)
+        + " |"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/heldout.py", description=__doc__.split("\n")[0])
     parser.add_argument("--fetch", action="store_true", help="download the data sets into benchmarks/.data")
     parser.add_argument("--datasets", help="comma-separated names (default: all nine)")
     parser.add_argument("--results", default="heldout", help="results file name in benchmarks/results")
+    parser.add_argument(
+        "--compare",
+        metavar="LEARNER",
+        help="run metricli's LEARNER (a peers.py row) with each --setting on the results' data sets",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='parameters of one column, e.g. \'{"bounds": "squared"}\' (repeat; {} is the default)',
+    )
     args = parser.parse_args(argv)
     if args.fetch:
         names = args.datasets.split(",") if args.datasets else list(SOURCES)
@@ -199,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / f"{args.results}.json"
     if not path.exists():
         raise SystemExit(f"no {path}; run benchmarks/run.py --output {args.results} first")
+    if args.compare:
+        print(compare(args.compare, [json.loads(s) for s in args.setting] or [{}], path))
+        return 0
     print(summary(path))
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -393,3 +394,93 @@ def summarize(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, floa
                 else {"mean": None, "std": None}
             )
     return summary
+
+
+# -- the check that comes with every fit: does the learned metric lose to Euclidean kNN? ----------
+
+#: rows the check refits on at most (a stratified, seeded sample beyond), and its refits
+KNN_CHECK_ROWS = 2000
+KNN_CHECK_SPLITS = 3
+#: accuracy points (as a fraction) the learned metric may lose to Euclidean before a note
+KNN_CHECK_MARGIN = 0.03
+
+
+@dataclass(frozen=True)
+class KnnCheck:
+    """Held-out kNN accuracy of refits of the learner, and of Euclidean distance on the same rows."""
+
+    learned: float
+    euclidean: float
+    n_rows: int
+    n_splits: int
+    k: int
+
+    @property
+    def worse(self) -> bool:
+        """The learned metric lost more than :data:`KNN_CHECK_MARGIN` to Euclidean distance."""
+        return self.learned < self.euclidean - KNN_CHECK_MARGIN
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "learned_accuracy": round(self.learned, 6),
+            "euclidean_accuracy": round(self.euclidean, 6),
+            "rows": self.n_rows,
+            "refits": self.n_splits,
+            "k": self.k,
+        }
+
+
+def knn_check(
+    fit_components: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_splits: int = KNN_CHECK_SPLITS,
+    max_rows: int = KNN_CHECK_ROWS,
+    k: int = 3,
+    seed: int | None = 0,
+) -> KnnCheck | None:
+    """Whether a learned metric helps kNN, from a few refits on held-out splits: cheap, not a CV report.
+
+    ``labels`` (None for an unlabelled row) are the classes kNN predicts; X holds the
+    features exactly as the learner sees them. Up to ``max_rows`` labelled rows are
+    kept (a stratified sample drawn with ``seed`` beyond that) and dealt into
+    ``n_splits`` stratified folds; for each of them ``fit_components(train)`` refits the
+    learner on the other folds' rows (indices into X, unlabelled rows included for the
+    learner to use) and returns L, and the held-out fold is classified by kNN against
+    the training rows in the learned space and in the Euclidean one. Returns the two
+    mean accuracies, or None when some class has fewer than ``n_splits`` labelled rows
+    (no fold could hold one of each) or there is a single class.
+    """
+    labels = np.asarray(labels, dtype=object)
+    labelled = np.flatnonzero(np.array([v is not None for v in labels], dtype=bool))
+    classes, counts = np.unique(labels[labelled].astype(str), return_counts=True)
+    if classes.size < 2 or counts.min() < n_splits:
+        return None
+    rng = np.random.default_rng(seed)
+    chosen = labelled
+    if labelled.size > max_rows:  # a stratified sample: each class in proportion, at least n_splits
+        codes = np.searchsorted(classes, labels[labelled].astype(str))
+        keep = [
+            rng.choice(
+                labelled[codes == c], max(n_splits, round(max_rows * counts[c] / labelled.size)), False
+            )
+            for c in range(classes.size)
+        ]
+        chosen = np.sort(np.concatenate(keep))
+    unlabelled = np.setdiff1d(np.arange(len(labels)), labelled)
+    if unlabelled.size > max_rows:
+        unlabelled = np.sort(rng.choice(unlabelled, max_rows, replace=False))
+    chosen_labels = labels[chosen].astype(str)
+    learned, euclidean = [], []
+    for test_pos in stratified_folds(chosen_labels, n_splits, seed):
+        test = chosen[test_pos]
+        train_labelled = np.setdiff1d(chosen, test)
+        L = fit_components(np.sort(np.concatenate([train_labelled, unlabelled])))
+        truth = labels[test].astype(str)
+        reference = labels[train_labelled].astype(str)
+        k_used = min(k, train_labelled.size)
+        mapped_train, mapped_test = X[train_labelled] @ L.T, X[test] @ L.T
+        learned.append(np.mean(knn_classify(mapped_train, reference, mapped_test, k_used) == truth))
+        euclidean.append(np.mean(knn_classify(X[train_labelled], reference, X[test], k_used) == truth))
+    return KnnCheck(float(np.mean(learned)), float(np.mean(euclidean)), int(chosen.size), n_splits, k)

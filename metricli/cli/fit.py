@@ -17,7 +17,7 @@ import numpy as np
 import typer
 
 from metricli.axioms import check_mahalanobis
-from metricli.cli import render
+from metricli.cli import knn_check, render
 from metricli.cli.common import (
     EngineOption,
     ForceOption,
@@ -160,6 +160,12 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         seconds = time.perf_counter() - start
     for warning in caught:
         note(f"warning: {warning.message}")
+    checked = None
+    if knn_check.applies(cls, dataset, options):
+        X_all = (dataset.X - mean) / scale if options["standardize"] else dataset.X
+        checked = knn_check.run(cls, params, dataset, X_all, options)
+        if checked is not None and checked.worse:
+            note(knn_check.message(checked))
 
     L = learner.components_ / scale[None, :]
     metadata = {
@@ -198,6 +204,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
                 if hasattr(learner, "solver_")
                 else {}
             ),
+            "knn_check": None if checked is None else checked.as_dict(),
         },
     }
     _save(output, L, dataset.feature_names, metadata, options["force"])
