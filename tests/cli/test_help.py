@@ -16,6 +16,8 @@ COMMANDS = [
     ["distance"],
     ["neighbors"],
     ["report"],
+    ["compare"],
+    ["fit", "auto"],
     *(["fit", name] for name in LEARNERS),
     *(["evaluate", name] for name in LEARNERS),
 ]
