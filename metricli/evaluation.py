@@ -286,6 +286,7 @@ def cross_validate(
     k: int = 3,
     standardize: bool = False,
     retrieval: bool = True,
+    predictions: bool = False,
 ) -> dict[str, Any]:
     """The learned metric beside Euclidean distance, fold by fold, on the same folds.
 
@@ -299,6 +300,10 @@ def cross_validate(
     the labelled rows; rows labelled None are never held out, they join every training
     fold (for semi-supervised learners) but are not kNN references. Regression
     (``target``): shuffled folds (:func:`kfold`).
+
+    With ``predictions`` each fold also holds ``predictions``: its held-out ``rows``
+    (indices into X) and the kNN prediction of each in the ``learned`` and ``euclidean``
+    spaces, for paired tests row by row.
     """
     if (labels is None) == (target is None):
         raise MetricliError("give class labels or regression targets to score the metric against")
@@ -351,11 +356,13 @@ def cross_validate(
                 scorer: ClassificationScorer | RegressionScorer = ClassificationScorer(
                     Z_train, labels[train][references].astype(str), k, retrieval=retrieval, what=what
                 )
-                scorer.add(Z_test, labels[test].astype(str))
+                predicted = scorer.add(Z_test, labels[test].astype(str))
             else:
                 scorer = RegressionScorer(Z_train, target[train], k, what=what)
-                scorer.add(Z_test, target[test])
+                predicted = scorer.add(Z_test, target[test])
             fold[space] = scorer.result()
+            if predictions:
+                fold.setdefault("predictions", {"rows": test})[space] = predicted
         results.append(fold)
     return {
         "task": task,

@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 
 from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
 from metricli.cli import calibrate as calibrate_command
+from metricli.cli import compare as compare_command
 from metricli.cli import constraints as constraints_command
 from metricli.cli import verify as verify_command
 from metricli.cli.common import drop_notes, err, flush_notes, settings
@@ -177,6 +178,7 @@ app.command("transform")(transform.transform)
 app.command("distance")(distance.distance)
 app.command("neighbors")(neighbors.neighbors)
 app.add_typer(evaluate.evaluate_app, name="evaluate")
+app.command("compare")(compare_command.compare)
 app.command("algorithms")(algorithms.algorithms)
 app.command("info")(info.info)
 app.command("report")(report.report)

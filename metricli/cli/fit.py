@@ -302,3 +302,12 @@ for _name, _cls in LEARNERS.items():
             f"{_cls.summary}.\n\n{_cls.supervision.capitalize()}. Reference: {_cls.reference}.",
         )
     )
+
+
+def _register_auto() -> None:
+    from metricli.cli.fit_auto import fit_auto
+
+    fit_app.command("auto")(fit_auto)
+
+
+_register_auto()

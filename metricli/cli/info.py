@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from metricli.cli import render
 from metricli.cli.common import BundleArgument, JsonOption, QuietOption, configure, emit_json, out, settings
 from metricli.io.bundle import load_bundle
@@ -40,6 +42,24 @@ def info(
             ("fit seconds", fit.get("seconds")),
             ("created", meta.get("created")),
             ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())),
+            *_selection_rows(meta.get("selection")),
         ],
     )
     out.print("checksums verified", style="dim")
+
+
+def _selection_rows(selection: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """For a bundle written by ``fit auto``: what was chosen, why, and the top of the leaderboard."""
+    if not selection:
+        return []
+    figure = selection["figure"]
+    top = ", ".join(f"{row['name']} {row['mean']:.4g}" for row in selection["leaderboard"][:5])
+    return [
+        (
+            "chosen by",
+            f"fit auto: {selection['cv']}-fold cross-validation of {len(selection['leaderboard'])} candidates",
+        ),
+        ("why", selection["verdict"]),
+        (f"leaderboard ({figure})", top),
+        ("skipped", ", ".join(s["name"] for s in selection["skipped"]) or "none"),
+    ]

@@ -23,7 +23,7 @@ from metricli.cli.common import (
 from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import display_name, load_dataset
-from metricli.learners import get_learner
+from metricli.learners import LEARNERS, get_learner
 
 
 def report(
@@ -77,8 +77,12 @@ def report(
     for message in dataset.notes:
         note(message)
     evaluation = None
-    if cv and (label or target):
+    if cv and (label or target) and bundle.algorithm in LEARNERS:
         evaluation = _cross_validation(bundle, data, fmt, label, target, id_column, cv, knn, seed)
+    elif cv and (label or target):
+        note(
+            f"{bundle.path}: a baseline ({bundle.algorithm}) chosen by fit auto has no learner to cross-validate"
+        )
     figures = report_figures(
         bundle,
         dataset.X,

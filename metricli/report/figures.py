@@ -98,4 +98,6 @@ def report_figures(
             "colour_by": colour_by,
         },
         "evaluation": evaluation,
+        # written by `fit auto`: the leaderboard the metric was chosen from, and why
+        "selection": meta.get("selection"),
     }

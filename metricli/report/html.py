@@ -259,6 +259,45 @@ def _evaluation_section(evaluation: dict[str, Any] | None) -> str:
     )
 
 
+def _selection_section(selection: dict[str, Any] | None) -> str:
+    """For a bundle written by ``fit auto``: the verdict and the leaderboard it came from."""
+    if not selection:
+        return ""
+    accuracy = selection["figure"] == "accuracy"
+    scale, spec = (100.0, "+.1f") if accuracy else (1.0, "+.4g")
+    head = (
+        f"<tr><th></th><th>metric</th><th>{'accuracy' if accuracy else 'RMSE'} mean ± sd</th>"
+        f"<th>gain</th><th>{selection['confidence']:.0%} CI</th><th>p</th></tr>"
+    )
+    body = []
+    for rank, row in enumerate(selection["leaderboard"], start=1):
+        gain = row.get("gain")
+        cells = (
+            "<td>baseline</td><td></td><td></td>"
+            if gain is None
+            else f"<td class='num'>{scale * gain['mean']:{spec}}</td><td class='num'>{scale * gain['low']:{spec}} "
+            f"to {scale * gain['high']:{spec}}</td><td class='num'>{gain['p_value']:.2g}</td>"
+        )
+        name = f"<b>{_e(row['name'])}</b>" if row["name"] == selection["choice"] else _e(row["name"])
+        body.append(
+            f"<tr><td class='num'>{rank}</td><td>{name}</td>"
+            f"<td class='num'>{row['mean']:.4f} ± {row['std']:.4f}</td>{cells}</tr>"
+        )
+    skipped = "".join(f"<li>{_e(s['name'])}: {_e(s['reason'])}</li>" for s in selection["skipped"])
+    unit = "points of accuracy" if accuracy else "RMSE of the baseline minus the row's"
+    return (
+        "<h2>How this metric was chosen</h2>"
+        f"<p><b>{_e(selection['verdict'])}</b></p>"
+        f"<p class='note'>metricli fit auto: {selection['cv']}-fold cross-validation (seed {selection['seed']}, "
+        f"kNN k = {selection['k']}) of every applicable learner and both baselines, then a grid of the best "
+        f"learners' key parameters. Gain over the better baseline ({_e(selection['best_baseline'])}) in {unit}, "
+        "from the paired held-out predictions; p: McNemar's test (accuracy) or a paired test of squared "
+        "errors (RMSE).</p>"
+        f"<table>{head}{''.join(body)}</table>"
+        + (f"<p class='note'>Skipped:</p><ul class='note'>{skipped}</ul>" if skipped else "")
+    )
+
+
 def render_html(figures: dict[str, Any]) -> str:
     """The whole page as one string: inline CSS, images as data URIs, no script, no network."""
     verdict = figures["verdict"]
@@ -285,6 +324,7 @@ def render_html(figures: dict[str, Any]) -> str:
         f"<p class='note'>{scatter['n_shown']} of {scatter['n_points']} points"
         f"{' (a seeded sample)' if scatter['n_shown'] < scatter['n_points'] else ''}.</p>",
         f"<img alt='scatter before and after' src='data:image/svg+xml;base64,{scatter_svg(scatter)}'>",
+        _selection_section(figures.get("selection")),
         "<h2>kNN with the learned metric against Euclidean</h2>",
         _evaluation_section(figures.get("evaluation")),
         "<h2>The objective per iteration</h2>",

@@ -1,0 +1,406 @@
+"""metricli.selection: the leaderboard, the paired comparison, the verdict and the budget."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metricli import evaluation, selection
+from metricli.learners import LFDA, NCA, Covariance
+from metricli.selection import (
+    BASELINES,
+    Candidate,
+    Outcome,
+    compare,
+    default_candidates,
+    estimate_fit_seconds,
+    leaderboard,
+    paired_difference,
+)
+from tests.conftest import IRIS
+
+
+def iris_with_noise(extra: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Iris and ``extra`` standard-normal columns: Euclidean kNN drowns in them, a learned metric need not."""
+    frame = pd.read_csv(IRIS)
+    X = frame.drop(columns="species").to_numpy(dtype=float)
+    noise = np.random.default_rng(seed).normal(size=(X.shape[0], extra))
+    return np.hstack([X, noise]), frame["species"].to_numpy(dtype=object)
+
+
+def test_paired_difference_by_hand() -> None:
+    # K = 3 fold gains 0.1, 0.2, 0.3: mean 0.2, s² = 0.01; Nadeau-Bengio variance of the mean
+    # (1/3 + 10/20) * 0.01 = 0.008333..., se = 0.0912871; t(2, 0.975) = 4.302653
+    result = paired_difference([0.1, 0.2, 0.3], n_train=20, n_test=10)
+    se = math.sqrt((1 / 3 + 0.5) * 0.01)
+    assert se == pytest.approx(0.0912871, abs=1e-7)
+    assert result["mean"] == pytest.approx(0.2)
+    assert result["std"] == pytest.approx(0.1)
+    assert result["low"] == pytest.approx(0.2 - 4.302653 * se, abs=1e-6)
+    assert result["high"] == pytest.approx(0.2 + 4.302653 * se, abs=1e-6)
+    # t = 0.2 / 0.0912871 = 2.19089 on 2 degrees of freedom: two-sided p = 0.15983
+    assert result["p_value"] == pytest.approx(0.15983, abs=1e-4)
+
+
+def test_paired_difference_of_equal_gains_has_zero_width() -> None:
+    result = paired_difference([0.05] * 4, n_train=30, n_test=10)
+    assert (result["low"], result["high"], result["p_value"]) == (0.05, 0.05, 0.0)
+
+
+def test_paired_rows_by_hand() -> None:
+    # 100 held-out rows: 13 only the candidate gets right, 2 only the baseline, 60 both, 25 neither
+    candidate = np.array([1.0] * 13 + [0.0] * 2 + [1.0] * 60 + [0.0] * 25)
+    baseline = np.array([0.0] * 13 + [1.0] * 2 + [1.0] * 60 + [0.0] * 25)
+    gain = selection.paired_rows(candidate, baseline, "classification")
+    # (b - c)/n = 0.11; variance (b + c - (b - c)²/n)/n² = (15 - 1.21)/10⁴; z = 1.959964;
+    # continuity correction 1/n = 0.01
+    half = 1.959964 * math.sqrt(13.79) / 100 + 0.01
+    assert gain["mean"] == pytest.approx(0.11)
+    assert gain["low"] == pytest.approx(0.11 - half, abs=1e-6)
+    assert gain["high"] == pytest.approx(0.11 + half, abs=1e-6)
+    # McNemar exact: 2 P(X <= 2), X ~ Binomial(15, 1/2) = 2 (1 + 15 + 105) / 2^15
+    assert gain["p_value"] == pytest.approx(242 / 32768)
+    assert (gain["better"], gain["worse"]) == (13, 2)
+    assert selection.beats(gain)
+
+
+def test_paired_rows_ignore_rows_never_held_out_and_equal_predictions_gain_nothing() -> None:
+    same = np.array([1.0, 0.0, np.nan, 1.0])
+    gain = selection.paired_rows(same, same.copy(), "classification")
+    assert (gain["mean"], gain["low"], gain["high"], gain["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+    assert not selection.beats(gain)
+
+
+def test_paired_rows_of_a_regression_on_the_rmse_scale_by_hand() -> None:
+    # squared errors: baseline 4, 9, 1, 16 (MSE 7.5), candidate 1, 4, 1, 9 (MSE 3.75)
+    baseline = np.array([4.0, 9.0, 1.0, 16.0])
+    candidate = np.array([1.0, 4.0, 1.0, 9.0])
+    gain = selection.paired_rows(candidate, baseline, "regression")
+    assert gain["mean"] == pytest.approx(math.sqrt(7.5) - math.sqrt(3.75))
+    # differences 3, 5, 0, 7: mean 3.75, sd 2.986079, se 1.493039
+    half = 1.959964 * 2.986079 / 2
+    assert gain["low"] == pytest.approx(math.sqrt(7.5) - math.sqrt(7.5 - (3.75 - half)), abs=1e-5)
+    assert gain["high"] == pytest.approx(math.sqrt(7.5) - math.sqrt(max(7.5 - (3.75 + half), 0)), abs=1e-5)
+
+
+def _outcome(candidate: Candidate, right: list[int], folds: int = 3) -> Outcome:
+    """An outcome from per-row right (1) / wrong (0) votes, the rows dealt into ``folds`` folds in order."""
+    values = np.asarray(right, dtype=float)
+    parts = np.array_split(values, folds)
+    return Outcome(
+        candidate,
+        scores=[float(p.mean()) for p in parts],
+        fit_seconds=[0.0] * folds,
+        n_train=[values.size - p.size for p in parts],
+        n_test=[p.size for p in parts],
+        row_values=values,
+    )
+
+
+def test_leaderboard_gains_against_the_better_baseline_row_by_row() -> None:
+    euclidean, standardized = BASELINES
+    learner = Candidate("nca", NCA)
+    # 60 rows in 3 folds of 20; standardized is right on rows 0-44, euclidean on 0-39
+    # (and 50-52), nca on 0-54: 10 rows better than standardized, none worse
+    base = [1] * 45 + [0] * 15
+    board = leaderboard(
+        [
+            _outcome(euclidean, [1] * 40 + [0] * 10 + [1] * 3 + [0] * 7),
+            _outcome(standardized, base),
+            _outcome(learner, [1] * 55 + [0] * 5),
+        ],
+        "classification",
+    )
+    assert board["best_baseline"] == "standardized"
+    assert [row["name"] for row in board["rows"]] == ["nca", "standardized", "euclidean"]
+    rows = {row["name"]: row for row in board["rows"]}
+    assert "gain" not in rows["standardized"]
+    assert rows["nca"]["gain"] == selection.paired_rows(
+        np.array([1.0] * 55 + [0.0] * 5), np.array(base, dtype=float), "classification"
+    )
+    assert (rows["nca"]["gain"]["better"], rows["nca"]["gain"]["worse"]) == (10, 0)
+    assert rows["nca"]["gain"]["mean"] == pytest.approx(10 / 60)
+    # fold by fold: standardized 1, 1, 0.25 and nca 1, 1, 0.75
+    assert rows["nca"]["fold_gain"] == paired_difference([0.0, 0.0, 0.5], 40, 20)
+    # euclidean: right on 3 rows standardized gets wrong, wrong on 5 it gets right
+    assert (rows["euclidean"]["gain"]["better"], rows["euclidean"]["gain"]["worse"]) == (3, 5)
+    assert board["choice"] == "nca"
+    assert board["verdict"].startswith("use nca: +16.7 points of accuracy over standardized Euclidean")
+
+
+def test_regression_gain_is_the_baselines_rmse_minus_the_learners() -> None:
+    euclidean, standardized = BASELINES
+
+    def regression(candidate: Candidate, squared_errors: list[float]) -> Outcome:
+        values = np.asarray(squared_errors)
+        parts = np.array_split(values, 2)
+        return Outcome(
+            candidate,
+            scores=[float(np.sqrt(p.mean())) for p in parts],
+            fit_seconds=[0.0, 0.0],
+            n_train=[2, 2],
+            n_test=[2, 2],
+            row_values=values,
+        )
+
+    board = leaderboard(
+        [
+            regression(euclidean, [4.0, 4.0, 9.0, 9.0]),
+            regression(standardized, [9.0, 9.0, 16.0, 16.0]),
+            regression(Candidate("covariance", Covariance), [4.0, 9.0, 9.0, 16.0]),
+        ],
+        "regression",
+    )
+    assert board["best_baseline"] == "euclidean"  # lower RMSE is better
+    gain = next(r for r in board["rows"] if r["name"] == "covariance")["gain"]
+    assert gain["mean"] == pytest.approx(math.sqrt(6.5) - math.sqrt(9.5))
+    assert board["choice"] is None
+    assert board["verdict"].startswith("no learned metric beats Euclidean here")
+    assert f"RMSE higher by {math.sqrt(9.5) - math.sqrt(6.5):.4g} than Euclidean's" in board["verdict"]
+
+
+def test_a_learned_metric_wins_on_iris_with_noise_columns() -> None:
+    X, y = iris_with_noise()
+    result = compare(X, labels=y, n_splits=3, seed=0)
+    chosen = next(row for row in result["rows"] if row["name"] == result["choice"])
+    assert not chosen["baseline"]
+    assert chosen["gain"]["low"] > 0
+    # eight noise columns cost Euclidean kNN about 15 points of accuracy on iris
+    euclidean = next(row for row in result["rows"] if row["name"] == "euclidean")
+    assert euclidean["mean"] < 0.85
+    assert chosen["mean"] > 0.95
+    assert result["verdict"].startswith(f"use {chosen['name']}: +")
+
+
+def test_nothing_beats_euclidean_on_pure_noise() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 6))
+    y = rng.choice(np.array(["a", "b", "c"], dtype=object), size=150)
+    result = compare(X, labels=y, n_splits=3, seed=0)
+    assert result["choice"] is None
+    assert result["verdict"].startswith("no learned metric beats")
+    assert not any(selection.beats(row["gain"]) for row in result["rows"] if "gain" in row)
+
+
+def test_every_applicable_learner_is_compared() -> None:
+    names = {c.name for c in default_candidates("classification")}
+    assert names == {
+        "euclidean",
+        "standardized",
+        "covariance",
+        "nca",
+        "lmnn",
+        "lfda",
+        "self",
+        "rca",
+        "kissme",
+        "itml",
+        "sdml",
+        "mmc",
+        "lsml",
+        "scml",
+    }
+    assert {c.name for c in default_candidates("regression")} == {
+        "euclidean",
+        "standardized",
+        "mlkr",
+        "covariance",
+    }
+
+
+def test_a_class_too_small_for_a_learner_skips_it_with_the_reason() -> None:
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, 1, (40, 4)), rng.normal(2, 1, (40, 4)), rng.normal(-2, 1, (2, 4))])
+    y = np.array(["a"] * 40 + ["b"] * 40 + ["c"] * 2, dtype=object)
+    candidates = [*BASELINES, Candidate("lmnn", selection.LEARNERS["lmnn"]), Candidate("lfda", LFDA)]
+    result = compare(X, labels=y, n_splits=3, candidates=candidates)
+    skipped = {s["name"]: s["reason"] for s in result["skipped"]}
+    # the 2 points of class c fall in two folds: a training part holding one has no target neighbour
+    assert list(skipped) == ["lmnn"]
+    assert "class 'c' has a single point" in skipped["lmnn"]
+    assert {row["name"] for row in result["rows"]} == {"euclidean", "standardized", "lfda"}
+
+
+class _FrozenClock:
+    """A clock that never advances: the budget is then spent by the estimates alone."""
+
+    def __call__(self) -> float:
+        return 0.0
+
+
+def test_budget_skips_exactly_the_learners_whose_estimate_does_not_fit() -> None:
+    X, y = iris_with_noise(extra=2)
+    candidates = default_candidates("classification")
+    n_fit, d = 100, X.shape[1]  # 3 folds of 150 rows: 100 training rows each
+    estimates = {
+        c.name: 3 * estimate_fit_seconds(c, n_fit, d, 3) + selection.estimate_scoring_seconds(150, d, 3)
+        for c in candidates
+        if not c.is_baseline
+    }
+    ordered = sorted(set(estimates.values()))
+    budget = (ordered[0] + ordered[1]) / 2  # between the cheapest estimate and the next
+    result = compare(X, labels=y, n_splits=3, budget=budget, clock=_FrozenClock())
+    ran = {row["name"] for row in result["rows"] if not row["baseline"]}
+    assert ran == {name for name, seconds in estimates.items() if seconds <= budget}
+    assert ran and len(ran) < len(estimates)
+    skipped = {s["name"]: s for s in result["skipped"]}
+    assert set(skipped) == set(estimates) - ran
+    for name, entry in skipped.items():
+        assert entry["estimate_seconds"] == pytest.approx(estimates[name])
+        assert entry["reason"].startswith("would take about")
+    # the same budget gives the same run
+    again = compare(X, labels=y, n_splits=3, budget=budget, clock=_FrozenClock())
+    assert {row["name"] for row in again["rows"]} == {row["name"] for row in result["rows"]}
+
+
+def test_a_learner_under_way_stops_after_its_fold_when_the_budget_runs_out() -> None:
+    X, y = iris_with_noise(extra=2)
+    now = [0.0]
+
+    class TenSecondLFDA(LFDA):
+        """LFDA whose every fit takes ten seconds on the test's clock."""
+
+        def fit(self, X, y):
+            now[0] += 10.0
+            return super().fit(X, y)
+
+    # the estimate (well under a second) fits in 15 s; after two folds 20 s are spent
+    result = compare(
+        X,
+        labels=y,
+        n_splits=3,
+        budget=15.0,
+        candidates=[*BASELINES, Candidate("lfda", TenSecondLFDA)],
+        clock=lambda: now[0],
+    )
+    skipped = {s["name"]: s["reason"] for s in result["skipped"]}
+    assert skipped == {"lfda": "stopped after 2 of 3 folds: the budget ran out"}
+    assert {row["name"] for row in result["rows"]} == {"euclidean", "standardized"}
+
+
+def test_estimates_grow_with_size() -> None:
+    nca = Candidate("nca", NCA)
+    small, large = estimate_fit_seconds(nca, 500, 10, 3), estimate_fit_seconds(nca, 5000, 10, 3)
+    assert large > 50 * (small - 0.02)
+    assert estimate_fit_seconds(BASELINES[0], 10**6, 100, 3) == 0.0
+
+
+# -- choosing -------------------------------------------------------------------------------------
+
+
+def pure_noise(seed: int = 0, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """Features of different scales with no relation to random labels."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)) * rng.uniform(0.5, 5, size=5)
+    return X, rng.choice(np.array(["a", "b", "c"], dtype=object), size=n)
+
+
+def test_the_baseline_is_chosen_on_pure_noise_features() -> None:
+    X, y = pure_noise()
+    result = selection.choose(X, labels=y, n_splits=3, seed=0)
+    assert not result["beats_baseline"]
+    assert result["choice"] == result["best_baseline"]
+    assert result["chosen"]["baseline"]
+    # round 2 ran: grid variants are on the board, and none of them beat the baseline either
+    assert any(" " in row["name"] for row in result["rows"])
+    assert not any(selection.beats(row["gain"]) for row in result["rows"] if "gain" in row)
+
+
+#: closed-form learners and ITML (its pairs drawn with the seed): fast enough for nested runs
+QUICK = [
+    *BASELINES,
+    *(Candidate(name, selection.LEARNERS[name]) for name in ("lfda", "kissme", "rca", "itml")),
+]
+
+
+def test_the_same_seed_gives_the_same_choice() -> None:
+    X, y = iris_with_noise()
+    first = selection.choose(X, labels=y, n_splits=3, seed=7, candidates=QUICK)
+    second = selection.choose(X, labels=y, n_splits=3, seed=7, candidates=QUICK)
+    assert first["beats_baseline"]
+    assert first["choice"] == second["choice"]
+    assert [(r["name"], r["scores"]) for r in first["rows"]] == [
+        (r["name"], r["scores"]) for r in second["rows"]
+    ]
+    L1, _ = selection.refit(first["chosen"], X, labels=y, seed=7)
+    L2, _ = selection.refit(second["chosen"], X, labels=y, seed=7)
+    np.testing.assert_array_equal(L1, L2)
+
+
+def test_refit_of_a_baseline_is_the_identity_or_the_standardization() -> None:
+    X, _ = pure_noise()
+    euclidean = {
+        "name": "euclidean",
+        "algorithm": "euclidean",
+        "baseline": True,
+        "standardize": False,
+        "params": {},
+    }
+    L, _ = selection.refit(euclidean, X)
+    np.testing.assert_array_equal(L, np.eye(5))
+    L, report = selection.refit({**euclidean, "name": "standardized", "standardize": True}, X)
+    np.testing.assert_allclose(L, np.diag(1 / X.std(axis=0)), rtol=1e-12)
+    assert report["scale"] == pytest.approx(X.std(axis=0).tolist())
+
+
+def test_refit_folds_the_standardization_into_the_learners_L() -> None:
+    X, y = iris_with_noise(extra=2)
+    row = {"name": "lfda", "algorithm": "lfda", "baseline": False, "standardize": True, "params": {"k": 3}}
+    L, report = selection.refit(row, X, labels=y)
+    direct = LFDA(k=3).fit((X - X.mean(axis=0)) / X.std(axis=0), y.astype(str))
+    np.testing.assert_allclose(L, direct.components_ / X.std(axis=0), rtol=1e-10, atol=1e-12)
+    assert report["params"]["k"] == 3
+
+
+def _ids(X: np.ndarray) -> set[int]:
+    return {int(v) for v in X[:, 0]}
+
+
+def _touched_test_rows(X: np.ndarray, y: np.ndarray, leak: bool) -> list[int]:
+    """Run nested CV with a selection that records the rows it is given; count outer test rows among them.
+
+    Column 0 of X is the row number. With ``leak`` the selection is handed every row instead of
+    the outer training part it was given: the bug this test must catch.
+    """
+    seen: list[set[int]] = []
+
+    def recording_choose(X_part: np.ndarray, **options):
+        if leak:
+            X_part, options["labels"] = X, y
+        seen.append(_ids(X_part))
+        return selection.choose(X_part, **options)
+
+    candidates = [*BASELINES, Candidate("lfda", LFDA)]
+    result = selection.nested_cross_validate(
+        X, labels=y, n_splits=3, inner_splits=3, seed=0, candidates=candidates, select=recording_choose
+    )
+    folds = evaluation.stratified_folds(y.astype(str), 3, seed=0)
+    assert len(seen) == len(folds) == len(result["folds"])
+    return [len(rows & {int(i) for i in test}) for rows, test in zip(seen, folds, strict=True)]
+
+
+def test_nested_cross_validation_never_lets_a_test_fold_touch_the_choice() -> None:
+    X, y = iris_with_noise(extra=2)
+    X = np.hstack([np.arange(X.shape[0], dtype=float)[:, None], X])
+    assert _touched_test_rows(X, y, leak=False) == [0, 0, 0]
+    # the same check catches a selection that sees everything: 50 test rows per fold
+    assert _touched_test_rows(X, y, leak=True) == [50, 50, 50]
+
+
+def test_nested_cross_validation_scores_the_choice_on_the_outer_folds() -> None:
+    X, y = iris_with_noise()
+    result = selection.nested_cross_validate(
+        X, labels=y, n_splits=3, inner_splits=5, seed=0, candidates=QUICK
+    )
+    assert len(result["choices"]) == 3
+    learned = result["summary"]["learned"]["accuracy"]["mean"]
+    euclidean = result["summary"]["euclidean"]["accuracy"]["mean"]
+    names = {c.name for c in QUICK} | {
+        r["name"] for r in selection.choose(X, labels=y, n_splits=5, candidates=QUICK)["rows"]
+    }
+    assert {fold["choice"] for fold in result["folds"]} <= names
+    # the choices, made without the held-out rows, still beat Euclidean on them
+    assert learned > euclidean
