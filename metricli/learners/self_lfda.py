@@ -41,7 +41,7 @@ class SELF(LFDA):
     :class:`LFDA` on the same labels (a fixed β mixed in the total scatter, and a
     dominant nuisance direction such as overall size swamped the discriminant ones:
     44 points below LFDA on one set), and with no label at all β' = β. The default
-    β = 0.1 (β' = 0.05 with half of the labels hidden) is justified below; the paper's
+    β = 0.3 is justified below; the paper's
     own experiments chose β by cross-validation.
 
     Choices the paper leaves open, made here so that β means the same on any data:
@@ -54,7 +54,11 @@ class SELF(LFDA):
     LFDA on the labelled half). With half of each training fold's labels hidden, over
     the four shared and nine held-out sets (``benchmarks/heldout.py``), mean kNN accuracy:
     β = 0.1 .855 with this scaling; unscaled, β = 0.01 .847, 0.1 .816, 0.5 .789; LFDA on
-    the labelled half (metric-learn) .827 on the 11 sets it fits. As in :class:`LFDA`,
+    the labelled half (metric-learn) .827 on the 11 sets it fits. With this scaling
+    β = 0.1, 0.3, 0.5 give .855, .852, .840 there; with 10% of the labels kept (iris,
+    wine, breast_cancer, digits; ``benchmarks/self_semisupervised.py``) .916, .935, .942,
+    where LFDA on the labelled 10% gives .795. β = 0.3 is within a point of the best in
+    both regimes. As in :class:`LFDA`,
     the problem is solved on the range of the mixed total scatter (1 - β') S⁽ᵐ⁾ + β' S⁽ᵗ⁾
     with S⁽ʳˡʷ⁾ + α · that scatter (``regularization`` α).
 
@@ -79,7 +83,7 @@ class SELF(LFDA):
 
     def __init__(
         self,
-        beta: float = 0.1,
+        beta: float = 0.3,
         n_components: int | None = None,
         k: int = 7,
         embedding_type: EmbeddingType = "weighted",
