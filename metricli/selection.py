@@ -165,6 +165,10 @@ def estimate_scoring_seconds(n: int, d: int, n_splits: int) -> float:
 # -- one candidate on the folds -----------------------------------------------------------------
 
 
+#: how the note on a learner skipped for its estimate begins
+_WOULD_TAKE = "would take about"
+
+
 class _BudgetSpent(Exception):
     """Raised between folds when the budget ran out while a candidate was being cross-validated."""
 
@@ -429,7 +433,7 @@ def run_candidates(
                 Outcome(
                     candidate,
                     estimate_seconds=estimate,
-                    skipped=f"would take about {_seconds(estimate)}; {_seconds(remaining)} of the budget left",
+                    skipped=f"{_WOULD_TAKE} {_seconds(estimate)}; {_seconds(remaining)} of the budget left",
                 )
             )
             continue
@@ -685,8 +689,9 @@ def choose(
     Round 1 is :func:`compare` with every learner at its defaults, on half the budget. Round 2
     (successive halving in two rungs) keeps the ``finalists`` learners that have a grid with the
     highest mean gain over the better baseline and cross-validates their :func:`parameter_grid` on the same
-    folds with what is left. The choice is the candidate with the largest gain among those that
-    :func:`beats` the better baseline at ``confidence``; when there is none, that baseline.
+    folds with what is left; learners round 1 skipped for their estimate then get whatever is
+    still left, cheapest first. The choice is the candidate with the largest gain among those
+    that :func:`beats` the better baseline at ``confidence``; when there is none, that baseline.
     """
     start = clock()
     first_budget = None if budget is None else budget / 2
@@ -734,7 +739,26 @@ def choose(
         second = leaderboard(outcomes, task)
         rows += [r for r in second["rows"] if not r["baseline"]]
         skipped += second["skipped"]
-    # one board over both rounds: the same folds and baselines, so the gains compare directly
+    # what round 1 left out for want of time gets what round 2 left over, cheapest first
+    postponed = [by_name[s["name"]] for s in skipped if s["reason"].startswith(_WOULD_TAKE)]
+    if postponed and budget is not None and budget - (clock() - start) > 0:
+        outcomes = run_candidates(
+            [EUCLIDEAN, STANDARDIZED, *postponed],
+            np.asarray(X, dtype=np.float64),
+            None if labels is None else np.asarray(labels, dtype=object),
+            None if target is None else np.asarray(target, dtype=np.float64),
+            n_splits=n_splits,
+            seed=seed,
+            k=k,
+            budget=max(budget - (clock() - start), 0.0),
+            clock=clock,
+            progress=progress,
+        )
+        third = leaderboard(outcomes, first["task"])
+        rows += [r for r in third["rows"] if not r["baseline"]]
+        names = {c.name for c in postponed}
+        skipped = [s for s in skipped if s["name"] not in names] + third["skipped"]
+    # one board over all rounds: the same folds and baselines, so the gains compare directly
     higher = first["higher_is_better"]
     rows.sort(key=lambda r: -r["mean"] if higher else r["mean"])
     choice = pick(rows, confidence)

@@ -404,3 +404,25 @@ def test_nested_cross_validation_scores_the_choice_on_the_outer_folds() -> None:
     assert {fold["choice"] for fold in result["folds"]} <= names
     # the choices, made without the held-out rows, still beat Euclidean on them
     assert learned > euclidean
+
+
+def test_choose_gives_a_learner_round_one_had_no_time_for_what_round_two_left() -> None:
+    X, y = iris_with_noise(extra=2)
+    lfda, scml = Candidate("lfda", LFDA), Candidate("scml", selection.LEARNERS["scml"])
+    estimate = {
+        c.name: 3 * estimate_fit_seconds(c, 100, X.shape[1], 3)
+        + selection.estimate_scoring_seconds(150, 6, 3)
+        for c in (lfda, scml)
+    }
+    assert estimate["scml"] > 2 * estimate["lfda"]
+    # round 1 has half the budget: too little for SCML; with a frozen clock round 3 has all of it
+    budget = 1.5 * estimate["scml"]
+    first = compare(
+        X, labels=y, n_splits=3, budget=budget / 2, candidates=[*BASELINES, lfda, scml], clock=_FrozenClock()
+    )
+    assert [s["name"] for s in first["skipped"]] == ["scml"]
+    result = selection.choose(
+        X, labels=y, n_splits=3, budget=budget, candidates=[*BASELINES, lfda, scml], clock=_FrozenClock()
+    )
+    assert result["skipped"] == []
+    assert "scml" in {row["name"] for row in result["rows"]}
