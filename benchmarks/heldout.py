@@ -197,7 +197,7 @@ def summary(paths: list[Path]) -> str:
                 return "-"
             middle = float(np.median(values))
             if unit == "x":
-                return f"{middle:.3g}×"
+                return f"{middle:,.0f}×" if middle >= 100 else f"{middle:.3g}×"
             return f"{middle * 1e3:.3g} ms" if middle < 1 else f"{middle:.3g} s"
 
         lines.append(
