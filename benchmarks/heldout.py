@@ -145,10 +145,20 @@ def fetch(names: list[str]) -> None:
 # -- the summary: deltas against the peer and against Euclidean kNN ---------------------------------
 
 
-def summary(path: Path) -> str:
+def load_records(paths: list[Path]) -> list[dict]:
+    """The records of one or more results files of run.py (later files win for the same row)."""
+    rows: dict[tuple, dict] = {}
+    for path in paths:
+        for r in json.loads(path.read_text())["records"]:
+            rows[(r["learner"], r["dataset"], r["subject"])] = r
+    return list(rows.values())
+
+
+def summary(paths: list[Path]) -> str:
     """Per learner: mean and worst accuracy delta (points) against its peer and Euclidean, and fit times."""
-    results = json.loads(path.read_text())
-    records = results["records"] if isinstance(results, dict) else results
+    import numpy as np
+
+    records = load_records(paths)
     by = {}
     for r in records:
         by.setdefault((r["learner"], r["dataset"]), []).append(r)
@@ -156,11 +166,11 @@ def summary(path: Path) -> str:
     learners = sorted({r["learner"] for r in records if r["side"] == "metricli"})
     lines = [
         "| learner | sets | vs peer: mean | worst (set) | vs Euclidean: mean | worst (set) "
-        "| fit s, metricli | fit s, peer |",
-        "|---|---|---|---|---|---|---|---|",
+        "| median fit, metricli | median fit, peer | median speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for learner in learners:
-        deltas, base, ours_t, peer_t = [], [], [], []
+        deltas, base, ours_t, peer_t, ratios = [], [], [], [], []
         for (name, dataset), rows in sorted(by.items()):
             if name != learner:
                 continue
@@ -171,6 +181,7 @@ def summary(path: Path) -> str:
             if peer is not None:
                 deltas.append((100 * (ours["score"] - peer["score"]), dataset))
                 peer_t.append(peer["fit_wall_s"])
+                ratios.append(peer["fit_wall_s"] / ours["fit_wall_s"])
             if euclid.get(dataset) is not None:
                 base.append((100 * (ours["score"] - euclid[dataset]), dataset))
             ours_t.append(ours["fit_wall_s"])
@@ -181,10 +192,17 @@ def summary(path: Path) -> str:
         def worst(values):
             return "{:+.1f} ({})".format(*min(values)) if values else "-"
 
-        total = lambda xs: f"{sum(xs):.2f}" if xs else "-"  # noqa: E731
+        def median(values, unit="s"):
+            if not values:
+                return "-"
+            middle = float(np.median(values))
+            if unit == "x":
+                return f"{middle:,.0f}×" if middle >= 100 else f"{middle:.3g}×"
+            return f"{middle * 1e3:.3g} ms" if middle < 1 else f"{middle:.3g} s"
+
         lines.append(
             f"| {learner} | {len(ours_t)} | {mean(deltas)} | {worst(deltas)} | {mean(base)} | {worst(base)} "
-            f"| {total(ours_t)} | {total(peer_t)} |"
+            f"| {median(ours_t)} | {median(peer_t)} | {median(ratios, 'x')} |"
         )
     return "\n".join(lines)
 
@@ -228,10 +246,13 @@ def _scores_of(key: str, params: dict, names: list[str]) -> dict[str, float]:
             if bench.constraints == "pairs":
                 cons = arrays[f"cons_{f}"]
                 supervision = constraints.Pairs(cons[:, 0], cons[:, 1], arrays[f"cons_y_{f}"])
-            elif bench.constraints is None and not bench.unlabelled_fraction:
+            elif bench.constraints is None and bench.unlabelled_fraction:  # hidden labels are None
+                supervision = arrays[f"y_{f}"].astype(object)
+                supervision[~arrays[f"labelled_{f}"]] = None
+            elif bench.constraints is None:
                 supervision = arrays[f"y_{f}"]
             else:
-                raise SystemExit(f"--compare handles pair learners and fully labelled ones, not {key}")
+                raise SystemExit(f"--compare handles pair learners and label learners, not {key}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = cls(**chosen).fit(X_train, supervision)
@@ -242,9 +263,9 @@ def _scores_of(key: str, params: dict, names: list[str]) -> dict[str, float]:
     return scores
 
 
-def compare(key: str, settings: list[dict], results: Path) -> str:
+def compare(key: str, settings: list[dict], paths: list[Path]) -> str:
     """A table: each setting's accuracy per data set, beside the peer's and Euclidean's from ``results``."""
-    records = json.loads(results.read_text())["records"]
+    records = load_records(paths)
     peer = {r["dataset"]: r.get("score") for r in records if r["learner"] == key and r["side"] == "peer"}
     euclid = {r["dataset"]: r.get("score") for r in records if r["side"] == "baseline"}
     names = [n for n in euclid if euclid[n] is not None]
@@ -279,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/heldout.py", description=__doc__.split("\n")[0])
     parser.add_argument("--fetch", action="store_true", help="download the data sets into benchmarks/.data")
     parser.add_argument("--datasets", help="comma-separated names (default: all nine)")
-    parser.add_argument("--results", default="heldout", help="results file name in benchmarks/results")
+    parser.add_argument(
+        "--results", default="heldout", help="results file name(s) in benchmarks/results, comma-separated"
+    )
     parser.add_argument(
         "--compare",
         metavar="LEARNER",
@@ -300,13 +323,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
         fetch(names)
         return 0
-    path = RESULTS / f"{args.results}.json"
-    if not path.exists():
-        raise SystemExit(f"no {path}; run benchmarks/run.py --output {args.results} first")
+    paths = [RESULTS / f"{name}.json" for name in args.results.split(",")]
+    for path in paths:
+        if not path.exists():
+            raise SystemExit(f"no {path}; run benchmarks/run.py --output {path.stem} first")
     if args.compare:
-        print(compare(args.compare, [json.loads(s) for s in args.setting] or [{}], path))
+        print(compare(args.compare, [json.loads(s) for s in args.setting] or [{}], paths))
         return 0
-    print(summary(path))
+    print(summary(paths))
     return 0
 
 

@@ -41,7 +41,7 @@ def test_every_row_labelled_is_exactly_lfda(beta):
 
 
 def test_in_between_it_solves_the_regularized_local_fisher_problem():
-    # S_rlb = (1-β') S_lb + β' S_t, S_rlw = (1-β') S_lw + β' τ I (eqs. 9-10), each scatter per point,
+    # S_rlb = (1-β') S_lb + β' c_b S_t, S_rlw = (1-β') S_lw + β' c_w I (eqs. 9-10), each scatter per point,
     # β' = β · (unlabelled share): 0.45 · 2/3 = 0.3
     X, _, partial = partly_labelled(seed=2)
     labelled = np.array([v is not None for v in partial])
@@ -49,9 +49,9 @@ def test_in_between_it_solves_the_regularized_local_fisher_problem():
     S_lb, S_lw, _ = dense_local_scatters(X[labelled], partial[labelled].astype(str), 7)
     centered = X - X.mean(axis=0)
     S_t = centered.T @ centered / len(X)
-    tau = np.trace(S_t) / X.shape[1]
-    between = (1 - beta) * S_lb + beta * S_t
-    within = (1 - beta) * S_lw + beta * tau * np.eye(X.shape[1])
+    # each unsupervised term at the trace of the term it joins
+    between = (1 - beta) * S_lb + beta * np.trace(S_lb) / np.trace(S_t) * S_t
+    within = (1 - beta) * S_lw + beta * np.trace(S_lw) / X.shape[1] * np.eye(X.shape[1])
     expected = weighted_metric(between, within)
     model = SELF(beta=0.45, regularization=0.0).fit(X, partial)
     assert model.beta_ == pytest.approx(beta, rel=1e-15)
