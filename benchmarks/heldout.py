@@ -187,10 +187,13 @@ def summary(paths: list[Path]) -> str:
             ours_t.append(ours["fit_wall_s"])
 
         def mean(values):
-            return f"{sum(v for v, _ in values) / len(values):+.1f}" if values else "-"
+            return f"{round(sum(v for v, _ in values) / len(values), 1) + 0.0:+.1f}" if values else "-"
 
         def worst(values):
-            return "{:+.1f} ({})".format(*min(values)) if values else "-"
+            if not values:
+                return "-"
+            value, name = min(values)
+            return f"{round(value, 1) + 0.0:+.1f} ({name})"
 
         def median(values, unit="s"):
             if not values:
