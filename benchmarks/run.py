@@ -513,9 +513,9 @@ def metricli_versions() -> dict:
 
 
 def command_line(argv: list[str]) -> str:
-    """The command as typed from the repository root (with PEER_PYTHON when it was set)."""
-    peer = os.environ.get("PEER_PYTHON")
-    prefix = f"PEER_PYTHON={shlex.quote(peer)} " if peer else ""
+    """The command as typed from the repository root; PEER_PYTHON, when set, is recorded by
+    name only (its value is a path on one machine, which a results file must not carry)."""
+    prefix = "PEER_PYTHON=... " if os.environ.get("PEER_PYTHON") else ""
     return prefix + shlex.join(["python", "benchmarks/run.py", *argv])
 
 
