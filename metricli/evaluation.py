@@ -484,3 +484,89 @@ def knn_check(
         learned.append(np.mean(knn_classify(mapped_train, reference, mapped_test, k_used) == truth))
         euclidean.append(np.mean(knn_classify(X[train_labelled], reference, X[test], k_used) == truth))
     return KnnCheck(float(np.mean(learned)), float(np.mean(euclidean)), int(chosen.size), n_splits, k)
+
+
+#: a column whose own kNN accuracy reaches this is named as a likely leak
+LEAK_ACCURACY = 0.99
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A feature that on its own predicts the label (see :func:`leaking_features`)."""
+
+    column: str
+    accuracy: float
+    #: Euclidean kNN accuracy from every other column together
+    others: float
+
+
+def leaking_features(
+    X: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    *,
+    n_splits: int = KNN_CHECK_SPLITS,
+    max_rows: int = KNN_CHECK_ROWS,
+    k: int = 3,
+    seed: int | None = 0,
+) -> list[Leak]:
+    """Features that alone predict the label better than all the other features together do.
+
+    Each column is scored by kNN (k = 3) on its own, on stratified held-out folds of (a
+    sample of at most ``max_rows``) labelled rows of the standardized features; a column
+    reaching :data:`LEAK_ACCURACY` is then compared with Euclidean kNN on every other
+    column. One that beats them all on its own is almost never a measurement: it is a row
+    number of a class-sorted file, an id or the label recoded, and any metric that weights
+    it looks perfect in cross-validation and is useless on new data. Returns [] when the
+    labels cannot be split (a class with fewer rows than folds, or one class).
+    """
+    labels = np.asarray(labels, dtype=object)
+    labelled = np.flatnonzero(np.array([v is not None for v in labels], dtype=bool))
+    classes, counts = np.unique(labels[labelled].astype(str), return_counts=True)
+    if classes.size < 2 or counts.min() < n_splits or X.shape[1] < 2:
+        return []
+    rng = np.random.default_rng(seed)
+    if labelled.size > max_rows:
+        labelled = np.sort(rng.choice(labelled, max_rows, replace=False))
+    truth = labels[labelled].astype(str)
+    codes = np.unique(truth, return_inverse=True)[1]
+    Xs = X[labelled]
+    scale = Xs.std(axis=0)
+    varying = np.flatnonzero(scale > 0)
+    if varying.size < 2:
+        return []
+    Xs = (Xs[:, varying] - Xs[:, varying].mean(axis=0)) / scale[varying]
+    folds = [
+        (np.setdiff1d(np.arange(truth.size), test), test) for test in stratified_folds(truth, n_splits, seed)
+    ]
+
+    leaks = []
+    for j in range(varying.size):
+        column, others = Xs[:, j], np.delete(Xs, j, axis=1)
+        alone = rest = 0
+        for train, test in folds:
+            k_used = min(k, train.size)
+            guess = _knn_classify_1d(column[train], codes[train], column[test], k_used, classes.size)
+            alone += int(np.sum(guess == codes[test]))
+        if alone / truth.size < LEAK_ACCURACY:
+            continue
+        for train, test in folds:
+            guess = knn_classify(others[train], codes[train], others[test], min(k, train.size))
+            rest += int(np.sum(guess == codes[test]))
+        if alone > rest:
+            leaks.append(Leak(names[varying[j]], alone / truth.size, rest / truth.size))
+    return leaks
+
+
+def _knn_classify_1d(
+    train: np.ndarray, codes: np.ndarray, test: np.ndarray, k: int, n_classes: int
+) -> np.ndarray:
+    """kNN vote on one coordinate in O((n + m) log n): the k nearest lie among the k training
+    values on either side of each test value in sorted order."""
+    order = np.argsort(train, kind="stable")
+    values, sorted_codes = train[order], codes[order]
+    at = np.searchsorted(values, test)
+    window = np.clip(at[:, None] + np.arange(-k, k)[None, :], 0, values.size - 1)
+    gaps = np.abs(values[window] - test[:, None])
+    nearest = np.take_along_axis(window, np.argsort(gaps, axis=1, kind="stable")[:, :k], axis=1)
+    return _vote(sorted_codes[nearest], n_classes)

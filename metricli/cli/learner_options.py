@@ -9,6 +9,7 @@ here, once, so a new learner needs no CLI code in either command.
 from __future__ import annotations
 
 import inspect
+import shlex
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from metricli.cli.common import (
     note,
 )
 from metricli.errors import MetricliError
-from metricli.evaluation import standardization
+from metricli.evaluation import leaking_features, standardization
 from metricli.io.bundle import read_matrix_file
 from metricli.io.tables import Dataset, display_name, load_dataset, sha256_file
 from metricli.learners.base import MahalanobisLearner
@@ -299,6 +300,13 @@ def load_learning_data(options: dict[str, Any]) -> Dataset:
     )
     for message in dataset.notes:
         note(message)
+    if dataset.labels is not None:
+        for leak in leaking_features(dataset.X, dataset.labels, dataset.feature_names):
+            note(
+                f"{dataset.name}: column '{leak.column}' alone predicts the label (kNN accuracy "
+                f"{leak.accuracy:.3f}; {leak.others:.3f} from the other columns together): a likely leak (a row number, "
+                f"an id or the label recoded); leave it out with --exclude {shlex.quote(leak.column)}"
+            )
     return dataset
 
 

@@ -11,6 +11,8 @@ import contextlib
 import csv
 import hashlib
 import io
+import re
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -388,6 +390,37 @@ def numeric_column(
     )
 
 
+#: names that spreadsheet and data-frame exports give a row index (compared in lower case):
+#: pandas' ``to_csv`` default ("Unnamed: 0"), R's ``write.csv`` read back ("rownames", "X",
+#: readr's "...1"), and the usual names of an id or row-number column
+_INDEX_NAMES = re.compile(
+    r"(unnamed: ?\d+|\.\.\.1|rownames|row\.names|row_names|rowname|row|rowid|row_id|index|idx|id|)"
+)
+
+
+def row_index_column(column: str, series: pd.Series, first: bool = False) -> bool:
+    """Whether a column is a row index rather than a measurement, so never a default feature.
+
+    It is when it holds the row numbers in order (0..n-1 or 1..n), or when it holds distinct
+    whole numbers and is named like an index (``rownames``, ``Unnamed: 0``, ``index``, ``id``,
+    ``row``, ...; ``X`` only as the first column, as R reads back ``write.csv``'s row names;
+    an unnamed first column). A class-sorted file's row numbers predict the label perfectly,
+    so taking them as a feature makes any learned metric look perfect.
+    """
+    n = len(series)
+    if n < 3 or not (pd.api.types.is_integer_dtype(series) or pd.api.types.is_float_dtype(series)):
+        return False
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+        return False
+    steps = np.diff(values)
+    if np.all(steps == 1) and values[0] in (0, 1):
+        return True
+    lowered = str(column).strip().lower()
+    named = bool(_INDEX_NAMES.fullmatch(lowered)) or (first and lowered == "x")
+    return named and len(np.unique(values)) == n
+
+
 def column_names(values: Sequence[str] | None, columns: Sequence[str]) -> list[str]:
     """Column names from option values (``--features a,b --features c``): a value that is a
     column's exact name is that column, so names holding commas can be given; any other
@@ -459,15 +492,36 @@ def select_columns(
         chosen = [c for c in features if c not in exclude]
     else:
         chosen = []
+        text_columns = []
+        index_columns = []
         for column in frame.columns:
             if column in reserved or column in exclude:
                 continue
             series = frame[column]
             is_numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
             if not is_numeric and pd.to_numeric(series, errors="coerce").notna().sum() == 0:
-                notes.append(f"{name}: leaving out text column '{column}' (not numeric)")
+                text_columns.append(column)
+                continue
+            if row_index_column(column, series, first=column == frame.columns[0]):
+                index_columns.append(column)
                 continue
             chosen.append(column)
+        if text_columns:
+            shown = ", ".join(repr(c) for c in text_columns[:10]) + (
+                ", ..." if len(text_columns) > 10 else ""
+            )
+            what = f"{len(text_columns)} text columns" if len(text_columns) > 1 else "text column"
+            notes.append(f"{name}: leaving out {what} {shown} (not numeric)")
+        if index_columns and not chosen:
+            # nothing else to learn from (a toy file whose one feature counts up): keep it
+            chosen = index_columns
+        elif index_columns:
+            shown = ", ".join(repr(c) for c in index_columns)
+            notes.append(
+                f"{name}: leaving out {shown}: row numbers or a row index, which would give away the "
+                f"order of the rows; use it as ids with --id {shlex.quote(str(index_columns[0]))}, or keep it as a feature "
+                "by naming the features with --features"
+            )
     if not chosen:
         raise MetricliError(f"{name}: no numeric feature columns to learn from; name them with --features")
 
