@@ -30,6 +30,7 @@ from metricli.cli.common import (
 )
 from metricli.cli.fit import standardization
 from metricli.errors import MetricliError
+from metricli.io.constraints import point_header
 from metricli.io.tables import display_name, load_dataset
 from metricli.io.writers import TableWriter
 
@@ -140,9 +141,12 @@ def constraints(
     if isinstance(drawn, weak.Chunks):
         frame = pd.DataFrame({"id" if dataset.ids is not None else "row": names, "chunk": drawn.ids})
     else:
+        reference = "id" if dataset.ids is not None else "row"
         frame = pd.DataFrame(
-            {c: (v if c == "y" else names[v]) for c, v in drawn.as_columns().items()},
-            columns=list(drawn.columns),
+            {
+                (c if c == "y" else point_header(reference, c)): (v if c == "y" else names[v])
+                for c, v in drawn.as_columns().items()
+            }
         )
     with TableWriter(output, None, force=force) as writer:
         writer.write(frame)

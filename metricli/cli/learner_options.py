@@ -390,7 +390,15 @@ def weak_constraints(
             weak.validate(found, dataset.n_samples, where=f"{dataset.name}: column '{column}'")
             info["constraints"] = {"source": "column", "column": column, **weak.describe(found)}
             return found
-        found = read_constraints(options[kind], kind, dataset.n_samples, ids=dataset.ids, rows=dataset.rows)
+        found = read_constraints(
+            options[kind],
+            kind,
+            dataset.n_samples,
+            ids=dataset.ids,
+            rows=dataset.rows,
+            id_column=dataset.id_column,
+            notify=note,
+        )
         info["constraints"] = {
             "source": "file",
             "path": display_name(options[kind]),

@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from metricli import verification
+from metricli.cli.common import note
 from metricli.cli.progress import RowProgress
 from metricli.cli.streaming import load_points
 from metricli.errors import MetricliError
 from metricli.io.bundle import Bundle
+from metricli.io.constraints import check_reference
 from metricli.io.tables import (
     DEFAULT_BATCH_ROWS,
     Dataset,
@@ -77,6 +79,8 @@ class PairSource:
                         + f"; this one has {frame.shape[1]}"
                     )
                 first, second = frame.columns[:2]
+                if progress.rows == 0:
+                    check_reference([first, second], self.id_column, where, note)
                 a = locate_points(frame[first], self.points, where, first, self.id_column)
                 b = locate_points(frame[second], self.points, where, second, self.id_column)
                 genuine = same_or_different(frame[frame.columns[2]], where) if labelled else None

@@ -8,6 +8,9 @@ the file, the row (from 0, the first row after the header) and, for CSV/TSV, the
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +21,50 @@ from metricli.io.tables import detect_format, display_name, is_number, read_tabl
 _TYPES = {"pairs": Pairs, "triplets": Triplets, "quadruplets": Quadruplets}
 
 
+def point_header(reference: str, column: str) -> str:
+    """The header of a point column of a constraint file: ``row_a`` (row numbers), ``id_a`` (ids)."""
+    return f"{reference}_{column}"
+
+
+def check_reference(
+    names: Sequence[str],
+    id_column: str | None,
+    where: str,
+    notify: Callable[[str], None] | None = None,
+) -> None:
+    """Refuse a constraint or pairs file whose header says it holds the other kind of reference.
+
+    ``metricli constraints`` heads its point columns ``row_a, row_b, ...`` when they hold
+    0-based data rows and ``id_a, id_b, ...`` when they hold values of ``--id`` (the id
+    column's own name as the prefix counts too). A file of row numbers read with ``--id``,
+    or one of ids read without, would silently pair the wrong points (an id column counting
+    from 1 shifts every pair by one), so either is an error. A header that says neither
+    (older files: ``a,b,y``) keeps its old meaning, with a note.
+    """
+    id_prefix = [] if id_column is None else [re.escape(str(id_column).lower())]
+    says_rows = all(re.fullmatch(r"row(_.*)?", str(n).strip().lower()) for n in names)
+    says_ids = all(
+        re.fullmatch(rf"({'|'.join(['id', *id_prefix])})(_.*)?", str(n).strip().lower()) for n in names
+    )
+    shown = ",".join(str(n) for n in names)
+    if says_rows and id_column is not None:
+        raise MetricliError(
+            f"{where}: its header ({shown}) says it holds row numbers, but --id {id_column} was given; "
+            "drop --id, or write the file with ids (metricli constraints ... --id COLUMN)"
+        )
+    if says_ids and not says_rows and id_column is None:
+        raise MetricliError(
+            f"{where}: its header ({shown}) says it holds ids, but no --id was given; "
+            "pass --id with the column the ids come from"
+        )
+    if not says_rows and not says_ids and notify is not None:
+        meaning = f"values of --id {id_column}" if id_column is not None else "0-based row numbers"
+        notify(
+            f"{where}: its header ({shown}) does not say whether it holds row numbers or ids; read as "
+            f"{meaning} (a header row_a,row_b,... or id_a,id_b,... says which)"
+        )
+
+
 def read_constraints(
     source: str,
     kind: str,
@@ -25,12 +72,16 @@ def read_constraints(
     ids: np.ndarray | None = None,
     fmt: str | None = None,
     rows: np.ndarray | None = None,
+    *,
+    id_column: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Pairs | Triplets | Quadruplets:
     """Read and validate a constraint file against data with ``n_points`` points.
 
-    ``ids``: the data's id of each point (entries are then ids, not row numbers).
-    ``rows``: the data-file row of each point, when some rows were dropped (e.g. by
-    --drop-missing); row numbers in the constraint file are then file rows.
+    ``ids``: the data's id of each point (entries are then ids, not row numbers), from the
+    column ``id_column``. ``rows``: the data-file row of each point, when some rows were
+    dropped (e.g. by --drop-missing); row numbers in the constraint file are then file rows.
+    The header must not contradict ``ids`` (:func:`check_reference`).
     """
     if kind not in _TYPES:
         raise MetricliError(f"unknown constraint kind '{kind}'; use pairs, triplets or quadruplets")
@@ -48,6 +99,10 @@ def read_constraints(
             f"{name}: the first line holds numbers, not column names; "
             f"add a header line: {','.join(cls.columns)}"
         )
+
+    point_columns = [c for j, c in enumerate(frame.columns) if not (cls is Pairs and j == 2)]
+    if not all(is_number(c) for c in frame.columns):
+        check_reference(point_columns, id_column if ids is not None else None, name, notify)
 
     def at(row: int) -> str:
         return f"{name}: row {row}" + (f" (line {row + line_offset})" if line_offset is not None else "")

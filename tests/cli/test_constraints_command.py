@@ -23,9 +23,9 @@ def run(*args: str):
 @pytest.mark.parametrize(
     ("kind", "header"),
     [
-        ("pairs", ["a", "b", "y"]),
-        ("triplets", ["anchor", "positive", "negative"]),
-        ("quadruplets", ["a", "b", "c", "d"]),
+        ("pairs", ["row_a", "row_b", "y"]),
+        ("triplets", ["row_anchor", "row_positive", "row_negative"]),
+        ("quadruplets", ["row_a", "row_b", "row_c", "row_d"]),
     ],
 )
 def test_writes_valid_distinct_constraints(tmp_path, kind, header):
@@ -132,7 +132,7 @@ def test_ids_json_summary_and_force(tmp_path):
         "dissimilar": 3,
     }
     frame = pd.read_csv(out)
-    assert set(frame["a"]) | set(frame["b"]) <= {"ann", "bob", "cid", "dee", "eve"}
+    assert set(frame["id_a"]) | set(frame["id_b"]) <= {"ann", "bob", "cid", "dee", "eve"}
     # the file reads back by id
     assert (
         run(
@@ -197,7 +197,7 @@ def test_generated_files_never_repeat_a_constraint(tmp_path):
     assert len(frame) == 28  # all C(8, 2) pairs, each once
     from metricli.constraints import Pairs
 
-    assert duplicated_rows(Pairs(frame.a, frame.b, frame.y)) is None
+    assert duplicated_rows(Pairs(frame.row_a, frame.row_b, frame.y)) is None
 
 
 def test_neighbour_triplets_are_the_ones_fit_draws(tmp_path):

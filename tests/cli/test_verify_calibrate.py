@@ -74,7 +74,7 @@ def test_calibrate_then_verify_decides_by_the_stored_threshold(cli, bundle, fitt
     run = cli("verify", bundle, pairs, "--data", WINE, "-o", out, "--batch-rows", "37", "-q")
     assert run.exit_code == 0, run.stderr
     table = pd.read_csv(out)
-    assert list(table.columns) == ["a", "b", "y", "d", "score", "same"]
+    assert list(table.columns) == ["row_a", "row_b", "y", "d", "score", "same"]
     np.testing.assert_allclose(table["d"], _direct(bundle, table), rtol=1e-10)
     assert np.array_equal(table["score"], -table["d"])
     assert np.array_equal(table["same"], np.where(table["d"] <= t, 1, -1))
@@ -148,7 +148,7 @@ def test_a_threshold_file_the_metadata_does_not_record_is_refused(cli, bundle, f
 def test_verify_without_a_threshold_writes_distances_and_takes_one_on_the_command_line(cli, bundle, fitted):
     run = cli("verify", bundle, fitted[1], "--data", WINE, "-q")
     assert run.exit_code == 0, run.stderr
-    assert run.stdout.splitlines()[0] == "a,b,y,d,score"
+    assert run.stdout.splitlines()[0] == "row_a,row_b,y,d,score"
     run = cli("verify", bundle, fitted[1], "--data", WINE, "--threshold", "4", "-q")
     table = pd.read_csv(io.StringIO(run.stdout))
     assert np.array_equal(table["same"], np.where(table["d"] <= 4, 1, -1))
