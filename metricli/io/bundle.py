@@ -209,7 +209,7 @@ def load_bundle(path: str | Path) -> Bundle:
             f"{where}: corrupt bundle, M is {M.shape[0]}x{M.shape[1]} and L is {L.shape[0]}x{L.shape[1]} "
             f"but there are {d} features"
         )
-    axioms = _read_json(root / "axioms.json", where)
+    axioms = _consistent(M, L, names, _read_json(root / "axioms.json", where), where)
     return Bundle(
         path=root,
         M=M,
@@ -218,6 +218,40 @@ def load_bundle(path: str | Path) -> Bundle:
         axioms=axioms,
         threshold=_read_threshold(root, checksums, where),
     )
+
+
+#: how far M may be from LᵀL, relative to its size (save_bundle writes M = LᵀL exactly)
+CONSISTENCY_RTOL = 1e-9
+
+
+def _consistent(
+    M: np.ndarray, L: np.ndarray, names: list[str], stored: dict[str, Any], where: str
+) -> dict[str, Any]:
+    """The axiom report of M, recomputed, once M, L and axioms.json are shown to agree.
+
+    The checksums carry no key: anyone can edit a file and reseal the bundle. ``check`` reads
+    M while ``transform``, ``distance`` and ``neighbors`` apply L, so a bundle whose M is not
+    LᵀL (or holds NaN, or whose axioms.json was edited) would be judged by one matrix and
+    used as another. Refused instead; the report returned is the recomputed one.
+    """
+    for name, array in (("M.npy", M), ("L.npy", L)):
+        if not np.isfinite(array).all():
+            raise MetricliError(f"{where}: corrupt bundle, {name} holds NaN or infinite values; refit it")
+    gap = float(np.linalg.norm(M - L.T @ L))
+    if gap > CONSISTENCY_RTOL * max(float(np.linalg.norm(M)), float(np.linalg.norm(L)) ** 2, 1e-300):
+        raise MetricliError(
+            f"{where}: corrupt bundle, M.npy is not LᵀL of L.npy (off by {gap:.3g}); the metric "
+            "check reads M and the commands apply L, so they must agree: refit it"
+        )
+    from metricli.axioms import check_mahalanobis
+
+    report = check_mahalanobis(M, names)
+    if stored.get("verdict") != report["verdict"]:
+        raise MetricliError(
+            f"{where}: corrupt bundle, axioms.json says '{stored.get('verdict')}' but M is "
+            f"'{report['verdict']}'; refit it"
+        )
+    return report
 
 
 def _read_threshold(root: Path, checksums: dict[str, Any], where: str) -> dict[str, Any] | None:
