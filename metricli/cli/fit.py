@@ -39,6 +39,7 @@ from metricli.cli.learner_options import (
     load_learning_data,
     make_command,
     option,
+    recorded_params,
     supervision,
     weak_constraints,
     weak_parameters,
@@ -171,8 +172,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     metadata = {
         "algorithm": cls.name,
         "supervision": cls.supervision,
-        # a matrix given as a file is recorded by its path
-        "params": {k: (options.get(k) if isinstance(v, np.ndarray) else v) for k, v in params.items()},
+        "params": recorded_params(params),
         "seed": options["seed"],
         "preprocessing": {
             "standardize": bool(options["standardize"]),
@@ -265,9 +265,7 @@ def _fit_on_engine(cls: type[MahalanobisLearner], options: dict[str, Any]) -> No
     metadata = {
         "algorithm": cls.name,
         "supervision": cls.supervision,
-        "params": {
-            k: (options.get(k) if isinstance(v, np.ndarray) else v) for k, v in learner.get_params().items()
-        },
+        "params": recorded_params(learner.get_params()),
         "seed": options["seed"],
         "preprocessing": {"standardize": False, "mean": None, "scale": None, "note": None},
         "input": {

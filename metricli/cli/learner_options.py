@@ -8,7 +8,9 @@ here, once, so a new learner needs no CLI code in either command.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import re
 import shlex
 import typing
 from collections.abc import Callable
@@ -246,6 +248,35 @@ def learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
             )
         )
     return params
+
+
+def recorded_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as a bundle records them: a matrix given as a file by its shape and checksum.
+
+    A path is never recorded: whatever reads a bundle (``report`` re-running the fit's
+    cross-validation) would open it, and a bundle from elsewhere could name any file.
+    """
+    return {
+        k: (
+            {"matrix": list(v.shape), "sha256": hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()}
+            if isinstance(v, np.ndarray)
+            else v
+        )
+        for k, v in params.items()
+    }
+
+
+def replayable_params(cls: type[MahalanobisLearner], params: dict[str, Any]) -> dict[str, Any]:
+    """The recorded parameters a new fit can take again: a matrix (recorded, or a path in older
+    bundles) falls back to the default, and nothing read from a bundle is ever opened as a file."""
+    kept = {}
+    for name, value in params.items():
+        hint = typing.get_type_hints(cls.__init__).get(name)
+        takes_matrix = np.ndarray in typing.get_args(hint)
+        if isinstance(value, dict) or (takes_matrix and not re.fullmatch(r"[a-z_]+", str(value))):
+            continue
+        kept[name] = value
+    return kept
 
 
 def coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:

@@ -20,6 +20,7 @@ from metricli.cli.common import (
     require_output_path,
     settings,
 )
+from metricli.cli.learner_options import replayable_params
 from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import display_name, load_dataset
@@ -118,7 +119,8 @@ def _cross_validation(
     cls = get_learner(bundle.algorithm)
     meta = bundle.metadata
     options = cross_validation_defaults(cls)
-    options.update({k: v for k, v in meta.get("params", {}).items() if k in options and v is not None})
+    replayed = replayable_params(cls, meta.get("params", {}))
+    options.update({k: v for k, v in replayed.items() if k in options and v is not None})
     options.update(
         data=data,
         fmt=fmt,

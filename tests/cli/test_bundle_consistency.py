@@ -89,3 +89,27 @@ def test_an_intact_bundle_still_loads_everywhere(cli, fitted, tmp_path):
     for command in _commands(fitted, tmp_path):
         run = cli(*command)
         assert run.exit_code == 0, (command[0], run.stderr)
+
+
+def test_a_bundle_never_names_a_file_and_report_opens_none(cli, tmp_path):
+    pytest.importorskip("matplotlib")
+    init = tmp_path / "init.csv"
+    np.savetxt(init, np.eye(4)[:2], delimiter=",", header="a,b,c,d", comments="")
+    bundle = tmp_path / "lm"
+    fitted = cli(
+        "fit", "lmnn", IRIS, "--label", "species", "--init", init, "--n-components", "2", "-o", bundle
+    )
+    assert fitted.exit_code == 0, fitted.stderr
+    meta = json.loads((bundle / "metadata.json").read_text())
+    recorded = meta["params"]["init"]
+    assert recorded["matrix"] == [2, 4] and str(init) not in (bundle / "metadata.json").read_text()
+    # an older or hostile bundle naming a file: report must not open it (before, it printed its cell)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("TOPSECRET-VALUE,1\n")
+    meta["params"]["init"] = str(secret)
+    (bundle / "metadata.json").write_text(json.dumps(meta))
+    reseal(bundle)
+    run = cli("report", bundle, IRIS, "--label", "species", "-o", tmp_path / "r.html")
+    assert run.exit_code == 0, run.stderr
+    assert "TOPSECRET" not in run.stderr + run.stdout
+    assert "TOPSECRET" not in (tmp_path / "r.html").read_text()
