@@ -30,7 +30,9 @@ def test_prior_from_a_matrix_file(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     np.testing.assert_allclose(np.load(out / "M.npy"), np.diag([1.0, 2.0, 3.0, 4.0]), rtol=1e-6)
-    assert json.loads((out / "metadata.json").read_text())["params"]["prior"] == str(prior)
+    # recorded by shape and checksum, never by path (a bundle read elsewhere must name no file)
+    recorded = json.loads((out / "metadata.json").read_text())["params"]["prior"]
+    assert recorded["matrix"] == [4, 4] and str(prior) not in (out / "metadata.json").read_text()
 
 
 def test_bad_prior_files_are_one_line_errors(tmp_path):
