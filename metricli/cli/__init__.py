@@ -161,6 +161,14 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from metricli import __version__
+
+        print(f"metricli {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global_options(
     json_output: Annotated[
@@ -168,6 +176,12 @@ def _global_options(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print metricli's version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
     settings.json, settings.quiet, settings.debug = json_output, quiet, debug
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from metricli.errors import MetricliError
 from metricli.io.bundle import to_json
@@ -151,3 +152,10 @@ def open_engine(engine: str, scheduler: str | None, output: str | None = None, o
     if chosen.name == "dask" and output == "-":
         raise MetricliError(f"--engine dask writes a folder of Parquet files; name it with {option}")
     return chosen
+
+
+class LearnerGroup(TyperGroup):
+    """Learner names as subcommands, taken in any case (``fit LMNN`` is ``fit lmnn``)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return super().get_command(ctx, cmd_name) or super().get_command(ctx, cmd_name.lower())

@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from typer.core import TyperGroup
 
 from metricli.cli import render
 from metricli.cli.common import (
     JsonOption,
+    LearnerGroup,
     QuietOption,
     configure,
     emit_json,
@@ -60,7 +60,7 @@ al. 2020), each held-out row querying the training rows.
 """
 
 
-class EvaluateGroup(TyperGroup):
+class EvaluateGroup(LearnerGroup):
     """Learner names are subcommands; a bundle folder in their place runs ``bundle``."""
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
@@ -109,7 +109,7 @@ def _cross_validation_parameters(cls: type[MahalanobisLearner]) -> list[inspect.
         *data_parameters(
             cls,
             label_required=cls.supervision in ("supervised", "semi-supervised", "weakly-supervised"),
-            target_required=cls.supervision == "regression",
+            target_required=False,  # checked with the reason (regression) when the data is read
             label_help=label_help(cls) + " Scored by kNN accuracy.",
             target_help="Column of regression targets, scored by kNN regression error.",
             seed=0,

@@ -22,6 +22,7 @@ from metricli.cli.common import (
     EngineOption,
     ForceOption,
     JsonOption,
+    LearnerGroup,
     QuietOption,
     SchedulerOption,
     configure,
@@ -79,6 +80,7 @@ def _fit_help() -> str:
 
 
 fit_app = typer.Typer(
+    cls=LearnerGroup,
     help=_fit_help(),
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -90,7 +92,7 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
     data, *selection = data_parameters(
         cls,
         label_required=cls.supervision in ("supervised", "semi-supervised"),
-        target_required=cls.supervision == "regression",
+        target_required=False,  # checked with the reason (regression) when the data is read
         label_help=label_help(cls),
     )
     output = inspect.Parameter(

@@ -353,7 +353,14 @@ def supervision(
         return dataset.X, (), info
     if cls.supervision == "regression":
         if dataset.target is None:
-            raise MetricliError(f"{cls.name} learns from regression targets; name their column with --target")
+            raise MetricliError(
+                f"{cls.name} is for regression: it learns from a numeric target; name its column with --target"
+                + (
+                    " (--label names classes, for the classification learners such as nca, lmnn and lfda)"
+                    if dataset.labels is not None
+                    else ""
+                )
+            )
         return dataset.X, (dataset.target,), info
     if cls.supervision in ("supervised", "semi-supervised"):
         if dataset.labels is None:

@@ -361,7 +361,19 @@ def _require_column(frame: pd.DataFrame, column: str, name: str, option: str, wh
     if column not in frame.columns:
         listing = ", ".join(frame.columns[:20]) + (", ..." if frame.shape[1] > 20 else "")
         why = why or f"from {option}"
-        raise MetricliError(f"{name}: no column '{column}' ({why}); columns are: {listing}")
+        raise MetricliError(
+            f"{name}: no column '{column}' ({why}{_did_you_mean(column, frame.columns)}); columns are: {listing}"
+        )
+
+
+def _did_you_mean(column: str, columns: Sequence[str]) -> str:
+    """' - did you mean 'type'?' for a name that differs in case or by a typo, else ''."""
+    import difflib
+
+    names = [str(c) for c in columns]
+    same_case = [c for c in names if c.lower() == column.lower()]
+    close = same_case or difflib.get_close_matches(column, names, n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""  # inside the parenthesis
 
 
 def numeric_column(
