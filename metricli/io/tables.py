@@ -360,10 +360,10 @@ class Dataset:
 def _require_column(frame: pd.DataFrame, column: str, name: str, option: str, why: str | None = None) -> None:
     if column not in frame.columns:
         listing = ", ".join(frame.columns[:20]) + (", ..." if frame.shape[1] > 20 else "")
+        # a name the user typed may be a typo; a name a bundle needs is not, so no guess there
+        hint = _did_you_mean(column, frame.columns) if why is None else ""
         why = why or f"from {option}"
-        raise MetricliError(
-            f"{name}: no column '{column}' ({why}{_did_you_mean(column, frame.columns)}); columns are: {listing}"
-        )
+        raise MetricliError(f"{name}: no column '{column}' ({why}{hint}); columns are: {listing}")
 
 
 def _did_you_mean(column: str, columns: Sequence[str]) -> str:
