@@ -455,15 +455,36 @@ def default_count(kind: str, n_classes: int, n_points: int) -> int:
 
     Pairs: 20·c² similar and 20·c² dissimilar, quadruplets 20·c² (c classes): what
     metric-learn's *_Supervised learners draw. Triplets: 30 per point (as many as
-    metric-learn's 3 × 10 nearest-neighbour triplets), at most 100 000. Chunks: 100.
+    metric-learn's 3 × 10 nearest-neighbour triplets). Chunks: 100.
+    With many classes c² explodes (5,000 classes: 10⁹ pairs, 5.5 GB), so every kind is
+    capped at :data:`DEFAULT_CAP`; :func:`default_note` says so when the cap bites.
     """
+    return min(_default_formula(kind, n_classes, n_points), DEFAULT_CAP)
+
+
+#: the most constraints drawn when the user does not say how many
+DEFAULT_CAP = 100_000
+
+
+def _default_formula(kind: str, n_classes: int, n_points: int) -> int:
     if kind == "pairs":
         return 40 * n_classes**2
     if kind == "quadruplets":
         return 20 * n_classes**2
     if kind == "triplets":
-        return min(30 * n_points, 100_000)
+        return 30 * n_points
     return 100
+
+
+def default_note(kind: str, n_classes: int, n_points: int) -> str | None:
+    """A note when the default count was capped (None otherwise)."""
+    wanted = _default_formula(kind, n_classes, n_points)
+    if wanted <= DEFAULT_CAP:
+        return None
+    return (
+        f"drawing {DEFAULT_CAP:,} {kind} by default, not {wanted:,} ({n_classes:,} classes); "
+        "--n-constraints sets the number"
+    )
 
 
 def describe(constraints: Constraints) -> dict[str, int | str]:

@@ -126,6 +126,9 @@ def constraints(
     requested = n
     if requested is None and strategy == "random":
         requested = weak.default_count(kind, n_classes, int(labelled.sum()))
+        capped = weak.default_note(kind, n_classes, int(labelled.sum()))
+        if capped:
+            note(f"{dataset.name}: {capped}")
     X = dataset.X
     if standardize:
         mean, scale = standardization(X)

@@ -461,6 +461,9 @@ def weak_constraints(
     n = options.get("n_constraints")
     if n is None and strategy == "random":
         n = weak.default_count(kind, n_classes, int(dataset.labelled.sum()))
+        capped = weak.default_note(kind, n_classes, int(dataset.labelled.sum()))
+        if capped:
+            note(f"{dataset.name}: {capped}")
     X = dataset.X
     if options.get("standardize"):  # neighbour triplets are found in the space the learner sees
         mean, scale = standardization(X)

@@ -46,3 +46,19 @@ def test_a_column_name_off_by_case_or_a_typo_is_suggested(cli, tmp_path, given, 
     assert run.exit_code == 2 and f"did you mean '{meant}'?" in run.stderr
     far = cli("fit", "lfda", IRIS, "--label", "colour", "-o", tmp_path / "b")
     assert far.exit_code == 2 and "did you mean" not in far.stderr
+
+
+def test_the_default_constraint_count_is_capped_with_a_note(cli, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "c": np.arange(n) % 600})
+    data = tmp_path / "many.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "p.csv"
+    run = cli("constraints", data, "--label", "c", "-o", out)
+    assert run.exit_code == 0, run.stderr
+    assert "drawing 100,000 pairs by default, not 14,400,000 (600 classes)" in run.stderr
+    assert len(pd.read_csv(out)) <= 100_000
