@@ -11,8 +11,10 @@ import contextlib
 import csv
 import hashlib
 import io
+import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -102,7 +104,19 @@ def _open_source(source: str) -> tuple[object, str]:
         data = sys.stdin.buffer.read()
         return io.BytesIO(data), hashlib.sha256(data).hexdigest()
     path = require_file(source)
+    if is_pipe(path):  # a named pipe or process substitution, <(cat f.csv): it can be read once
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return io.BytesIO(data), hashlib.sha256(data).hexdigest()
     return path, sha256_file(path)
+
+
+def is_pipe(path: str | Path) -> bool:
+    """A FIFO (``mkfifo``, or the /dev/fd/N of a shell's process substitution)."""
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def require_file(source: str, what: str = "a table") -> Path:
@@ -112,6 +126,10 @@ def require_file(source: str, what: str = "a table") -> Path:
         raise MetricliError(f"{source}: no such file")
     if path.is_dir():
         raise MetricliError(f"{source}: is a folder, not {what}")
+    mode = os.stat(path).st_mode
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        # /dev/zero or /dev/urandom never end: reading one filled memory, or hung
+        raise MetricliError(f"{source}: is a device, not {what}; save the data to a file first")
     note_input(path)
     return path
 
@@ -199,9 +217,10 @@ def iter_table(
     try:
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
-            if source == STDIN:
-                first = sys.stdin.buffer.readline()
-                raw = io.BufferedReader(_Rejoined(first, sys.stdin.buffer))
+            if source == STDIN or is_pipe(source):
+                stream = sys.stdin.buffer if source == STDIN else open(source, "rb")  # noqa: SIM115
+                first = stream.readline()
+                raw = io.BufferedReader(_Rejoined(first, stream))
             else:
                 first = _header_line(source)
                 raw = source
@@ -210,10 +229,16 @@ def iter_table(
             batches: Iterator[pd.DataFrame] = iter(reader)
         elif fmt == "parquet":
             # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
-            raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
+            if source == STDIN or is_pipe(source):
+                raw = io.BytesIO(sys.stdin.buffer.read() if source == STDIN else Path(source).read_bytes())
+            else:
+                raw = source
             batches = _parquet_batches(raw, batch_rows, name)
         else:
-            raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
+            if source == STDIN or is_pipe(source):
+                raw = io.BytesIO(sys.stdin.buffer.read() if source == STDIN else Path(source).read_bytes())
+            else:
+                raw = source
             array = _load_npy(raw, name, mmap=source != STDIN)
             _npy_frame(array[:0], name)
             batches = (
