@@ -137,6 +137,12 @@ def _integers(series: pd.Series, column: str, at) -> np.ndarray:
         row = int(np.flatnonzero(bad)[0])
         shown = "blank" if pd.isna(series.iloc[row]) else repr(str(series.iloc[row]))
         raise MetricliError(f"{at(row)}: column '{column}' is {shown}, not a whole number")
+    huge = np.abs(values) >= 2.0**53  # beyond exact whole numbers, and any table's rows
+    if huge.any():
+        row = int(np.flatnonzero(huge)[0])
+        raise MetricliError(
+            f"{at(row)}: column '{column}' is {str(series.iloc[row])!r}, not a row number of any table"
+        )
     return values.astype(np.intp)
 
 

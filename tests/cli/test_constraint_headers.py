@@ -70,3 +70,11 @@ def test_verify_refuses_a_pairs_file_of_the_other_kind(cli, tmp_path, numbered):
     run = cli("verify", bundle, pairs, "--data", numbered, "--id", "rownames")
     assert run.exit_code == 2 and "says it holds row numbers" in run.stderr
     assert run.stdout == ""
+
+
+def test_a_huge_index_is_one_line_without_warnings(cli, tmp_path):
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("a,b,y\n0,1e20,1\n1,2,-1\n")
+    run = cli("fit", "itml", IRIS, "--pairs", pairs, "-o", tmp_path / "b")
+    assert run.exit_code == 2 and run.stderr.count("\n") == 1
+    assert "column 'b' is '1e+20', not a row number" in run.stderr and "Warning" not in run.stderr
