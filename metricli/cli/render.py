@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from metricli.cli.common import err, out
+from metricli.cli.common import err, note, out
 
 _MARK = {True: "[green]yes[/green]", False: "[red]NO[/red]"}
 
@@ -114,8 +114,8 @@ def mahalanobis_report(source: str, report: dict[str, Any]) -> None:
         out.print(
             f"witness: x = {_point(w['x'])}, y = {_point(w['y'])} give d(x, y)² = {w['squared_distance']:.6g} < 0"
         )
-    for line in report.get("notes", []):
-        out.print(f"note: {line}", markup=False)
+    for line in report.get("notes", []):  # notes go to stderr (silenced by --quiet), like every note
+        note(line)
 
 
 #: the figures ``evaluate`` shows, in order, with their display names
@@ -287,8 +287,8 @@ def distance_report(source: str, report: dict[str, Any]) -> None:
             out.print(f"witness ({_AXIOM_NAMES[key]}): {_witness_line(key, w)}", markup=False)
     if "repair" in report:
         repair_summary(report["repair"])
-    for line in report.get("notes", []):
-        out.print(f"note: {line}", markup=False)
+    for line in report.get("notes", []):  # notes go to stderr (silenced by --quiet), like every note
+        note(line)
 
 
 def repair_summary(repair: dict[str, Any]) -> None:

@@ -79,7 +79,11 @@ def test_human_report_names_the_verdict_and_the_witness(tmp_path):
     assert lines[0] == f"{path}: semimetric"
     witness = next(line for line in lines if line.startswith("witness (triangle inequality)"))
     assert witness.count(" > ") == 1 and "excess" in witness
-    assert "read as a distance matrix D because its diagonal is zero" in result.stdout
+    # how the kind was guessed is a note: stderr, not the report on stdout, and -q silences it
+    assert "read as a distance matrix D because its diagonal is zero" in result.stderr
+    assert "read as a distance matrix" not in result.stdout
+    quiet = run("-q", "check", path, "--witnesses", "1")
+    assert quiet.exit_code == 1 and quiet.stderr == "" and "read as" not in quiet.stdout
 
 
 def test_exit_status_follows_the_verdict_and_accept(tmp_path):
