@@ -16,12 +16,13 @@ metric-learn 0.7.0's chunk generator never draws from the last class (numpy's ra
 excludes its upper bound); the last column runs metricli's RCA on chunks drawn the same
 way, to show how much of the difference that accounts for.
 
-    python benchmarks/closed_form_check.py [--data /work/shared/data] [--peer /work/peer-venv/bin/python]
+    python benchmarks/closed_form_check.py [--data ../shared/data] [--peer $PEER_PYTHON]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import tempfile
 import time
@@ -83,8 +84,8 @@ def summarize(accs: list[float], errors: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data")
-    parser.add_argument("--peer", default="/work/peer-venv/bin/python")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    parser.add_argument("--peer", default=os.environ.get("PEER_PYTHON", "python"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
     args = parser.parse_args()
 

@@ -2,7 +2,7 @@
 
 Runs under the peer virtualenv (metric-learn 0.7.0, scikit-learn); metricli never imports it:
 
-    /work/peer-venv/bin/python benchmarks/closed_form_peer.py IN.npz OUT.npz
+    $PEER_PYTHON benchmarks/closed_form_peer.py IN.npz OUT.npz
 
 IN holds jobs 0..n_jobs-1: algorithm_j ("lfda", "rca" or "rca_supervised"), X_j, and y_j
 (class codes), chunks_j (chunk ids) or n_chunks_j / chunk_size_j / seed_j. OUT holds L_j

@@ -4,7 +4,7 @@ Protocol (issue 4): features standardized with the training fold's mean and stan
 deviation, 5 folds (``stratified_folds`` for classes, ``kfold`` for diabetes, seed 0),
 kNN with k=3 in the learned space (``knn_classify`` / ``knn_regress``). Every
 implementation is fitted on the same folds in a fresh process of its own interpreter
-(the peers in ``--peer-python``, default /work/peer-venv/bin/python, from this same
+(the peers in ``--peer-python``, default $PEER_PYTHON, from this same
 file), and every learned L is scored here by the same kNN code. Fit time is the mean
 wall time per fold (and CPU time of the fitting process); peak memory is the fitting
 process's maximum resident set.
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("METRICLI_DATA", "/work/shared/data"))
+DATA = Path(os.environ.get("METRICLI_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 CLASSIFICATION = ("iris", "wine", "breast_cancer", "digits")
 PEERS = {"nca": ("metric-learn", "sklearn"), "lmnn": ("metric-learn",), "mlkr": ("metric-learn",)}
 
@@ -204,7 +204,7 @@ def main() -> None:
         "--data", default=",".join(CLASSIFICATION), help="classification sets (mlkr: diabetes)"
     )
     parser.add_argument("--impls", default="euclidean,metricli,metric-learn,sklearn")
-    parser.add_argument("--peer-python", default="/work/peer-venv/bin/python")
+    parser.add_argument("--peer-python", default=os.environ.get("PEER_PYTHON", "python"))
     parser.add_argument("--synthetic", type=int, default=0, help="fit n synthetic points, score on n/4 more")
     parser.add_argument("--params", default="{}", help="JSON parameters for metricli's learner")
     parser.add_argument("--sklearn-params", default=None, help="JSON (default: max_iter as metricli's)")

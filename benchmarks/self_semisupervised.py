@@ -7,7 +7,7 @@ blanked. LFDA is fitted on the labelled 10% alone; SELF on the labelled 10% plus
 the unlabelled 90%. Both are scored by kNN (k = 3) on the held-out fold, with the
 labelled training points as the reference set (the only points whose class is known).
 
-    python benchmarks/self_semisupervised.py [--data /work/shared/data] [--datasets digits] [--betas 0.5]
+    python benchmarks/self_semisupervised.py [--data ../shared/data] [--datasets digits] [--betas 0.5]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from metricli.learners import LFDA, SELF
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     parser.add_argument("--datasets", default="digits")
     parser.add_argument("--fraction", type=int, default=10, help="keep 1/FRACTION of the training labels")
     parser.add_argument("--betas", default="0.5", help="comma-separated SELF trade-offs to report")

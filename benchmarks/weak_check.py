@@ -54,11 +54,11 @@ import pandas as pd  # noqa: E402
 _ROOT = Path(__file__).resolve().parents[1]
 DATA = next(
     (p for p in (_ROOT.parent / "shared" / "data", _ROOT.parents[1] / "shared" / "data") if p.is_dir()),
-    Path("/work/shared/data"),
+    _ROOT.parent / "shared" / "data",
 )
 DATASETS = ("iris", "wine", "breast_cancer", "digits")
 ALGORITHMS = ("itml", "sdml", "mmc", "lsml", "scml")
-PEER_PYTHON = "/work/peer-venv/bin/python"
+PEER_PYTHON = os.environ.get("PEER_PYTHON", "python")
 PEER_CLASSES = {
     "itml": "ITML_Supervised",
     "sdml": "SDML_Supervised",

@@ -22,12 +22,13 @@ For each fold this prints, for metricli's M and metric-learn's M:
 - kNN accuracy of each M on the held-out fold.
 
     python benchmarks/weak_objectives.py [--datasets iris,breast_cancer] [--learners mmc,lsml,itml]
-        [--data /work/shared/data] [--peer /work/peer-venv/bin/python]
+        [--data ../shared/data] [--peer $PEER_PYTHON]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -115,8 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="iris,wine,breast_cancer")
     parser.add_argument("--learners", default="mmc,lsml")
-    parser.add_argument("--data", default="/work/shared/data")
-    parser.add_argument("--peer", default="/work/peer-venv/bin/python")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    parser.add_argument("--peer", default=os.environ.get("PEER_PYTHON", "python"))
     args = parser.parse_args()
     learners = args.learners.split(",")
     ours_params = {name: dict(BY_NAME[name].params) for name in learners}
