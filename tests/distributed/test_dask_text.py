@@ -24,7 +24,9 @@ def gzipped(copies, tmp_path):
     _, _, frame = copies
     folder = tmp_path / "csv"
     folder.mkdir()
-    for name, (a, b) in zip(["part-1", "part-2", "part-10"], [(0, 250), (250, 251), (251, len(frame))]):
+    for name, (a, b) in zip(
+        ["part-1", "part-2", "part-10"], [(0, 250), (250, 251), (251, len(frame))], strict=True
+    ):
         frame.iloc[a:b].to_csv(folder / f"{name}.csv.gz", index=False)
     (folder / "_SUCCESS").write_text("")
     whole = tmp_path / "whole.csv"
