@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from metricli.cli import algorithms, check, distance, evaluate, info, neighbors, report, transform
+from metricli.cli import algorithms, check, distance, evaluate, index, info, neighbors, report, transform
 from metricli.cli import calibrate as calibrate_command
 from metricli.cli import compare as compare_command
 from metricli.cli import constraints as constraints_command
@@ -191,6 +191,7 @@ app.command("check")(check.check)
 app.command("transform")(transform.transform)
 app.command("distance")(distance.distance)
 app.command("neighbors")(neighbors.neighbors)
+app.command("index")(index.index)
 app.add_typer(evaluate.evaluate_app, name="evaluate")
 app.command("compare")(compare_command.compare)
 app.command("algorithms")(algorithms.algorithms)

@@ -32,15 +32,11 @@ from metricli.engines.operations import NEIGHBOUR_COLUMNS, Search
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
-from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, table_rows
+from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, sha256_file, table_rows
 
 
 def neighbors(
     bundle_path: BundleArgument,
-    reference: Annotated[
-        str,
-        typer.Argument(metavar="REFERENCE", help="The rows to search (held in memory).", show_default=False),
-    ],
     query: Annotated[
         str,
         typer.Option(
@@ -51,6 +47,14 @@ def neighbors(
             show_default=False,
         ),
     ],
+    reference: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[REFERENCE]",
+            help="The rows to search (held in memory); omitted with --index.",
+            show_default=False,
+        ),
+    ] = None,
     k: Annotated[
         int | None,
         typer.Option(
@@ -78,6 +82,25 @@ def neighbors(
             "Parquet or .npy file whose features exceed 128 MiB, else query).",
         ),
     ] = "auto",
+    index_path: Annotated[
+        str | None,
+        typer.Option(
+            "--index",
+            metavar="INDEX",
+            help="Search this index (built by metricli index) instead of scanning REFERENCE: "
+            "approximate, fast; -k only.",
+            show_default=False,
+        ),
+    ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Scan REFERENCE exactly (the default without --index).")
+    ] = False,
+    ef: Annotated[
+        int | None,
+        typer.Option(
+            "--ef", min=1, max=65536, help="With --index: HNSW candidates per query (default: the index's)."
+        ),
+    ] = None,
     id_column: IdOption = None,
     output: OutputOption = "-",
     fmt: FormatOption = None,
@@ -115,6 +138,16 @@ def neighbors(
     configure(json_output, quiet)
     if k is None and radius is None:
         raise MetricliError("give -k K (the k nearest) or --radius R (all within distance R), or both")
+    if index_path is not None:
+        _with_index(
+            bundle_path, index_path, query, k, radius, exact, ef, exclude_self, engine, id_column,
+            output, fmt, output_format, batch_rows, drop_missing, force,
+        )  # fmt: skip
+        return
+    if ef is not None:
+        raise MetricliError("--ef tunes the search of an index; give --index INDEX")
+    if reference is None:
+        raise MetricliError("give REFERENCE (the rows to search) or --index INDEX (built by metricli index)")
     if exclude_self and (query == STDIN or not _same_file(query, reference)):
         raise MetricliError("--exclude-self needs --query to be the REFERENCE file itself")
     runner = open_engine(engine, scheduler)
@@ -144,6 +177,50 @@ def neighbors(
             done = operations.neighbors_of_queries(runner, bundle.L, held, queries, search, target)
             rows, n_queries = done.written, done.kept
     _finish(output, rows, n_queries, search, None if runner.name == "local" else runner.name)
+
+
+def _with_index(
+    bundle_path: str,
+    index_path: str,
+    query: str,
+    k: int | None,
+    radius: float | None,
+    exact: bool,
+    ef: int | None,
+    exclude_self: bool,
+    engine: str,
+    id_column: str | None,
+    output: str,
+    fmt: str | None,
+    output_format: str | None,
+    batch_rows: int,
+    drop_missing: bool,
+    force: bool,
+) -> None:
+    """QUERY streamed, each batch searched in the index; REFERENCE is the index's DATA."""
+    from metricli.io.index import load_index
+
+    if exact:
+        raise MetricliError("--exact scans REFERENCE; --index searches the index instead: give one of them")
+    if radius is not None or k is None:
+        raise MetricliError("--index answers -k K (the k nearest); for --radius scan REFERENCE exactly")
+    if engine != "local":
+        raise MetricliError("--index is searched in this process; use --engine local")
+    bundle = load_bundle(bundle_path)
+    found = load_index(index_path)
+    found.check_bundle(bundle.metadata, str(bundle_path))
+    if exclude_self and (query == STDIN or found.metadata["data"].get("sha256") != sha256_file(query)):
+        raise MetricliError("--exclude-self needs --query to be the file the index was built from")
+    if output != "-":
+        refuse_to_overwrite(output, force)
+    queries = source_of(query, bundle, fmt, batch_rows, id_column=id_column, drop_missing=drop_missing)
+    if ef is not None:
+        found.metadata["parameters"]["ef_search"] = ef
+    search = Search(k, None, exclude_self)
+    with open_engine("local", None) as runner:
+        target = output_to(output, output_format, force, _empty())
+        done = operations.neighbors_from_index(runner, bundle.L, found, queries, search, target)
+    _finish(output, done.written, done.kept, search)
 
 
 def _empty():

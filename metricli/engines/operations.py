@@ -254,6 +254,57 @@ def _merge_found(
     return answers, ids, a[2] + b[2]
 
 
+# -- the neighbour index (metricli.io.index) ---------------------------------------------------------
+
+
+def build_index(engine: Engine, L: np.ndarray, source: Source, builder: Any) -> tuple[Any, Pass]:
+    """Every row of ``source`` projected (x -> L x) and added to ``builder`` (an
+    :class:`~metricli.io.index.IndexBuilder`) batch by batch, with its row and id."""
+    return engine.fold(source, _start_index, _index_add, _as_is, _no_merge, (L, builder))
+
+
+def _start_index(shared: tuple[Any, Any]) -> Any:
+    return shared[1]
+
+
+def _index_add(builder: Any, points: Dataset, shared: tuple[Any, Any]) -> Any:
+    builder.add(project(points.X, shared[0]), points.rows, points.ids)
+    return builder
+
+
+def _no_merge(a: Any, b: Any) -> Any:
+    raise MetricliError("the neighbour index is built in one process; use --engine local")
+
+
+def neighbors_from_index(
+    engine: Engine, L: np.ndarray, index: Any, query: Source, search: Search, output: Output | None = None
+) -> Pass:
+    """``query`` read in pieces, each projected and searched in the (approximate) ``index``
+    (a loaded :class:`~metricli.io.index.NeighbourIndex`), its neighbours written as it is done."""
+    assert search.k is not None and search.radius is None
+    check_k(search, index.n, str(index.path))
+    if output is None:
+        output = Output(None, pd.DataFrame(columns=NEIGHBOUR_COLUMNS))
+    return engine.map(query, _index_piece, (L, index, search), output)
+
+
+def _index_piece(points: Dataset, shared: tuple[Any, ...]) -> tuple[list[pd.DataFrame], None]:
+    L, index, search = shared
+    if points.n_samples == 0:
+        return [], None
+    k = search.k
+    idx, sq = index.search(project(points.X, L), k + search.exclude_self)
+    found = idx >= 0
+    if search.exclude_self:
+        # the row itself is not its own neighbour; when the search missed it, drop the farthest
+        found &= index.rows[np.maximum(idx, 0)] != points.rows[:, None]
+        surplus = np.cumsum(found, axis=1) > k
+        found &= ~surplus
+    counts = found.sum(axis=1)
+    keys = index.keys()[idx[found]]
+    return [neighbour_rows(row_keys(points), counts, keys, sq[found])], None
+
+
 # -- kNN scoring -------------------------------------------------------------------------------------
 
 

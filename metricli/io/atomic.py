@@ -32,13 +32,15 @@ from pathlib import Path
 
 from metricli.errors import MetricliError
 
-#: kinds of output: one regular file, a model bundle folder, a folder of Parquet parts
-FILE, BUNDLE, PARTS = "file", "bundle", "parts"
+#: kinds of output: one regular file, a model bundle folder, a folder of Parquet parts, a neighbour index
+FILE, BUNDLE, PARTS, INDEX = "file", "bundle", "parts", "index"
 
 #: files a bundle folder holds (see metricli.io.bundle); anything else in it is the user's
 BUNDLE_NAMES = frozenset(
     {"M.npy", "M.csv", "L.npy", "L.csv", "axioms.json", "metadata.json", "threshold.json"}
 )
+#: files a neighbour index folder holds (see metricli.io.index)
+INDEX_NAMES = frozenset({"index.json", "vectors.faiss", "rows.npy", "ids.parquet"})
 _PART = re.compile(r"part-\d+\.parquet")
 _TEMPORARY = re.compile(r"\..+\.metricli-[A-Za-z0-9_]{8}\.(tmp|old)")
 STALE_SECONDS = 24 * 3600
@@ -74,16 +76,27 @@ def output_kinds(path: Path) -> frozenset[str]:
         return frozenset()
     names = set(os.listdir(path))
     if not names:
-        return frozenset({BUNDLE, PARTS})
+        return frozenset({BUNDLE, PARTS, INDEX})
     plain = all(stat.S_ISREG(os.lstat(path / n).st_mode) for n in names)
     if plain and all(_PART.fullmatch(n) for n in names):
         return frozenset({PARTS})
     if plain and "metadata.json" in names and names <= BUNDLE_NAMES and _says_bundle(path / "metadata.json"):
         return frozenset({BUNDLE})
+    if (
+        plain
+        and "index.json" in names
+        and names <= INDEX_NAMES
+        and _says(path / "index.json", "metricli-index")
+    ):
+        return frozenset({INDEX})
     return frozenset()
 
 
 def _says_bundle(metadata: Path) -> bool:
+    return _says(metadata, "metricli-bundle")
+
+
+def _says(metadata: Path, fmt: str) -> bool:
     if metadata.is_symlink() or not metadata.is_file():
         return False
     try:
@@ -91,7 +104,7 @@ def _says_bundle(metadata: Path) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    return b'"format": "metricli-bundle"' in head
+    return f'"format": "{fmt}"'.encode() in head
 
 
 def _describe(path: Path) -> str:
@@ -110,7 +123,7 @@ def _describe(path: Path) -> str:
         foreign = [
             n
             for n in names
-            if (n not in BUNDLE_NAMES and not _PART.fullmatch(n))
+            if (n not in BUNDLE_NAMES and n not in INDEX_NAMES and not _PART.fullmatch(n))
             or (path / n).is_dir()
             or (path / n).is_symlink()
         ]
@@ -126,8 +139,13 @@ def _describe(path: Path) -> str:
     return "a regular file"
 
 
-_WORDS = {FILE: "a file", BUNDLE: "a bundle", PARTS: "a folder of Parquet parts"}
-_FOUND = {FILE: "a file", BUNDLE: "a metricli bundle", PARTS: "a folder of metricli's Parquet parts"}
+_WORDS = {FILE: "a file", BUNDLE: "a bundle", PARTS: "a folder of Parquet parts", INDEX: "an index"}
+_FOUND = {
+    FILE: "a file",
+    BUNDLE: "a metricli bundle",
+    PARTS: "a folder of metricli's Parquet parts",
+    INDEX: "a metricli index",
+}
 
 
 def refuse_to_overwrite(
@@ -221,7 +239,15 @@ def _temporary_name(target: Path, parent: Path, suffix: str) -> Path:
 
 
 def _publish(tmp: Path, target: Path, force: bool, update: bool) -> None:
-    kind = BUNDLE if tmp.is_dir() and (tmp / "metadata.json").exists() else PARTS if tmp.is_dir() else FILE
+    kind = (
+        FILE
+        if not tmp.is_dir()
+        else BUNDLE
+        if (tmp / "metadata.json").exists()
+        else INDEX
+        if (tmp / "index.json").exists()
+        else PARTS
+    )
     if not force or not os.path.lexists(target):
         try:
             _rename_noreplace(tmp, target)
