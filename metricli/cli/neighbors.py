@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
+from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
@@ -26,13 +26,12 @@ from metricli.cli.common import (
     open_engine,
     settings,
 )
-from metricli.cli.streaming import open_writer, output_to, source_of
-from metricli.engines import is_partitioned, operations
-from metricli.engines.operations import NEIGHBOUR_COLUMNS, Search
+from metricli.cli.streaming import output_format as streamed_format
+from metricli.engines.operations import Search
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
-from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, table_rows
+from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN
 
 
 def neighbors(
@@ -115,41 +114,35 @@ def neighbors(
     configure(json_output, quiet)
     if k is None and radius is None:
         raise MetricliError("give -k K (the k nearest) or --radius R (all within distance R), or both")
-    if exclude_self and (query == STDIN or not _same_file(query, reference)):
+    if exclude_self and (query == STDIN or not api.same_file(query, reference)):
         raise MetricliError("--exclude-self needs --query to be the REFERENCE file itself")
     runner = open_engine(engine, scheduler)
     bundle = load_bundle(bundle_path)
     search = Search(k, radius, exclude_self)
-    side = _streamed_side(runner.name, stream, reference, query, fmt, len(bundle.feature_names))
+    side = api.streamed_side(runner.name, stream, reference, query, fmt, len(bundle.feature_names))
     if side == "query" and runner.name != "local" and output == "-":
         raise MetricliError(f"--engine {runner.name} writes a folder of Parquet files; name it with -o")
     if output != "-":
         refuse_to_overwrite(output, force)  # before a cluster starts
-    selection = {"id_column": id_column, "drop_missing": drop_missing}
-    queries = source_of(query, bundle, fmt, batch_rows, **selection)
-    references = source_of(reference, bundle, fmt, batch_rows, **selection)
     with runner:
-        if side == "reference":
-            # QUERY in memory, REFERENCE read in pieces past it; the table written at the end
-            held = runner.read(queries)
-            frame, _ = operations.neighbors_in_reference(runner, bundle.L, references, held, search)
-            with open_writer(output, output_format, force) as writer:
-                for part in range(0, len(frame), 1 << 20):
-                    writer.write(frame.iloc[part : part + (1 << 20)])
-                writer.write_if_empty(frame)
-            rows, n_queries = writer.rows, held.n_samples
-        else:
-            held = runner.read(references)
-            target = output_to(output, output_format, force, _empty())
-            done = operations.neighbors_of_queries(runner, bundle.L, held, queries, search, target)
-            rows, n_queries = done.written, done.kept
-    _finish(output, rows, n_queries, search, None if runner.name == "local" else runner.name)
-
-
-def _empty():
-    import pandas as pd
-
-    return pd.DataFrame(columns=NEIGHBOUR_COLUMNS)
+        done = api.neighbors(
+            bundle,
+            reference,
+            query,
+            k=k,
+            radius=radius,
+            exclude_self=exclude_self,
+            engine=runner,
+            stream=side,
+            id_column=id_column,
+            output=output,
+            output_format=streamed_format(output, output_format),
+            force=force,
+            fmt=fmt,
+            batch_rows=batch_rows,
+            drop_missing=drop_missing,
+        )
+    _finish(output, done.written, done.kept, search, None if runner.name == "local" else runner.name)
 
 
 def _finish(output: str, rows: int, queries: int, search: Search, engine: str | None = None) -> None:
@@ -168,29 +161,3 @@ def _finish(output: str, rows: int, queries: int, search: Search, engine: str | 
         )
     else:
         note(f"wrote {rows} neighbours of {queries} query rows to {output}" + (" (Dask)" if engine else ""))
-
-
-#: with --stream auto, a reference whose features take more than this is streamed
-_STREAM_REFERENCE_BYTES = 128 * 2**20
-
-
-def _streamed_side(
-    engine: str, choice: str, reference: str, query: str, fmt: str | None, n_features: int
-) -> str:
-    """Which side is read in pieces: as chosen; with auto, a large or partitioned REFERENCE
-    (unless only QUERY is partitioned), else QUERY."""
-    if choice != "auto":
-        return choice
-    if is_partitioned(query) and not is_partitioned(reference):
-        return "query"
-    if engine != "local" or is_partitioned(reference):
-        return "reference"
-    rows = table_rows(reference, fmt)
-    return "reference" if rows is not None and rows * n_features * 8 > _STREAM_REFERENCE_BYTES else "query"
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
