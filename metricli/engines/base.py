@@ -73,11 +73,11 @@ class Source:
         return [c for c in (self.label, self.target, self.id_column) if c]
 
 
-def points_of(frame: pd.DataFrame, source: Source, fmt: str) -> Dataset:
-    """A piece of ``source`` (its index the rows' numbers in the whole data set) as points,
-    with the ``keep`` columns carried along in ``extra``, as :func:`~metricli.io.tables.iter_points`
-    does for a batch."""
-    points = select_columns(frame, source.name, fmt=fmt, **source.selection())
+def points_of(frame: pd.DataFrame, source: Source, fmt: str, name: str | None = None) -> Dataset:
+    """A piece of ``source`` (its index the rows' numbers in the whole data set, or in the
+    file ``name``) as points, with the ``keep`` columns carried along in ``extra``, as
+    :func:`~metricli.io.tables.iter_points` does for a batch."""
+    points = select_columns(frame, name or source.name, fmt=fmt, **source.selection())
     keep = column_names(list(source.keep), list(frame.columns))
     points.extra.update({c: frame[c].loc[points.rows].reset_index(drop=True) for c in keep})
     return points

@@ -16,6 +16,10 @@ folder must be on storage every worker sees.
 Row order: the partitions of a folder are its files in natural name order (part-2 before
 part-10), each file's rows in order; row i of the data set is the i-th row in that order,
 as if the files were one table.
+
+Formats: partitioned Parquet (read by Dask), or CSV/TSV files, compressed too (a file, a
+folder of them or a glob), each file one partition read by the local reader, so the same
+column rules and errors apply and an error names the file and its row (and line).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from metricli.engines.base import (
 )
 from metricli.errors import MetricliError
 from metricli.io.atomic import PARTS, atomic_path
-from metricli.io.tables import Dataset
+from metricli.io.tables import Dataset, count_text_rows, part_files, read_text_part, text_header
 from metricli.io.writers import TableWriter
 
 INSTALL = "pip install 'metricli[dask]'"
@@ -102,13 +106,36 @@ class DaskEngine(Engine):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _partitions(self, source: Source, columns: Sequence[str]) -> tuple[list[Any], np.ndarray, str]:
-        """Delayed raw frames (only ``columns``), each partition's first row number (total last), format."""
-        frame = read_parquet(source.path)
-        require_columns(frame, source.features, source.name, source.features_why or "a feature")
-        require_columns(frame, source.supervision_columns(), source.name, "from --label, --target or --id")
-        wanted = list(dict.fromkeys([*columns, *_existing(source.keep, frame.columns)]))
-        return frame[wanted].to_delayed(), partition_starts(frame), "parquet"
+    def _partitions(
+        self, source: Source, columns: Sequence[str]
+    ) -> tuple[list[Any], np.ndarray, str, list[str | None]]:
+        """Delayed raw frames (only ``columns``), each partition's first row number (total last),
+        the format, and per partition the file its rows are numbered in (None: the data set)."""
+        text = text_files(source)
+        if text is None:
+            frame = read_parquet(source.path)
+            require_columns(frame, source.features, source.name, source.features_why or "a feature")
+            require_columns(
+                frame, source.supervision_columns(), source.name, "from --label, --target or --id"
+            )
+            wanted = list(dict.fromkeys([*columns, *_existing(source.keep, frame.columns)]))
+            parts = frame[wanted].to_delayed()
+            return parts, partition_starts(frame), "parquet", [None] * len(parts)
+        import dask
+
+        files, fmt = text
+        header = text_header(files[0], fmt)
+        for file in files:  # on the client, one line per file, before any task runs
+            names = text_header(file, fmt)
+            require_listed(names, source.features, file, source.features_why or "a feature")
+            require_listed(names, source.supervision_columns(), file, "from --label, --target or --id")
+        wanted = list(dict.fromkeys([*columns, *_existing(source.keep, header)]))
+        lengths = dask.compute(*[dask.delayed(count_text_rows)(file, fmt) for file in files])
+        starts = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))])
+        if starts[-1] == 0:
+            raise MetricliError(f"{source.name}: header only, no data rows")
+        parts = [dask.delayed(read_text_part)(file, fmt, wanted) for file in files]
+        return parts, starts, fmt, list(files)
 
     def _columns(self, source: Source) -> list[str]:
         return [*source.features, *source.supervision_columns()]
@@ -116,8 +143,10 @@ class DaskEngine(Engine):
     def _piece_tasks(self, source: Source) -> tuple[list[Any], np.ndarray]:
         import dask
 
-        parts, starts, fmt = self._partitions(source, self._columns(source))
-        tasks = [dask.delayed(_points)(part, int(starts[i]), source, fmt) for i, part in enumerate(parts)]
+        parts, starts, fmt, files = self._partitions(source, self._columns(source))
+        tasks = [
+            dask.delayed(_points)(part, int(starts[i]), source, fmt, files[i]) for i, part in enumerate(parts)
+        ]
         return tasks, starts
 
     def read(self, source: Source) -> Dataset:
@@ -132,6 +161,18 @@ class DaskEngine(Engine):
         return points
 
     def table(self, path: str, fmt: str | None, columns: Sequence[str]) -> tuple[pd.DataFrame, str]:
+        text = text_files(Source(path, (), fmt=fmt))
+        if text is not None:
+            import dask
+
+            files, kind = text
+            header = text_header(files[0], kind)
+            wanted = [c for c in dict.fromkeys(columns) if c in header]
+            frames = dask.compute(*[dask.delayed(read_text_part)(file, kind, wanted) for file in files])
+            whole = pd.concat(frames, ignore_index=True)
+            if len(whole) == 0:
+                raise MetricliError(f"{display(path)}: header only, no data rows")
+            return whole, kind
         frame = read_parquet(path)
         # the caller names a missing column, as for a local file
         whole = frame[[c for c in dict.fromkeys(columns) if c in frame.columns]].compute()
@@ -139,6 +180,10 @@ class DaskEngine(Engine):
         return whole, "parquet"
 
     def head(self, path: str, fmt: str | None, n: int) -> tuple[pd.DataFrame, str]:
+        text = text_files(Source(path, (), fmt=fmt))
+        if text is not None:
+            files, kind = text
+            return read_text_part(files[0], kind, nrows=n), kind
         frame = read_parquet(path)
         # not frame.head(n): it warns, on the worker, when the first partition is shorter than n
         return frame.partitions[0].map_partitions(pd.DataFrame.head, n).compute(), "parquet"
@@ -249,10 +294,17 @@ def _existing(columns: Sequence[str], present: Sequence[str]) -> list[str]:
     return column_names(list(columns), list(present))
 
 
-def _points(part: pd.DataFrame, start: int, source: Source, fmt: str) -> Dataset:
+def _points(part: pd.DataFrame, start: int, source: Source, fmt: str, file: str | None = None) -> Dataset:
+    """A partition as points, rows numbered in the whole data set. Errors name the data set
+    and its row, or, for a partition that is a whole file, the file and its row (and line)."""
     part = part.reset_index(drop=True)
-    part.index = pd.RangeIndex(start, start + len(part))
-    return points_of(part, source, fmt)
+    if file is None:
+        part.index = pd.RangeIndex(start, start + len(part))
+        return points_of(part, source, fmt)
+    points = points_of(part, source, fmt, name=file)
+    points.rows = points.rows + start
+    points.name = source.name
+    return points
 
 
 def _n_samples(points: Dataset) -> int:
@@ -298,6 +350,24 @@ def _first(pair: tuple[Any, int]) -> Any:
 
 def _second(pair: tuple[Any, int]) -> int:
     return pair[1]
+
+
+def text_files(source: Source) -> tuple[list[str], str] | None:
+    """The CSV or TSV files of a file, folder or glob (natural name order) and their format;
+    None for anything else, which is read as partitioned Parquet."""
+    try:
+        files, fmt = part_files(source.path, source.fmt)
+    except MetricliError:
+        return None  # e.g. a hive-partitioned Parquet folder: Dask reads it
+    return (files, fmt) if fmt in ("csv", "tsv") else None
+
+
+def require_listed(names: Sequence[str], columns: Sequence[str], where: str, why: str) -> None:
+    """Fail on the client when a file's header lacks a column."""
+    for column in columns:
+        if column not in names:
+            listing = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
+            raise MetricliError(f"{where}: no column '{column}' ({why}); columns are: {listing}")
 
 
 def read_parquet(path: str, columns: Sequence[str] | None = None) -> Any:

@@ -745,3 +745,83 @@ def iter_points(
         )
         points.extra.update({c: batch[c].loc[points.rows].reset_index(drop=True) for c in keep})
         yield len(batch), points
+
+
+# -- a data set in several files (for the Dask engine) -------------------------------------
+
+
+def _natural_key(path: str) -> list[Any]:
+    """part-2 before part-10: digits compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", Path(path).name)]
+
+
+def part_files(source: str, fmt: str | None = None) -> tuple[list[str], str]:
+    """The files of a data set given as a file, a folder of files or a glob, in natural name
+    order, and their one format. In a folder, hidden files and markers (``.x``, ``_SUCCESS``)
+    and files of no table format are left out; the rest must all be of one format."""
+    import glob
+
+    path = Path(source)
+    if path.is_dir():
+        names = [str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))]
+    elif any(ch in source for ch in "*?["):
+        names = [p for p in glob.glob(source) if Path(p).is_file()]
+    else:
+        require_file(source)
+        return [source], detect_format(source, fmt)
+    kinds: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            kinds.setdefault(detect_format(name, fmt), []).append(name)
+        except MetricliError:
+            continue
+    if not kinds:
+        raise MetricliError(f"{source}: no CSV, TSV, Parquet or .npy files in it")
+    if len(kinds) > 1:
+        raise MetricliError(
+            f"{source}: holds files of several formats ({', '.join(sorted(kinds))}); "
+            "keep one format per folder, or name the files with a glob"
+        )
+    ((kind, files),) = kinds.items()
+    return sorted(files, key=_natural_key), kind
+
+
+def text_header(path: str, fmt: str) -> list[str]:
+    """The column names of a CSV or TSV file (repeats refused), from its first line only."""
+    sep = "," if fmt == "csv" else "\t"
+    with reading(path):
+        first = _header_line(path)
+    if not first.strip():
+        raise MetricliError(f"{path}: empty file, no header and no rows")
+    _check_header(first, sep, path)
+    return header_names(first, sep)
+
+
+def read_text_part(
+    path: str, fmt: str, columns: Sequence[str] | None = None, nrows: int | None = None
+) -> pd.DataFrame:
+    """One CSV or TSV file of a data set in several files (compressed too), only ``columns``,
+    rows numbered from 0 in this file, so errors name the file and its row. A header-only
+    file is a part with no rows. The errors are those of :func:`read_table`."""
+    sep = "," if fmt == "csv" else "\t"
+    text_header(path, fmt)
+    try:
+        with reading(path):
+            frame = pd.read_csv(
+                path, sep=sep, usecols=list(columns) if columns is not None else None, nrows=nrows
+            )
+    except pd.errors.EmptyDataError:
+        raise MetricliError(f"{path}: empty file, no header and no rows") from None
+    except pd.errors.ParserError as exc:
+        raise MetricliError(f"{path}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+    except UnicodeDecodeError:
+        raise MetricliError(f"{path}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
+    frame.columns = [str(c) for c in frame.columns]
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+def count_text_rows(path: str, fmt: str) -> int:
+    """The data rows of a CSV or TSV file, parsing its first column only."""
+    first = text_header(path, fmt)[:1]
+    return len(read_text_part(path, fmt, first))
