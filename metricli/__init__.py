@@ -24,6 +24,30 @@ from metricli.learners import (
     get_learner,
 )
 
+#: the engine operations, imported on first use (``import metricli`` stays light)
+_LAZY = {
+    "distances": "metricli.api",
+    "evaluate": "metricli.api",
+    "neighbors": "metricli.api",
+    "transform": "metricli.api",
+    "make_engine": "metricli.engines",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'metricli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
 __all__ = [
     "ITML",
     "KISSME",
@@ -45,9 +69,14 @@ __all__ = [
     "__version__",
     "check_distance",
     "check_mahalanobis",
+    "distances",
+    "evaluate",
     "get_learner",
     "load_bundle",
+    "make_engine",
     "metric_repair",
     "nearest_psd",
+    "neighbors",
     "save_bundle",
+    "transform",
 ]

@@ -128,6 +128,8 @@ class MetricliGroup(TyperGroup):
             where = f"{exc.filename}: " if exc.filename else ""
             code = _signal_code() or _fail(f"{where}{exc.strerror or exc}", 2)
         except MemoryError:
+            if debug:
+                traceback.print_exc()
             code = _fail(
                 "out of memory; lower --batch-rows or --block-size where the command has them, "
                 "or run it on a cluster with --engine dask",

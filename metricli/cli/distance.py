@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
@@ -29,8 +30,9 @@ from metricli.cli.common import (
 )
 from metricli.cli.pairs import locate_points
 from metricli.cli.progress import RowProgress
-from metricli.cli.streaming import load_points, open_writer, output_to, source_of
-from metricli.engines import Engine, operations
+from metricli.cli.streaming import load_points, open_writer
+from metricli.cli.streaming import output_format as streamed_format
+from metricli.engines import Engine
 from metricli.engines.operations import DISTANCE_BLOCK_BYTES, DistanceLayout, row_keys
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
@@ -181,12 +183,22 @@ def _to_other(
     if output != "-":
         refuse_to_overwrite(output, force)  # before a cluster starts
     with runner:
-        other = runner.read(source_of(to, bundle, fmt, **selection))
-        target = output_to(output, output_format, force, shape.empty(row_keys(other)))
-        done = operations.distances_to(
-            runner, bundle.L, source_of(data, bundle, fmt, batch_rows, **selection), other, shape, target
+        done = api.distances(
+            bundle,
+            data,
+            to,
+            engine=runner,
+            squared=shape.squared,
+            square=shape.square,
+            id_column=selection["id_column"],
+            output=output,
+            output_format=streamed_format(output, output_format),
+            force=force,
+            fmt=fmt,
+            batch_rows=batch_rows,
+            drop_missing=selection["drop_missing"],
         )
-    n, m = done.kept, other.n_samples
+    n, m = done.kept, done.others
     on_dask = {"engine": runner.name, "files": done.files} if runner.name != "local" else {}
     return {
         "mode": "to",

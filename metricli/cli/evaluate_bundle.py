@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 
+from metricli import api
 from metricli.cli import render
 from metricli.cli.common import (
     BatchRowsOption,
@@ -32,14 +31,9 @@ from metricli.cli.common import (
     settings,
 )
 from metricli.cli.evaluate import KOption, RetrievalOption, _scoring, evaluate_app
-from metricli.cli.streaming import output_to, source_of
-from metricli.engines import operations
-from metricli.engines.local import LocalEngine
-from metricli.engines.operations import References, Space, prediction_columns
-from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
-from metricli.io.bundle import Bundle, load_bundle
-from metricli.io.tables import DEFAULT_BATCH_ROWS, display_name
+from metricli.io.bundle import load_bundle
+from metricli.io.tables import DEFAULT_BATCH_ROWS
 
 
 @evaluate_app.command("bundle")
@@ -102,73 +96,31 @@ def evaluate_bundle(
     if predictions is not None and predictions != "-":
         refuse_to_overwrite(predictions, force)
     bundle = load_bundle(bundle_path)
-    selection = {"label": label, "target": target, "id_column": id_column, "drop_missing": drop_missing}
-    ref = LocalEngine(notify=note).read(source_of(reference, bundle, fmt, **selection))
-    ref_name = display_name(reference)
-    if label is not None:
-        labelled = ref.labelled
-        ref_X, ref_y = ref.X[labelled], ref.labels[labelled].astype(str)
-    else:
-        ref_X, ref_y = ref.X, ref.target
-    # x -> L x and x -> x / scale exactly as in cross-validation and the benchmark protocol
-    # (no centring): the same split then gives the same figures, ties and all
-    spaces = {"learned": Space(L=bundle.L), "euclidean": euclidean_space(bundle, ref_X.shape[1])}
-    references = References(
-        {side: space(ref_X) for side, space in spaces.items()},
-        ref_y,
-        label is not None,
-        k,
-        retrieval,
-        ref_name,
-    )
-    test_source = source_of(test, bundle, fmt, batch_rows, **selection)
-    columns = prediction_columns(id_column or "row", label or target)
-    target_output = (
-        None
-        if predictions is None
-        else output_to(predictions, output_format, force, pd.DataFrame(columns=columns))
-    )
     with runner:
-        scorers, skipped, _ = operations.score(runner, test_source, spaces, references, target_output)
-    test_name = test_source.name
-    if skipped:
-        note(f"{test_name}: skipped {skipped} rows with a blank label")
-    on_dask = runner.name != "local"
-    result = {
-        "mode": "bundle",
-        "bundle": str(bundle.path),
-        "algorithm": bundle.algorithm,
-        "test": test_name,
-        "reference": ref_name,
-        "task": "classification" if label is not None else "regression",
-        "k": k,
-        "label": label,
-        "target": target,
-        "n_reference": int(ref_X.shape[0]),
-        "skipped_unlabelled": skipped,
-        "predictions": predictions,
-        "learned": scorers["learned"].result(),
-        "euclidean": scorers["euclidean"].result(),
-        **({"engine": runner.name} if on_dask else {}),
-    }
+        result = api.evaluate(
+            bundle,
+            test,
+            reference,
+            label=label,
+            target=target,
+            k=k,
+            retrieval=retrieval,
+            engine=runner,
+            id_column=id_column,
+            predictions=predictions,
+            output_format=output_format,
+            force=force,
+            fmt=fmt,
+            batch_rows=batch_rows,
+            drop_missing=drop_missing,
+        )
+    if result["skipped_unlabelled"]:
+        note(f"{result['test']}: skipped {result['skipped_unlabelled']} rows with a blank label")
     if settings.json:
         emit_json(result)
         return
     render.held_out_scores(
-        f"metricli evaluate {bundle.path} ({bundle.algorithm}) on {test_name}: "
-        f"{result['learned']['n_test']} rows, kNN k={k} against {ref_name} ({result['n_reference']} rows)",
+        f"metricli evaluate {bundle.path} ({bundle.algorithm}) on {result['test']}: "
+        f"{result['learned']['n_test']} rows, kNN k={k} against {result['reference']} ({result['n_reference']} rows)",
         result,
     )
-
-
-def euclidean_space(bundle: Bundle, n_features: int) -> Space:
-    """The baseline: the raw features, divided by the bundle's training scale if it standardized."""
-    preprocessing = bundle.metadata.get("preprocessing") or {}
-    if not (preprocessing.get("standardize") and preprocessing.get("scale") is not None):
-        return Space()
-    scale = np.asarray(preprocessing["scale"], dtype=np.float64)
-    if scale.shape != (n_features,) or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-        raise MetricliError(
-            f"{bundle.path}: corrupt bundle, metadata.json has an invalid standardization scale"
-        )
-    return Space(scale=scale)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
@@ -18,23 +19,17 @@ from metricli.cli.common import (
     configure,
     emit_json,
     note,
-    open_engine,
     require_output_path,
     settings,
 )
-from metricli.cli.streaming import source_of
-from metricli.engines import is_partitioned, operations
-from metricli.errors import MetricliError
 from metricli.io.atomic import INDEX, refuse_to_overwrite
 from metricli.io.bundle import load_bundle
 from metricli.io.index import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_LINKS,
-    IndexBuilder,
-    save_index,
 )
-from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, display_name
+from metricli.io.tables import DEFAULT_BATCH_ROWS
 
 
 def index(
@@ -80,24 +75,22 @@ def index(
     """
     configure(json_output, quiet)
     require_output_path(output, "the index is a folder")
-    if data == STDIN or is_partitioned(data):
-        raise MetricliError(
-            f"{display_name(data)}: the index is built from one file (CSV, TSV, Parquet or .npy)"
-        )
     bundle = load_bundle(bundle_path)
     refuse_to_overwrite(output, force, INDEX)
-    runner = open_engine("local", None)
-    builder = IndexBuilder(bundle.L.shape[0], links=links, ef_construction=ef_construction)
-    source = source_of(data, bundle, fmt, batch_rows, id_column=id_column, drop_missing=drop_missing)
-    with runner:
-        builder, done = operations.build_index(runner, bundle.L, source, builder)
-    if builder.n == 0:
-        raise MetricliError(f"{display_name(data)}: no rows to index")
-    from metricli.io.tables import sha256_file
-
-    described = {"name": display_name(data), "sha256": sha256_file(data), "id_column": id_column}
-    save_index(output, builder, bundle.metadata, described, ef_search=ef_search, force=force)
+    done = api.build_index(
+        bundle,
+        data,
+        output,
+        links=links,
+        ef_construction=ef_construction,
+        ef_search=ef_search,
+        id_column=id_column,
+        force=force,
+        fmt=fmt,
+        batch_rows=batch_rows,
+        drop_missing=drop_missing,
+    )
     if settings.json:
-        emit_json({"output": output, "rows": builder.n, "dropped": done.dropped, "dims": builder.dims})
+        emit_json({"output": output, **done})
     else:
-        note(f"indexed {builder.n} rows in {builder.dims} dimensions to {output}")
+        note(f"indexed {done['rows']} rows in {done['dims']} dimensions to {output}")

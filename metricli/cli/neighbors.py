@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
+from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
@@ -26,13 +26,12 @@ from metricli.cli.common import (
     open_engine,
     settings,
 )
-from metricli.cli.streaming import open_writer, output_to, source_of
-from metricli.engines import is_partitioned, operations
-from metricli.engines.operations import NEIGHBOUR_COLUMNS, Search
+from metricli.cli.streaming import output_format as streamed_format
+from metricli.engines.operations import Search
 from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
-from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, sha256_file, table_rows
+from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN
 
 
 def neighbors(
@@ -87,8 +86,8 @@ def neighbors(
         typer.Option(
             "--index",
             metavar="INDEX",
-            help="Search this index (built by metricli index) instead of scanning REFERENCE: "
-            "approximate, fast; -k only.",
+            help="Search this index (built by metricli index from REFERENCE) instead of scanning "
+            "REFERENCE: approximate and fast; -k only.",
             show_default=False,
         ),
     ] = None,
@@ -98,7 +97,10 @@ def neighbors(
     ef: Annotated[
         int | None,
         typer.Option(
-            "--ef", min=1, max=65536, help="With --index: HNSW candidates per query (default: the index's)."
+            "--ef",
+            min=1,
+            max=65536,
+            help="With --index: HNSW candidates per query, more for better recall (default: the index's).",
         ),
     ] = None,
     id_column: IdOption = None,
@@ -126,6 +128,11 @@ def neighbors(
     of --batch-rows and its neighbours are written as each batch is done.
     --format applies to both files.
 
+    With --index INDEX (built by metricli index from the REFERENCE file) no REFERENCE is
+    given: each QUERY batch is searched in the index's HNSW graph instead, approximately
+    (raise --ef for recall, at some speed), -k only; the output is the same table, rows
+    named as the exact scan names them. --exact (the default without --index) scans.
+
     With --engine dask, the side --stream names is partitioned Parquet (a folder of
     files in natural name order, or a glob; auto: QUERY if only QUERY is partitioned,
     else REFERENCE). --stream reference: the workers search their partitions of
@@ -139,44 +146,50 @@ def neighbors(
     if k is None and radius is None:
         raise MetricliError("give -k K (the k nearest) or --radius R (all within distance R), or both")
     if index_path is not None:
-        _with_index(
-            bundle_path, index_path, query, k, radius, exact, ef, exclude_self, engine, id_column,
-            output, fmt, output_format, batch_rows, drop_missing, force,
-        )  # fmt: skip
+        if exact:
+            raise MetricliError(
+                "--exact scans REFERENCE; --index searches the index instead: give one of them"
+            )
+        if reference is not None:
+            raise MetricliError("--index searches the rows it was built from; give no REFERENCE with it")
+        if engine != "local":
+            raise MetricliError("--index is searched in this process; use --engine local")
+        _with_index(bundle_path, index_path, query, k, radius, exclude_self, ef, id_column, output,
+                    fmt, output_format, batch_rows, drop_missing, force)  # fmt: skip
         return
     if ef is not None:
         raise MetricliError("--ef tunes the search of an index; give --index INDEX")
     if reference is None:
         raise MetricliError("give REFERENCE (the rows to search) or --index INDEX (built by metricli index)")
-    if exclude_self and (query == STDIN or not _same_file(query, reference)):
+    if exclude_self and (query == STDIN or not api.same_file(query, reference)):
         raise MetricliError("--exclude-self needs --query to be the REFERENCE file itself")
     runner = open_engine(engine, scheduler)
     bundle = load_bundle(bundle_path)
     search = Search(k, radius, exclude_self)
-    side = _streamed_side(runner.name, stream, reference, query, fmt, len(bundle.feature_names))
+    side = api.streamed_side(runner.name, stream, reference, query, fmt, len(bundle.feature_names))
     if side == "query" and runner.name != "local" and output == "-":
         raise MetricliError(f"--engine {runner.name} writes a folder of Parquet files; name it with -o")
     if output != "-":
         refuse_to_overwrite(output, force)  # before a cluster starts
-    selection = {"id_column": id_column, "drop_missing": drop_missing}
-    queries = source_of(query, bundle, fmt, batch_rows, **selection)
-    references = source_of(reference, bundle, fmt, batch_rows, **selection)
     with runner:
-        if side == "reference":
-            # QUERY in memory, REFERENCE read in pieces past it; the table written at the end
-            held = runner.read(queries)
-            frame, _ = operations.neighbors_in_reference(runner, bundle.L, references, held, search)
-            with open_writer(output, output_format, force) as writer:
-                for part in range(0, len(frame), 1 << 20):
-                    writer.write(frame.iloc[part : part + (1 << 20)])
-                writer.write_if_empty(frame)
-            rows, n_queries = writer.rows, held.n_samples
-        else:
-            held = runner.read(references)
-            target = output_to(output, output_format, force, _empty())
-            done = operations.neighbors_of_queries(runner, bundle.L, held, queries, search, target)
-            rows, n_queries = done.written, done.kept
-    _finish(output, rows, n_queries, search, None if runner.name == "local" else runner.name)
+        done = api.neighbors(
+            bundle,
+            reference,
+            query,
+            k=k,
+            radius=radius,
+            exclude_self=exclude_self,
+            engine=runner,
+            stream=side,
+            id_column=id_column,
+            output=output,
+            output_format=streamed_format(output, output_format),
+            force=force,
+            fmt=fmt,
+            batch_rows=batch_rows,
+            drop_missing=drop_missing,
+        )
+    _finish(output, done.written, done.kept, search, None if runner.name == "local" else runner.name)
 
 
 def _with_index(
@@ -185,10 +198,8 @@ def _with_index(
     query: str,
     k: int | None,
     radius: float | None,
-    exact: bool,
-    ef: int | None,
     exclude_self: bool,
-    engine: str,
+    ef: int | None,
     id_column: str | None,
     output: str,
     fmt: str | None,
@@ -197,36 +208,31 @@ def _with_index(
     drop_missing: bool,
     force: bool,
 ) -> None:
-    """QUERY streamed, each batch searched in the index; REFERENCE is the index's DATA."""
+    """QUERY streamed, each batch searched in the index; the reference is the index's DATA."""
     from metricli.io.index import load_index
 
-    if exact:
-        raise MetricliError("--exact scans REFERENCE; --index searches the index instead: give one of them")
     if radius is not None or k is None:
         raise MetricliError("--index answers -k K (the k nearest); for --radius scan REFERENCE exactly")
-    if engine != "local":
-        raise MetricliError("--index is searched in this process; use --engine local")
     bundle = load_bundle(bundle_path)
-    found = load_index(index_path)
-    found.check_bundle(bundle.metadata, str(bundle_path))
-    if exclude_self and (query == STDIN or found.metadata["data"].get("sha256") != sha256_file(query)):
-        raise MetricliError("--exclude-self needs --query to be the file the index was built from")
+    found = load_index(index_path, bundle)
     if output != "-":
         refuse_to_overwrite(output, force)
-    queries = source_of(query, bundle, fmt, batch_rows, id_column=id_column, drop_missing=drop_missing)
-    if ef is not None:
-        found.metadata["parameters"]["ef_search"] = ef
-    search = Search(k, None, exclude_self)
-    with open_engine("local", None) as runner:
-        target = output_to(output, output_format, force, _empty())
-        done = operations.neighbors_from_index(runner, bundle.L, found, queries, search, target)
-    _finish(output, done.written, done.kept, search)
-
-
-def _empty():
-    import pandas as pd
-
-    return pd.DataFrame(columns=NEIGHBOUR_COLUMNS)
+    done = api.neighbors_in_index(
+        bundle,
+        found,
+        query,
+        k=k,
+        exclude_self=exclude_self,
+        ef=ef,
+        id_column=id_column,
+        output=output,
+        output_format=streamed_format(output, output_format),
+        force=force,
+        fmt=fmt,
+        batch_rows=batch_rows,
+        drop_missing=drop_missing,
+    )
+    _finish(output, done.written, done.kept, Search(k, None, exclude_self))
 
 
 def _finish(output: str, rows: int, queries: int, search: Search, engine: str | None = None) -> None:
@@ -245,29 +251,3 @@ def _finish(output: str, rows: int, queries: int, search: Search, engine: str | 
         )
     else:
         note(f"wrote {rows} neighbours of {queries} query rows to {output}" + (" (Dask)" if engine else ""))
-
-
-#: with --stream auto, a reference whose features take more than this is streamed
-_STREAM_REFERENCE_BYTES = 128 * 2**20
-
-
-def _streamed_side(
-    engine: str, choice: str, reference: str, query: str, fmt: str | None, n_features: int
-) -> str:
-    """Which side is read in pieces: as chosen; with auto, a large or partitioned REFERENCE
-    (unless only QUERY is partitioned), else QUERY."""
-    if choice != "auto":
-        return choice
-    if is_partitioned(query) and not is_partitioned(reference):
-        return "query"
-    if engine != "local" or is_partitioned(reference):
-        return "reference"
-    rows = table_rows(reference, fmt)
-    return "reference" if rows is not None and rows * n_features * 8 > _STREAM_REFERENCE_BYTES else "query"
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
@@ -24,8 +25,7 @@ from metricli.cli.common import (
     open_engine,
     settings,
 )
-from metricli.cli.streaming import output_to, source_of
-from metricli.engines import operations
+from metricli.cli.streaming import output_format as output_format_of
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS
@@ -64,12 +64,21 @@ def transform(
     runner = open_engine(engine, scheduler, output)
     bundle = load_bundle(bundle_path)
     kept = list(keep or [])
-    source = source_of(data, bundle, fmt, batch_rows, keep=kept, drop_missing=drop_missing)
-    target = output_to(output, output_format, force, operations.transform_empty(bundle.L, kept))
     if output != "-":
         refuse_to_overwrite(output, force)  # before a cluster starts
     with runner:
-        done = operations.transform(runner, bundle.L, source, target)
+        done = api.transform(
+            bundle,
+            data,
+            engine=runner,
+            keep=kept,
+            output=output,
+            output_format=output_format_of(output, output_format),
+            force=force,
+            fmt=fmt,
+            batch_rows=batch_rows,
+            drop_missing=drop_missing,
+        )
     if output == "-":
         return
     components = bundle.L.shape[0]

@@ -106,6 +106,8 @@ class Pass:
     files: int = 0
     values: list[Any] = field(default_factory=list)
     frame: pd.DataFrame | None = None
+    #: the rows of the second set held in memory (distances to it, neighbours in it)
+    others: int = 0
 
     @property
     def dropped(self) -> int:

@@ -277,32 +277,38 @@ def _no_merge(a: Any, b: Any) -> Any:
 
 
 def neighbors_from_index(
-    engine: Engine, L: np.ndarray, index: Any, query: Source, search: Search, output: Output | None = None
+    engine: Engine,
+    L: np.ndarray,
+    index: Any,
+    keys: np.ndarray,
+    query: Source,
+    search: Search,
+    ef: int | None = None,
+    output: Output | None = None,
 ) -> Pass:
     """``query`` read in pieces, each projected and searched in the (approximate) ``index``
-    (a loaded :class:`~metricli.io.index.NeighbourIndex`), its neighbours written as it is done."""
+    (a loaded :class:`~metricli.io.index.NeighbourIndex` whose points are named by ``keys``)
+    with ``ef`` candidates per query, its neighbours written as each piece is done."""
     assert search.k is not None and search.radius is None
     check_k(search, index.n, str(index.path))
     if output is None:
         output = Output(None, pd.DataFrame(columns=NEIGHBOUR_COLUMNS))
-    return engine.map(query, _index_piece, (L, index, search), output)
+    return engine.map(query, _index_piece, (L, index, keys, search, ef), output)
 
 
 def _index_piece(points: Dataset, shared: tuple[Any, ...]) -> tuple[list[pd.DataFrame], None]:
-    L, index, search = shared
+    L, index, keys, search, ef = shared
     if points.n_samples == 0:
         return [], None
     k = search.k
-    idx, sq = index.search(project(points.X, L), k + search.exclude_self)
+    idx, sq = index.search(project(points.X, L), k + search.exclude_self, ef)
     found = idx >= 0
     if search.exclude_self:
         # the row itself is not its own neighbour; when the search missed it, drop the farthest
         found &= index.rows[np.maximum(idx, 0)] != points.rows[:, None]
-        surplus = np.cumsum(found, axis=1) > k
-        found &= ~surplus
+        found &= np.cumsum(found, axis=1) <= k
     counts = found.sum(axis=1)
-    keys = index.keys()[idx[found]]
-    return [neighbour_rows(row_keys(points), counts, keys, sq[found])], None
+    return [neighbour_rows(row_keys(points), counts, keys[idx[found]], sq[found])], None
 
 
 # -- kNN scoring -------------------------------------------------------------------------------------

@@ -111,25 +111,38 @@ class NeighbourIndex:
     def n(self) -> int:
         return int(self.rows.shape[0])
 
-    def keys(self) -> np.ndarray:
-        """How output rows name an indexed point: its id, else its row in DATA."""
-        return self.ids if self.ids is not None else self.rows
-
-    def check_bundle(self, bundle_metadata: dict[str, Any], bundle_name: str) -> None:
-        if bundle_fingerprint(bundle_metadata) != self.metadata.get("bundle"):
+    def keys(self, id_column: str | None) -> np.ndarray:
+        """How output rows name an indexed point, as the exact scan with ``--id id_column``
+        names a REFERENCE row: its id value, else its 0-based row in DATA."""
+        if id_column is None:
+            return self.rows
+        built = self.metadata.get("data", {}).get("id_column")
+        if self.ids is None or built != id_column:
             raise MetricliError(
-                f"{self.path}: this index was built for another bundle (its L or features differ from "
-                f"those of {bundle_name}); build one for this bundle with metricli index"
+                f"{self.path}: this index was built "
+                + ("without --id" if built is None else f"with --id {built}")
+                + f", so its rows have no {id_column!r} values; build it with --id {id_column}"
             )
+        return self.ids
 
     def search(self, Z: np.ndarray, k: int, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The (approximate) k nearest indexed points of each row of Z: positions and squared
-        distances (float32 arithmetic), nearest first; -1 where fewer than k were found."""
+        distances, nearest first, ties to the earlier position; -1 (and inf) where fewer than
+        k were found. The graph is walked in float32; the distances of the points it finds
+        are computed again in float64 from Z and the stored (float32) points, and ordered by
+        them, so they match the exact scan's to float32 rounding of the stored points."""
         faiss = faiss_module()
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(int(ef or self.metadata["parameters"]["ef_search"]), k)
-        sq, idx = self.graph.search(np.ascontiguousarray(Z, dtype=np.float32), k, params=params)
-        return idx.astype(np.intp), sq.astype(np.float64)
+        _, idx = self.graph.search(np.ascontiguousarray(Z, dtype=np.float32), k, params=params)
+        idx = idx.astype(np.intp)
+        found = idx >= 0
+        points = self.graph.reconstruct_batch(idx[found]).astype(np.float64)
+        sq = np.full(idx.shape, np.inf)
+        diff = points - np.repeat(np.asarray(Z, dtype=np.float64), found.sum(axis=1), axis=0)
+        sq[found] = np.einsum("ij,ij->i", diff, diff)
+        order = np.lexsort((np.where(found, idx, np.iinfo(np.intp).max), sq), axis=1)
+        return np.take_along_axis(idx, order, axis=1), np.take_along_axis(sq, order, axis=1)
 
 
 def save_index(
@@ -187,8 +200,9 @@ def is_index(path: str | Path) -> bool:
     return Path(path).is_dir() and (Path(path) / META_FILE).is_file()
 
 
-def load_index(path: str | Path) -> NeighbourIndex:
-    """Load and verify an index; any mismatch is refused with a MetricliError."""
+def load_index(path: str | Path, bundle: Any = None) -> NeighbourIndex:
+    """Load and verify an index (and, given a loaded bundle, that it was built for it);
+    any mismatch is refused with a MetricliError."""
     root = Path(path)
     where = str(root)
     if not root.exists():
@@ -211,6 +225,11 @@ def load_index(path: str | Path) -> NeighbourIndex:
     if meta.get("index_sha256") != _digest(meta):
         raise MetricliError(
             f"{where}: {META_FILE} does not match its own checksum; the index was modified or damaged, build it again"
+        )
+    if bundle is not None and bundle_fingerprint(bundle.metadata) != meta.get("bundle"):
+        raise MetricliError(
+            f"{where}: this index was built for another bundle (its L or features differ from those "
+            f"of {bundle.path}); build one for this bundle with metricli index"
         )
     files = meta.get("files")
     if not isinstance(files, dict) or GRAPH_FILE not in files or ROWS_FILE not in files:

@@ -28,7 +28,8 @@ import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import FILE, atomic_path
-from metricli.io.tables import STDIN, detect_format, display_name, is_number, reading, require_file
+from metricli.io.streams import read_all, sniff_file
+from metricli.io.tables import STDIN, detect_format, display_name, is_number, is_pipe, reading, require_file
 from metricli.io.writers import TableWriter, output_format
 from metricli.kernels import row_blocks
 
@@ -142,7 +143,7 @@ def _numeric_frame(
 
 def _read_text(source: str, name: str, fmt: str) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
     sep = "," if fmt == "csv" else "\t"
-    raw: bytes | Path = sys.stdin.buffer.read() if source == STDIN else Path(source)
+    raw: bytes | Path = _read_or_path(source, fmt, name)
     header, row_ids_present, n_rows, n_columns = _layout(raw, name, sep)
     _require_square(name, n_rows, n_columns)
     column_ids = None
@@ -173,6 +174,17 @@ def _read_text(source: str, name: str, fmt: str) -> tuple[np.ndarray, list[str] 
     return matrix, row_ids, column_ids
 
 
+def _read_or_path(source: str, fmt: str, name: str) -> bytes | Path:
+    """stdin read whole (sniffed, lines capped), or the path of a file whose first bytes are sniffed."""
+    if source == STDIN:
+        return read_all(sys.stdin.buffer, fmt, name)
+    if is_pipe(source):  # a named pipe or <(cat D.csv): it can be read once
+        with open(source, "rb") as handle:
+            return read_all(handle, fmt, name)
+    sniff_file(source, fmt, name)
+    return Path(source)
+
+
 def _first_line(raw: bytes | Path) -> str:
     return next(line for line in _lines(raw) if line.strip())
 
@@ -180,10 +192,11 @@ def _first_line(raw: bytes | Path) -> str:
 def _read_parquet(source: str, name: str) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
     import pyarrow.parquet as pq
 
+    # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
+    raw = _read_or_path(source, "parquet", name)
+    raw = io.BytesIO(raw) if isinstance(raw, bytes) else raw
     try:
         # ParquetFile, not read_table: the dataset reader refuses columns sharing a name
-        # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
-        raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
         table = pq.ParquetFile(raw).read()
         # pandas cannot convert columns sharing a name; converted under stand-in names, the real
         # ones (ids, which may repeat) are put back so the id checks can name the repeat
@@ -206,7 +219,8 @@ def _read_parquet(source: str, name: str) -> tuple[np.ndarray, list[str] | None,
 
 
 def _read_npy(source: str, name: str) -> np.ndarray:
-    raw = io.BytesIO(sys.stdin.buffer.read()) if source == STDIN else source
+    raw = _read_or_path(source, "npy", name)
+    raw = io.BytesIO(raw) if isinstance(raw, bytes) else raw
     try:
         array = np.load(raw, allow_pickle=False, mmap_mode=None if source == STDIN else "r")
     except ValueError as exc:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import note_input
+from metricli.io.streams import first_line, read_all, sniff_file, text_stream
 
 FORMATS = ("csv", "tsv", "parquet", "npy")
 #: compression suffixes CSV and TSV may carry (data.csv.gz); pandas infers them from the name
@@ -78,7 +79,7 @@ def _header_line(path: str | Path) -> bytes:
 
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
     with opener(path, "rb") as handle:
-        return handle.readline()
+        return first_line(handle, str(path))
 
 
 def display_name(source: str) -> str:
@@ -98,16 +99,18 @@ def unreadable(name: str, exc: OSError) -> MetricliError:
     return MetricliError(f"{name}: cannot read ({exc.strerror or exc})")
 
 
-def _open_source(source: str) -> tuple[object, str]:
-    """The raw input (a path, or the bytes of stdin) and its sha256."""
+def _open_source(source: str, fmt: str) -> tuple[object, str]:
+    """The raw input (a path, or the bytes of stdin) and its sha256; its first bytes sniffed."""
+    name = display_name(source)
     if source == STDIN:
-        data = sys.stdin.buffer.read()
+        data = read_all(sys.stdin.buffer, fmt, name)
         return io.BytesIO(data), hashlib.sha256(data).hexdigest()
     path = require_file(source)
     if is_pipe(path):  # a named pipe or process substitution, <(cat f.csv): it can be read once
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = read_all(handle, fmt, name)
         return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+    sniff_file(path, fmt, name)
     return path, sha256_file(path)
 
 
@@ -168,7 +171,7 @@ def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
 
 
 def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
-    raw, digest = _open_source(source)
+    raw, digest = _open_source(source, fmt)
     try:
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
@@ -219,9 +222,9 @@ def iter_table(
             sep = "," if fmt == "csv" else "\t"
             if source == STDIN or is_pipe(source):
                 stream = sys.stdin.buffer if source == STDIN else open(source, "rb")  # noqa: SIM115
-                first = stream.readline()
-                raw = io.BufferedReader(_Rejoined(first, stream))
+                first, raw = text_stream(stream, fmt, name)
             else:
+                sniff_file(source, fmt, name)
                 first = _header_line(source)
                 raw = source
             _check_header(first, sep, name)
@@ -229,16 +232,10 @@ def iter_table(
             batches: Iterator[pd.DataFrame] = iter(reader)
         elif fmt == "parquet":
             # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
-            if source == STDIN or is_pipe(source):
-                raw = io.BytesIO(sys.stdin.buffer.read() if source == STDIN else Path(source).read_bytes())
-            else:
-                raw = source
+            raw = _whole_or_path(source, fmt, name)
             batches = _parquet_batches(raw, batch_rows, name)
         else:
-            if source == STDIN or is_pipe(source):
-                raw = io.BytesIO(sys.stdin.buffer.read() if source == STDIN else Path(source).read_bytes())
-            else:
-                raw = source
+            raw = _whole_or_path(source, fmt, name)
             array = _load_npy(raw, name, mmap=source != STDIN)
             _npy_frame(array[:0], name)
             batches = (
@@ -260,6 +257,17 @@ def iter_table(
         raise unreadable(name, exc) from None
     if seen == 0:
         raise MetricliError(f"{name}: header only, no data rows")
+
+
+def _whole_or_path(source: str, fmt: str, name: str) -> object:
+    """A binary input that must be seeked: stdin or a pipe read whole (sniffed first), else the path."""
+    if source == STDIN:
+        return io.BytesIO(read_all(sys.stdin.buffer, fmt, name))
+    if is_pipe(source):
+        with open(source, "rb") as handle:
+            return io.BytesIO(read_all(handle, fmt, name))
+    sniff_file(source, fmt, name)
+    return source
 
 
 def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.DataFrame]:
@@ -302,26 +310,6 @@ def is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class _Rejoined(io.RawIOBase):
-    """A stream's first line, already read, followed by the rest of the stream."""
-
-    def __init__(self, head: bytes, rest: Any) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def require_unique_names(names: Sequence[str], name: str) -> None:

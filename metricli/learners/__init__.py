@@ -25,6 +25,7 @@ LEARNERS: dict[str, type[MahalanobisLearner]] = {
 
 
 def get_learner(name: str) -> type[MahalanobisLearner]:
+    """The learner class called ``name`` (any case: ``"lmnn"``, ``"LMNN"``), as ``metricli fit`` names it."""
     key = name.lower()
     if key not in LEARNERS:
         raise MetricliError(f"unknown algorithm '{name}'; choose one of: {', '.join(sorted(LEARNERS))}")

@@ -84,3 +84,39 @@ def test_a_file_without_a_feature_is_named(cli, on_cluster, bundle, gzipped, tmp
     frame.iloc[:5].drop(columns="sepal_width").to_csv(folder / "part-3.csv.gz", index=False)
     run = cli("transform", bundle, folder, "-o", tmp_path / "out", *on_cluster)
     assert_one_line_error(run, "part-3.csv.gz", "no column 'sepal_width'")
+
+
+@pytest.mark.parametrize("operation", ["transform", "distances", "neighbors", "evaluate"])
+def test_the_library_functions_give_the_same_numbers_on_both_engines(
+    client, bundle, gzipped, tmp_path, operation
+):
+    """metricli.transform / distances / neighbors / evaluate: engine="dask" on the gzipped
+    folder equals engine="local" on the one file of the same rows."""
+    import metricli
+
+    folder, whole, frame = gzipped
+    other = tmp_path / "other.csv"
+    frame.iloc[::50].to_csv(other, index=False)
+    call = {
+        "transform": lambda data, **e: metricli.transform(bundle, data, keep=["rid"], **e),
+        "distances": lambda data, **e: metricli.distances(bundle, data, other, id_column="rid", **e),
+        "neighbors": lambda data, **e: metricli.neighbors(bundle, data, other, k=5, id_column="rid", **e),
+        "evaluate": lambda data, **e: metricli.evaluate(bundle, data, other, label="species", **e),
+    }[operation]
+    local = call(str(whole))
+    remote = call(str(folder), engine="dask", scheduler=client.scheduler.address)
+    if operation == "evaluate":
+        assert remote.pop("engine") == "dask"
+        assert remote.pop("test") == str(folder) and local.pop("test") == str(whole)
+        assert remote == local
+        return
+    assert list(remote.columns) == list(local.columns) and len(remote) == len(local) > 0
+    keys = {"transform": ["rid"], "distances": ["i", "j"], "neighbors": ["query", "rank", "reference"]}[
+        operation
+    ]
+    for key in keys:
+        assert remote[key].astype(str).tolist() == local[key].astype(str).tolist(), key
+    values = [c for c in local.columns if c not in keys]
+    np.testing.assert_allclose(
+        remote[values].to_numpy(float), local[values].to_numpy(float), rtol=1e-10, atol=1e-10
+    )
