@@ -61,3 +61,14 @@ def test_every_learner_is_a_public_name():
     ]
     assert all(cls in exported for cls in metricli.LEARNERS.values())
     assert all(cls.__doc__ for cls in exported)
+
+
+def test_the_command_line_stays_thin():
+    # argument parsing, rendering and error mapping only: a command file past 300 lines is
+    # holding logic that belongs in the library
+    long = {
+        str(path.relative_to(PACKAGE.parent)): n
+        for path in _files("cli")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 300
+    }
+    assert long == {}

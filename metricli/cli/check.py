@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import typer
 
-from metricli.axioms import check_distance, check_mahalanobis
-from metricli.axioms.distance import DEFAULT_WITNESSES, tolerance
+from metricli.axioms.distance import DEFAULT_WITNESSES
 from metricli.axioms.mahalanobis import DEFAULT_ATOL, DEFAULT_RTOL
-from metricli.axioms.repair import metric_repair, nearest_psd
-from metricli.cli import render
+from metricli.cli import render, render_axioms
 from metricli.cli.common import (
     DASK_EXTRA,
     ForceOption,
     JsonOption,
     QuietOption,
+    SchedulerOption,
     configure,
     emit_json,
     err,
@@ -27,16 +24,10 @@ from metricli.cli.common import (
     open_engine,
     settings,
 )
-from metricli.engines import Engine
+from metricli.engines.checking import holds, load_checked, refuse_repair_targets, run_check
 from metricli.errors import MetricliError
-from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
-from metricli.io.bundle import is_bundle, load_bundle
-from metricli.io.square import read_square_table, write_square_table
-from metricli.io.tables import display_name, select_columns
-from metricli.io.writers import output_format
-from metricli.kernels import distance_matrix, project
+from metricli.io.tables import display_name
 
-_MATRIX_SEPARATORS = {".npy": None, ".csv": ",", ".tsv": "\t"}
 PANEL_INPUT = "Input"
 PANEL_CHECK = "Distance matrices"
 PANEL_REPAIR = "Repairs (written only when asked)"
@@ -210,21 +201,12 @@ def check(
         str,
         typer.Option(
             "--engine",
-            help="With --data: local (this machine) or dask (POINTS is partitioned Parquet, the "
+            help="With --data: local (this machine) or dask (POINTS is partitioned data, the "
             f"exhaustive triangle pass runs as tasks on a Dask cluster; needs {DASK_EXTRA}).",
             rich_help_panel=PANEL_INPUT,
         ),
     ] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            help="With --engine dask: the scheduler address, e.g. tcp://10.0.0.5:8786 (default: a "
-            "local cluster, one worker process per core).",
-            show_default=False,
-            rich_help_panel=PANEL_INPUT,
-        ),
-    ] = None,
+    scheduler: SchedulerOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -245,185 +227,59 @@ def check(
     Exit status: 0 the distance is a metric (or an accepted verdict), 1 an axiom fails,
     2 usage or input error.
 
-    --engine dask (with a bundle and --data): POINTS is partitioned Parquet, read by Dask;
-    the client builds D (n x n) exactly as on one machine, and the O(n³) exhaustive
-    triangle pass, the only part that grows faster than D, runs in tiles as cluster
-    tasks: each worker process receives the n points in the learned space once and
-    computes its own copy of D from them (n² × 8 bytes per worker: 3.2 GB for n = 20,000).
-    The O(n²) axioms, witnesses, --sample, --euclidean and repairs run on the client.
-    The report is the same as on one machine.
+    --engine dask (with a bundle and --data): POINTS is partitioned (Parquet, or CSV/TSV
+    files, a folder or a glob), read by Dask; the client builds D (n x n) as on one machine
+    and the O(n³) triangle pass runs in tiles as cluster tasks, each worker computing its
+    own copy of D from the n learned points (n² × 8 bytes per worker). The report is the
+    same as on one machine.
     """
     configure(json_output, quiet)
     runner = open_engine(engine, scheduler)
     if runner.name != "local" and data is None:
         raise MetricliError(
-            f"--engine {runner.name} checks a bundle's metric on --data POINTS (partitioned Parquet); give --data"
+            f"--engine {runner.name} checks a bundle's metric on --data POINTS (partitioned data); give --data"
         )
-    # fail before the work, not after it
-    if repair_metric is not None:
-        refuse_to_overwrite(repair_metric, force, FILE)
-        if repair_metric.suffix.lower() != ".npy":
-            output_format(str(repair_metric), None)
-    if repair_psd is not None:
-        refuse_to_overwrite(repair_psd, force, FILE)
-        if repair_psd.suffix.lower() not in _MATRIX_SEPARATORS:
-            raise MetricliError(f"{repair_psd}: write M as .npy, .csv or .tsv")
+    refuse_repair_targets(repair_metric, repair_psd, force)  # before the work, not after it
     if data is None and id_column is not None:
         raise MetricliError("--id names the id column of --data; a distance table carries its own ids")
-
-    with contextlib.ExitStack() as engine_context:
-        engine_context.enter_context(runner)
-        inferred: list[str] = []
-        matrix, ids, names, what, points = _load(
-            source, kind, data, id_column, fmt, rtol, atol, inferred, runner
+    with runner:
+        checked = load_checked(
+            source, kind.value, data, id_column=id_column, fmt=fmt, rtol=rtol, atol=atol, engine=runner
         )
-        accepted = {"metric", *(a.value for a in accept or [])}
-        if allow_pseudometric:
-            accepted.add("pseudometric")
-
-        repair: dict[str, Any] | None = None
-        if what == "mahalanobis":
-            for option, given in (
-                ("--sample", sample is not None),
-                ("--fail-fast", fail_fast),
-                ("--ultrametric", ultrametric),
-                ("--euclidean", euclidean),
-                ("--repair-metric", repair_metric is not None),
-            ):
-                if given:
-                    raise MetricliError(
-                        f"{option} applies to a distance matrix; {source} holds a Mahalanobis matrix M "
-                        "(pass --data POINTS, or --kind distance)"
-                    )
-            report = check_mahalanobis(matrix, names, rtol=rtol, atol=atol)
-            if repair_psd is not None:
-                repaired, repair = nearest_psd(matrix, rtol=rtol, atol=atol)
-                _write_matrix(repair_psd, repaired, names, force)
-                repair["output"] = str(repair_psd)
-        else:
-            if repair_psd is not None:
-                raise MetricliError(
-                    f"--repair-psd applies to a Mahalanobis matrix M; {source} gives a distance matrix "
-                    "(use --repair-metric)"
-                )
-            run_tiles = (
-                engine_context.enter_context(runner.triangle_tiles(points)) if sample is None else None
-            )
-            with render.progress_bar(
-                "triangle inequality", enabled=not settings.quiet and err.is_terminal
-            ) as tick:
-                report = check_distance(
-                    matrix,
-                    ids,
-                    rtol=rtol,
-                    atol=atol,
-                    ultrametric=ultrametric,
-                    euclidean=euclidean,
-                    fail_fast=fail_fast,
-                    sample=sample,
-                    seed=seed,
-                    n_witnesses=witnesses,
-                    n_jobs=jobs,
-                    progress=tick,
-                    run_tiles=run_tiles,
-                )
-            if repair_metric is not None:
-                with render.progress_bar("repair", enabled=not settings.quiet and err.is_terminal) as tick:
-                    repaired, repair = metric_repair(matrix, rtol=rtol, atol=atol, n_jobs=jobs, progress=tick)
-                write_square_table(str(repair_metric), repaired, ids, force=force)
-                repair["output"] = str(repair_metric)
-
-        report["notes"] = inferred + report["notes"]
-        payload = {"source": source, **report}
+        if checked.points is not None:
+            for line in checked.notes:
+                note(line)
+            checked.notes = []
+        show = not settings.quiet and err.is_terminal
+        report, repair = run_check(
+            checked,
+            runner,
+            rtol=rtol,
+            atol=atol,
+            ultrametric=ultrametric,
+            euclidean=euclidean,
+            fail_fast=fail_fast,
+            sample=sample,
+            seed=seed,
+            witnesses=witnesses,
+            jobs=jobs,
+            repair_metric=repair_metric,
+            repair_psd=repair_psd,
+            force=force,
+            progress=lambda label: render.progress_bar(label, enabled=show),
+        )
+    payload = {"source": source, **report}
+    if repair is not None:
+        payload["repair"] = repair
+    if settings.json:
+        emit_json(payload)
+    elif checked.kind == "mahalanobis":
+        render_axioms.mahalanobis_report(display_name(source), report)
         if repair is not None:
-            payload["repair"] = repair
-        if settings.json:
-            emit_json(payload)
-        elif what == "mahalanobis":
-            render.mahalanobis_report(display_name(source), report)
-            if repair is not None:
-                render.repair_summary(repair)
-        else:
-            render.distance_report(display_name(source), payload)
-        holds = report["verdict"] in accepted
-        if ultrametric and "ultrametric" in report["axioms"]:
-            holds = holds and report["axioms"]["ultrametric"]["holds"]
-        raise typer.Exit(0 if holds else 1)
-
-
-def _load(
-    source: str,
-    kind: Kind,
-    data: str | None,
-    id_column: str | None,
-    fmt: str | None,
-    rtol: float,
-    atol: float,
-    inferred: list[str],
-    runner: Engine,
-) -> tuple[np.ndarray, list[str] | None, list[str] | None, str, np.ndarray | None]:
-    """(matrix, point ids, feature names, 'mahalanobis' or 'distance', points in the learned space).
-
-    How the kind was guessed, if it was, is appended to ``inferred``. The --data points are
-    read by ``runner`` (with Dask, a partitioned data set).
-    """
-    if is_bundle(source) or Path(source).is_dir():
-        bundle = load_bundle(source)
-        if data is None:
-            if kind is Kind.distance:
-                raise MetricliError(
-                    f"{source} is a bundle: pass --data POINTS to check distances between points"
-                )
-            return bundle.M, None, bundle.feature_names, "mahalanobis", None
-        if kind is Kind.mahalanobis:
-            raise MetricliError("--data gives distances between points; leave out --kind mahalanobis")
-        frame, data_format = runner.table(
-            data, fmt, [*bundle.feature_names, *([id_column] if id_column else [])]
-        )
-        missing = [c for c in bundle.feature_names if c not in frame.columns]
-        if missing:
-            raise MetricliError(
-                f"{display_name(data)}: no column '{missing[0]}' (a feature the metric was learned on)"
-            )
-        points = select_columns(
-            frame,
-            display_name(data),
-            fmt=data_format,
-            id_column=id_column,
-            features=bundle.feature_names,
-            learning=False,
-        )
-        for line in points.notes:
-            note(line)
-        Z = project(points.X, bundle.L)
-        ids = None if points.ids is None else [str(v) for v in points.ids]
-        return distance_matrix(Z), ids, None, "distance", Z
-    if data is not None:
-        raise MetricliError(f"--data needs a model bundle as SOURCE; {source} is not a bundle folder")
-    table = read_square_table(source, fmt)
-    if kind is Kind.auto:
-        zero = tolerance(table.matrix, rtol, atol).threshold
-        kind = Kind.distance if np.all(np.abs(np.diagonal(table.matrix)) <= zero) else Kind.mahalanobis
-        inferred.append(
-            "read as a distance matrix D because its diagonal is zero; --kind mahalanobis overrides"
-            if kind is Kind.distance
-            else "read as a Mahalanobis matrix M because its diagonal is not zero; --kind distance overrides"
-        )
-    if kind is Kind.mahalanobis:
-        return np.asarray(table.matrix, dtype=np.float64), None, table.ids, "mahalanobis", None
-    return table.matrix, table.ids, None, "distance", None
-
-
-def _write_matrix(path: Path, M: np.ndarray, names: list[str] | None, force: bool) -> None:
-    """M as .npy, or as CSV/TSV with feature names on both axes (the bundle's M.csv layout)."""
-    if path.suffix.lower() == ".npy":
-        with atomic_path(path, force=force, kind=FILE) as tmp, open(tmp, "wb") as f:
-            np.save(f, M, allow_pickle=False)
-        return
-    import pandas as pd
-
-    sep = _MATRIX_SEPARATORS[path.suffix.lower()]
-    labels = names if names is not None else [f"x{j}" for j in range(M.shape[0])]
-    frame = pd.DataFrame(M, index=pd.Index(labels, name=""), columns=labels)
-    with atomic_path(path, force=force, kind=FILE) as tmp:
-        frame.to_csv(tmp, sep=sep, float_format="%.17g")
+            render_axioms.repair_summary(repair)
+    else:
+        render_axioms.distance_report(display_name(source), payload)
+    accepted = {"metric", *(a.value for a in accept or [])} | (
+        {"pseudometric"} if allow_pseudometric else set()
+    )
+    raise typer.Exit(0 if holds(report, accepted) else 1)

@@ -128,7 +128,7 @@ EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="local: this process, streaming batches. dask: partitioned Parquet on a Dask cluster "
+        help="local: this process, streaming batches. dask: partitioned data (Parquet, or CSV/TSV files, a folder or a glob) on a Dask cluster "
         f"(needs the extra: {DASK_EXTRA}).",
     ),
 ]

@@ -31,10 +31,8 @@ from metricli.cli.learner_options import (
     label_help,
     learner_parameters,
     learner_params,
-    load_learning_data,
     make_command,
     option,
-    supervision,
     weak_parameters,
 )
 from metricli.cli.progress import spinner
@@ -43,6 +41,7 @@ from metricli.evaluation import cross_validate
 from metricli.io.bundle import is_bundle
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
+from metricli.supervision import load_learning_data, supervision
 
 _HELP = """Score a metric by kNN on held-out data, beside Euclidean distance.
 
@@ -138,7 +137,7 @@ def cross_validation_defaults(cls: type[MahalanobisLearner]) -> dict[str, Any]:
 def cross_validation_report(cls: type[MahalanobisLearner], options: dict[str, Any]) -> dict[str, Any]:
     """Refit ``cls`` on each training fold and score learned against Euclidean (the JSON of the command)."""
     _scoring(options["label"], options["target"], f"evaluate {cls.name}")
-    dataset = load_learning_data(options)
+    dataset = load_learning_data(options, note)
     params = learner_params(cls, options)
     shown: set[str] = set()
 

@@ -37,12 +37,8 @@ from metricli.cli.learner_options import (
     label_help,
     learner_parameters,
     learner_params,
-    load_learning_data,
     make_command,
     option,
-    recorded_params,
-    supervision,
-    weak_constraints,
     weak_parameters,
 )
 from metricli.cli.progress import spinner
@@ -51,10 +47,11 @@ from metricli.engines.fitting import fit_from_pieces
 from metricli.errors import MetricliError
 from metricli.evaluation import standardization
 from metricli.io.atomic import BUNDLE, refuse_to_overwrite
-from metricli.io.bundle import save_bundle
+from metricli.io.bundle import fit_record, preprocessing_record, recorded_params, save_bundle
 from metricli.io.tables import display_name, select_columns
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
+from metricli.supervision import load_learning_data, supervision, weak_constraints
 
 _DASK_HELP = {
     "scatter": "count, mean and scatter summed over partitions",
@@ -71,7 +68,7 @@ def _fit_help() -> str:
     )
     return (
         "Learn a Mahalanobis metric from DATA and write a model bundle.\n\n"
-        "--engine dask fits from partitioned Parquet on a Dask cluster, for the learners whose fit "
+        "--engine dask fits from partitioned data (Parquet, or CSV/TSV files, a folder or a glob) on a Dask cluster, for the learners whose fit "
         f"decomposes over partitions: {engines}. The small d x d solve runs on the client. LFDA and "
         "SELF do not decompose: their local scatter weighs each same-class pair by an affinity scaled "
         "by each point's k-th nearest neighbour in its whole class, which needs all of a class at once; "
@@ -131,8 +128,8 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     if options.get("engine", "local") != "local" or options.get("scheduler"):
         _fit_on_engine(cls, options)
         return
-    dataset = load_learning_data(options)
-    X, fit_args, supervision_info = supervision(cls, dataset, options)
+    dataset = load_learning_data(options, note)
+    X, fit_args, supervision_info = supervision(cls, dataset, options, note)
     params = learner_params(cls, options)
     learner = cls(**params)
 
@@ -176,14 +173,9 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         "supervision": cls.supervision,
         "params": recorded_params(params),
         "seed": options["seed"],
-        "preprocessing": {
-            "standardize": bool(options["standardize"]),
-            "mean": mean.tolist() if options["standardize"] else None,
-            "scale": scale.tolist() if options["standardize"] else None,
-            "note": "M and L apply to the raw features; standardization is folded into them"
-            if options["standardize"]
-            else None,
-        },
+        "preprocessing": preprocessing_record(mean, scale)
+        if options["standardize"]
+        else preprocessing_record(),
         "input": {
             "path": display_name(source),
             "sha256": dataset.sha256,
@@ -194,20 +186,7 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
             "id": dataset.id_column,
             **{k: v for k, v in supervision_info.items() if k != "rows_used"},
         },
-        "fit": {
-            "iterations": learner.n_iter_,
-            "objective": learner.objective_,
-            "converged": learner.converged_,
-            "seconds": round(seconds, 6),
-            "objective_history": learner.objective_history_,
-            # NCA, LMNN and MLKR: which solver ran (full or stochastic) and why
-            **(
-                {"solver": learner.solver_, "solver_reason": learner.solver_reason_}
-                if hasattr(learner, "solver_")
-                else {}
-            ),
-            "knn_check": None if checked is None else checked.as_dict(),
-        },
+        "fit": fit_record(learner, seconds, knn_check=None if checked is None else checked.as_dict()),
     }
     _save(output, L, dataset.feature_names, metadata, options["force"])
 
@@ -269,7 +248,7 @@ def _fit_on_engine(cls: type[MahalanobisLearner], options: dict[str, Any]) -> No
         "supervision": cls.supervision,
         "params": recorded_params(learner.get_params()),
         "seed": options["seed"],
-        "preprocessing": {"standardize": False, "mean": None, "scale": None, "note": None},
+        "preprocessing": preprocessing_record(),
         "input": {
             "path": source,
             "sha256": None,
@@ -281,13 +260,7 @@ def _fit_on_engine(cls: type[MahalanobisLearner], options: dict[str, Any]) -> No
             "id": options["id_column"],
             **info,
         },
-        "fit": {
-            "iterations": learner.n_iter_,
-            "objective": learner.objective_,
-            "converged": learner.converged_,
-            "seconds": round(time.perf_counter() - start, 6),
-            "objective_history": learner.objective_history_,
-        },
+        "fit": fit_record(learner, time.perf_counter() - start),
     }
     _save(options["output"], learner.components_, names, metadata, options["force"])
 

@@ -43,7 +43,7 @@ from metricli.cli.compare import (
 )
 from metricli.cli.progress import spinner
 from metricli.io.atomic import refuse_to_overwrite
-from metricli.io.bundle import save_bundle
+from metricli.io.bundle import preprocessing_record, save_bundle
 from metricli.io.tables import display_name
 from metricli.selection import bundle_selection, choose_and_refit
 
@@ -112,14 +112,9 @@ def fit_auto(
         "supervision": "baseline" if chosen["baseline"] else _supervision(chosen["algorithm"]),
         "params": fitted.get("params", {}),
         "seed": seed,
-        "preprocessing": {
-            "standardize": bool(chosen["standardize"]),
-            "mean": fitted["mean"],
-            "scale": fitted["scale"],
-            "note": "M and L apply to the raw features; standardization is folded into them"
-            if chosen["standardize"]
-            else None,
-        },
+        "preprocessing": preprocessing_record(fitted["mean"], fitted["scale"])
+        if chosen["standardize"]
+        else preprocessing_record(),
         "input": {
             "path": display_name(data),
             "sha256": dataset.sha256,

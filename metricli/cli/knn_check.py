@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from metricli.cli.learner_options import supervision
 from metricli.errors import MetricliError
 from metricli.evaluation import KnnCheck, knn_check
 from metricli.io.tables import Dataset
 from metricli.learners.base import MahalanobisLearner
+from metricli.supervision import supervision
 
 ENVIRONMENT = "METRICLI_KNN_CHECK"
 

@@ -20,9 +20,8 @@ from metricli.cli.common import (
     require_output_path,
     settings,
 )
-from metricli.cli.learner_options import replayable_params
 from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
-from metricli.io.bundle import Bundle, load_bundle
+from metricli.io.bundle import Bundle, load_bundle, replayable_params
 from metricli.io.tables import display_name, load_dataset
 from metricli.learners import LEARNERS, get_learner
 

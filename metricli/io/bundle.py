@@ -22,6 +22,8 @@ import hashlib
 import json
 import math
 import platform
+import re
+import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,6 +98,67 @@ def versions() -> dict[str, str]:
 def _matrix_csv(path: Path, matrix: np.ndarray, row_names: list[str], column_names: list[str]) -> None:
     frame = pd.DataFrame(matrix, index=pd.Index(row_names, name=""), columns=column_names)
     frame.to_csv(path, float_format="%.17g")
+
+
+def preprocessing_record(mean: Any = None, scale: Any = None) -> dict[str, Any]:
+    """The bundle's ``preprocessing`` section: the standardization folded into M and L, if any."""
+    standardized = mean is not None
+    return {
+        "standardize": standardized,
+        "mean": np.asarray(mean, dtype=np.float64).tolist() if standardized else None,
+        "scale": np.asarray(scale, dtype=np.float64).tolist() if standardized else None,
+        "note": "M and L apply to the raw features; standardization is folded into them"
+        if standardized
+        else None,
+    }
+
+
+def fit_record(learner: Any, seconds: float, **extra: Any) -> dict[str, Any]:
+    """The bundle's ``fit`` section: how the fitted ``learner``'s optimisation went (for NCA,
+    LMNN and MLKR also which solver ran and why), plus ``extra`` entries."""
+    solver = (
+        {"solver": learner.solver_, "solver_reason": learner.solver_reason_}
+        if hasattr(learner, "solver_")
+        else {}
+    )
+    return {
+        "iterations": learner.n_iter_,
+        "objective": learner.objective_,
+        "converged": learner.converged_,
+        "seconds": round(seconds, 6),
+        "objective_history": learner.objective_history_,
+        **solver,
+        **extra,
+    }
+
+
+def recorded_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as a bundle records them: a matrix given as a file by its shape and checksum.
+
+    A path is never recorded: whatever reads a bundle (``report`` re-running the fit's
+    cross-validation) would open it, and a bundle from elsewhere could name any file.
+    """
+    return {
+        k: (
+            {"matrix": list(v.shape), "sha256": hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()}
+            if isinstance(v, np.ndarray)
+            else v
+        )
+        for k, v in params.items()
+    }
+
+
+def replayable_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The recorded parameters a new fit can take again: a matrix (recorded, or a path in older
+    bundles) falls back to the default, and nothing read from a bundle is ever opened as a file."""
+    kept = {}
+    for name, value in params.items():
+        hint = typing.get_type_hints(cls.__init__).get(name)
+        takes_matrix = np.ndarray in typing.get_args(hint)
+        if isinstance(value, dict) or (takes_matrix and not re.fullmatch(r"[a-z_]+", str(value))):
+            continue
+        kept[name] = value
+    return kept
 
 
 def save_bundle(

@@ -314,3 +314,23 @@ def write_square_table(
             if ids is not None:
                 frame.insert(0, "id", pd.Series(ids[rows], dtype=object))
             writer.write(frame)
+
+
+#: the text layouts a Mahalanobis matrix M is written in, by extension
+MATRIX_SEPARATORS = {".npy": None, ".csv": ",", ".tsv": "\t"}
+
+
+def write_mahalanobis_table(path: Path, M: np.ndarray, names: list[str] | None, force: bool = False) -> None:
+    """M atomically as .npy, or as CSV/TSV with the feature names on both axes (a bundle's
+    M.csv layout, read back by :func:`read_square_table`)."""
+    suffix = path.suffix.lower()
+    if suffix not in MATRIX_SEPARATORS:
+        raise MetricliError(f"{path}: write M as .npy, .csv or .tsv")
+    if suffix == ".npy":
+        with atomic_path(path, force=force, kind=FILE) as tmp, open(tmp, "wb") as f:
+            np.save(f, M, allow_pickle=False)
+        return
+    labels = names if names is not None else [f"x{j}" for j in range(M.shape[0])]
+    frame = pd.DataFrame(M, index=pd.Index(labels, name=""), columns=labels)
+    with atomic_path(path, force=force, kind=FILE) as tmp:
+        frame.to_csv(tmp, sep=MATRIX_SEPARATORS[suffix], float_format="%.17g")
