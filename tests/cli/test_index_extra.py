@@ -50,7 +50,7 @@ def test_recall_at_10_on_a_real_data_set(tmp_path):
     pytest.importorskip("faiss")
     bundle, index = tmp_path / "B", tmp_path / "I"
     assert run("fit", "lfda", DIGITS, "--label", "digit", "-o", bundle, "-q").exit_code == 0
-    assert run("index", bundle, DIGITS, "-o", index, "-q").exit_code == 0
+    assert run("index", bundle, DIGITS, "-o", index, "--batch-rows", "256", "-q").exit_code == 0
     exact, approx = tmp_path / "exact.csv", tmp_path / "approx.csv"
     common = ("--query", DIGITS, "-k", "10", "--exclude-self", "-q")
     assert run("neighbors", bundle, DIGITS, *common, "-o", exact).exit_code == 0
