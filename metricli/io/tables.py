@@ -45,7 +45,8 @@ DEFAULT_BATCH_ROWS = 65_536
 
 
 def detect_format(source: str, fmt: str | None = None) -> str:
-    """The format named by ``fmt``, else by the file's extension; stdin defaults to CSV."""
+    """The format named by ``fmt``, else by the file's extension; stdin, and a pipe without an
+    extension (a shell's ``<(command)``), default to CSV."""
     if fmt is not None:
         fmt = fmt.lower()
         if fmt not in FORMATS:
@@ -63,6 +64,8 @@ def detect_format(source: str, fmt: str | None = None) -> str:
                 "decompress it first"
             )
         return _EXTENSIONS[inner]
+    if not suffix and is_pipe(source):
+        return "csv"
     if suffix not in _EXTENSIONS:
         raise MetricliError(
             f"{source}: cannot tell the format from the extension '{suffix}'; "

@@ -132,3 +132,22 @@ def test_a_square_matrix_through_process_substitution_is_checked(cli, tmp_path):
     writer.join(5)
     assert run.exit_code == 0, run.stderr
     assert '"verdict": "metric"' in run.stdout.replace("'", '"')
+
+
+@pytest.mark.parametrize("command", ["distance --to", "fit"])
+def test_a_pipe_without_an_extension_is_csv_like_stdin(cli, tmp_path, command):
+    # `metricli distance B data.csv --to <(head data.csv)`: /dev/fd/63 has no extension; it
+    # was "cannot tell the format from the extension ''"
+    bundle = tmp_path / "bundle"
+    assert cli("fit", "lfda", IRIS, "--label", "species", "-o", bundle).exit_code == 0
+    fifo, writer = _fifo_from(tmp_path, IRIS)
+    if command == "fit":
+        run = cli("fit", "lfda", fifo, "--label", "species", "-o", tmp_path / "b2")
+        assert run.exit_code == 0, run.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "b2" / "M.npy"), np.load(bundle / "M.npy"))
+    else:
+        run = cli("distance", bundle, IRIS, "--to", fifo, "-o", tmp_path / "d.csv")
+        assert run.exit_code == 0, run.stderr
+        assert cli("distance", bundle, IRIS, "--to", IRIS, "-o", tmp_path / "e.csv").exit_code == 0
+        assert (tmp_path / "d.csv").read_bytes() == (tmp_path / "e.csv").read_bytes()
+    writer.join(timeout=10)
