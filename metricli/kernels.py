@@ -14,12 +14,15 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-from scipy import sparse
 
 from metricli.errors import MetricliError
+from metricli.lazy import LazyModule
+
+#: scipy.sparse, imported when a softmax block is first made sparse (NCA, MLKR)
+sparse: Any = LazyModule("scipy.sparse")
 
 T = TypeVar("T")
 R = TypeVar("R")

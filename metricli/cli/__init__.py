@@ -6,6 +6,7 @@ turned here, in one place, into one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+import difflib
 import os
 import signal
 import sys
@@ -13,18 +14,108 @@ import traceback
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+import typer.main
+import typer.models
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
-from metricli.cli import algorithms, check, distance, evaluate, index, info, neighbors, report, transform
-from metricli.cli import calibrate as calibrate_command
-from metricli.cli import compare as compare_command
-from metricli.cli import constraints as constraints_command
-from metricli.cli import verify as verify_command
+from metricli.cli.coercion import quicken
 from metricli.cli.common import drop_notes, err, flush_notes, settings
-from metricli.cli.fit import fit_app
 from metricli.errors import MetricliError
 from metricli.io.atomic import forget_inputs
+
+#: The commands, in the order ``--help`` lists them: name -> (module, attribute, the first
+#: paragraph of its help). A command's module (and what it imports: pandas, scipy, the
+#: learners) is imported only when that command runs or shows its own help, so that
+#: ``metricli --help``, ``--version`` and a light command start in a fraction of a second
+#: (benchmarks/startup.py). The summaries are checked against the commands' own help by
+#: tests/cli/test_startup.py.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": (
+        "metricli.cli.check",
+        "check",
+        "Prove whether a learned metric M or any distance matrix D satisfies the metric axioms.",
+    ),
+    "transform": (
+        "metricli.cli.transform",
+        "transform",
+        "Map each row x of DATA to L x, the space where Euclidean distance is the learned metric.",
+    ),
+    "distance": (
+        "metricli.cli.distance",
+        "distance",
+        "Learned distances d(x, y) = sqrt((x - y)ᵀ M (x - y)) between rows.",
+    ),
+    "neighbors": (
+        "metricli.cli.neighbors",
+        "neighbors",
+        "The k nearest REFERENCE rows of each QUERY row under the learned metric, exactly.",
+    ),
+    "index": (
+        "metricli.cli.index",
+        "index",
+        "Build an approximate nearest-neighbour index of DATA in the bundle's learned space.",
+    ),
+    "compare": (
+        "metricli.cli.compare",
+        "compare",
+        "Every learner that applies, beside Euclidean and standardized Euclidean, on the same folds.",
+    ),
+    "algorithms": (
+        "metricli.cli.algorithms",
+        "algorithms",
+        "List the learners: supervision kind, summary, parameters and the paper each implements.",
+    ),
+    "info": (
+        "metricli.cli.info",
+        "info",
+        "Describe a model bundle: algorithm, parameters, features, input checksum, fit report, verdict.",
+    ),
+    "report": (
+        "metricli.cli.report",
+        "report",
+        "Write one self-contained HTML page about a model: what the learned metric did.",
+    ),
+    "constraints": (
+        "metricli.cli.constraints",
+        "constraints",
+        "Draw constraints from the labels of DATA and write them as a constraint file.",
+    ),
+    "verify": (
+        "metricli.cli.verify",
+        "verify",
+        "Same or different? For each pair of PAIRS, its learned distance, a score and a decision.",
+    ),
+    "calibrate": (
+        "metricli.cli.calibrate",
+        "calibrate",
+        "Choose a threshold on labelled pairs and store it in the bundle (threshold.json).",
+    ),
+    "fit": ("metricli.cli.fit", "fit_app", "Learn a Mahalanobis metric from DATA and write a model bundle."),
+    "evaluate": (
+        "metricli.cli.evaluate",
+        "evaluate_app",
+        "Score a metric by kNN on held-out data, beside Euclidean distance.",
+    ),
+}
+
+
+def load_command(name: str) -> Any:
+    """The click command ``name`` stands for, its module imported now."""
+    import importlib
+
+    module, attribute, _ = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):  # a group of subcommands (fit ALGO, evaluate ALGO)
+        command = typer.main.get_command(target)
+    else:
+        command = typer.main.get_command_from_info(
+            typer.models.CommandInfo(name=name, callback=target),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+    command.name = name
+    return quicken(command)
 
 
 class Terminated(BaseException):
@@ -68,7 +159,35 @@ class _Interrupted(Exception):
 
 
 class MetricliGroup(TyperGroup):
-    """Runs a command and maps every outcome to an exit status and at most one line."""
+    """Runs a command and maps every outcome to an exit status and at most one line.
+
+    Its commands are :data:`COMMANDS`, loaded when resolved; listing them (``--help``)
+    shows their summaries without importing them.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name not in COMMANDS:
+            return None
+        return TyperCommand(cmd_name, help=COMMANDS[cmd_name][2], rich_markup_mode=self.rich_markup_mode)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else None
+        if name in COMMANDS and name not in self.commands:
+            self.commands[name] = load_command(name)
+        try:
+            return super().resolve_command(ctx, args)
+        except TyperException as exc:
+            # the parent suggests among the loaded commands only; suggest among them all
+            matches = difflib.get_close_matches(name or "", self.list_commands(ctx)) if name else []
+            if matches and hasattr(exc, "message") and "Did you mean" not in exc.message:
+                suggestions = ", ".join(repr(m) for m in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -82,6 +201,7 @@ class MetricliGroup(TyperGroup):
         extra.pop("standalone_mode", None)
         settings.json = settings.quiet = settings.debug = False
         argv = list(sys.argv[1:] if args is None else args)
+        quicken(self)  # the global options; the commands get theirs in load_command
         debug = "--debug" in argv
         _signalled.clear()
         forget_inputs()
@@ -158,6 +278,7 @@ app = typer.Typer(
     help="Learn a Mahalanobis distance from your files, and prove what kind of distance you hold.",
     no_args_is_help=True,
     add_completion=False,
+    suggest_commands=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -186,22 +307,6 @@ def _global_options(
     ] = False,
 ) -> None:
     settings.json, settings.quiet, settings.debug = json_output, quiet, debug
-
-
-app.add_typer(fit_app, name="fit")
-app.command("check")(check.check)
-app.command("transform")(transform.transform)
-app.command("distance")(distance.distance)
-app.command("neighbors")(neighbors.neighbors)
-app.command("index")(index.index)
-app.add_typer(evaluate.evaluate_app, name="evaluate")
-app.command("compare")(compare_command.compare)
-app.command("algorithms")(algorithms.algorithms)
-app.command("info")(info.info)
-app.command("report")(report.report)
-app.command("constraints")(constraints_command.constraints)
-app.command("verify")(verify_command.verify)
-app.command("calibrate")(calibrate_command.calibrate)
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from metricli.errors import MetricliError
-from metricli.io.bundle import to_json
 
 #: Rich tables and results; progress, notes and errors go to ``err``.
 out = Console(highlight=False, soft_wrap=True)
@@ -59,6 +58,8 @@ def drop_notes() -> None:
 
 
 def emit_json(payload: Any) -> None:
+    from metricli.io.bundle import to_json
+
     sys.stdout.write(to_json(payload))
     sys.stdout.flush()
 

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pandas as pd
-
 from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, column_names, display_name, select_columns
+from metricli.lazy import pd
 
 FEATURE_WHY = "a feature the metric was learned on"
 
@@ -115,7 +114,7 @@ class Pass:
 
 
 #: function(points, shared) -> (frames to write, a value)
-PieceFunction = Callable[[Dataset, Any], tuple[Iterable[pd.DataFrame], Any]]
+PieceFunction = Callable[[Dataset, Any], tuple[Iterable["pd.DataFrame"], Any]]
 
 
 class _Silent:

@@ -6,11 +6,10 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pandas as pd
-
 from metricli.engines.base import Engine, Output, Pass, Persisted, PieceFunction, Source, merge_all
 from metricli.io.tables import Dataset, iter_points, load_dataset, read_table, table_rows
 from metricli.io.writers import TableWriter
+from metricli.lazy import pd
 
 
 class LocalEngine(Engine):

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import BUNDLE, atomic_path, note_input
 from metricli.io.tables import sha256_file
+from metricli.lazy import pd
 
 FORMAT = "metricli-bundle"
 FORMAT_VERSION = 1

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import FILE, atomic_path
@@ -32,6 +31,7 @@ from metricli.io.streams import read_all, sniff_file
 from metricli.io.tables import STDIN, detect_format, display_name, is_number, is_pipe, reading, require_file
 from metricli.io.writers import TableWriter, output_format
 from metricli.kernels import row_blocks
+from metricli.lazy import pd
 
 #: rows per block when scanning or writing a square table
 _BLOCK_ROWS = 256

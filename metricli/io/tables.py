@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import note_input
 from metricli.io.streams import first_line, read_all, sniff_file, text_stream
+from metricli.lazy import pd
 
 FORMATS = ("csv", "tsv", "parquet", "npy")
 #: compression suffixes CSV and TSV may carry (data.csv.gz); pandas infers them from the name

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from metricli.errors import MetricliError
 from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
+from metricli.lazy import pd
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
 _EXTENSIONS = {
