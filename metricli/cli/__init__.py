@@ -15,107 +15,14 @@ from typing import Annotated, Any
 
 import typer
 import typer.main
-import typer.models
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from metricli.cli.coercion import quicken
+from metricli.cli.commands import COMMANDS, load_command
 from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.errors import MetricliError
 from metricli.io.atomic import forget_inputs
-
-#: The commands, in the order ``--help`` lists them: name -> (module, attribute, the first
-#: paragraph of its help). A command's module (and what it imports: pandas, scipy, the
-#: learners) is imported only when that command runs or shows its own help, so that
-#: ``metricli --help``, ``--version`` and a light command start in a fraction of a second
-#: (benchmarks/startup.py). The summaries are checked against the commands' own help by
-#: tests/cli/test_startup.py.
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "check": (
-        "metricli.cli.check",
-        "check",
-        "Prove whether a learned metric M or any distance matrix D satisfies the metric axioms.",
-    ),
-    "transform": (
-        "metricli.cli.transform",
-        "transform",
-        "Map each row x of DATA to L x, the space where Euclidean distance is the learned metric.",
-    ),
-    "distance": (
-        "metricli.cli.distance",
-        "distance",
-        "Learned distances d(x, y) = sqrt((x - y)ᵀ M (x - y)) between rows.",
-    ),
-    "neighbors": (
-        "metricli.cli.neighbors",
-        "neighbors",
-        "The k nearest REFERENCE rows of each QUERY row under the learned metric, exactly.",
-    ),
-    "index": (
-        "metricli.cli.index",
-        "index",
-        "Build an approximate nearest-neighbour index of DATA in the bundle's learned space.",
-    ),
-    "compare": (
-        "metricli.cli.compare",
-        "compare",
-        "Every learner that applies, beside Euclidean and standardized Euclidean, on the same folds.",
-    ),
-    "algorithms": (
-        "metricli.cli.algorithms",
-        "algorithms",
-        "List the learners: supervision kind, summary, parameters and the paper each implements.",
-    ),
-    "info": (
-        "metricli.cli.info",
-        "info",
-        "Describe a model bundle: algorithm, parameters, features, input checksum, fit report, verdict.",
-    ),
-    "report": (
-        "metricli.cli.report",
-        "report",
-        "Write one self-contained HTML page about a model: what the learned metric did.",
-    ),
-    "constraints": (
-        "metricli.cli.constraints",
-        "constraints",
-        "Draw constraints from the labels of DATA and write them as a constraint file.",
-    ),
-    "verify": (
-        "metricli.cli.verify",
-        "verify",
-        "Same or different? For each pair of PAIRS, its learned distance, a score and a decision.",
-    ),
-    "calibrate": (
-        "metricli.cli.calibrate",
-        "calibrate",
-        "Choose a threshold on labelled pairs and store it in the bundle (threshold.json).",
-    ),
-    "fit": ("metricli.cli.fit", "fit_app", "Learn a Mahalanobis metric from DATA and write a model bundle."),
-    "evaluate": (
-        "metricli.cli.evaluate",
-        "evaluate_app",
-        "Score a metric by kNN on held-out data, beside Euclidean distance.",
-    ),
-}
-
-
-def load_command(name: str) -> Any:
-    """The click command ``name`` stands for, its module imported now."""
-    import importlib
-
-    module, attribute, _ = COMMANDS[name]
-    target = getattr(importlib.import_module(module), attribute)
-    if isinstance(target, typer.Typer):  # a group of subcommands (fit ALGO, evaluate ALGO)
-        command = typer.main.get_command(target)
-    else:
-        command = typer.main.get_command_from_info(
-            typer.models.CommandInfo(name=name, callback=target),
-            pretty_exceptions_short=app.pretty_exceptions_short,
-            rich_markup_mode=app.rich_markup_mode,
-        )
-    command.name = name
-    return quicken(command)
 
 
 class Terminated(BaseException):
@@ -178,7 +85,7 @@ class MetricliGroup(TyperGroup):
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else None
         if name in COMMANDS and name not in self.commands:
-            self.commands[name] = load_command(name)
+            self.commands[name] = load_command(name, self.rich_markup_mode)
         try:
             return super().resolve_command(ctx, args)
         except TyperException as exc:
