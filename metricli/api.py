@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from metricli.engines import Engine, Output, Pass, Source, is_partitioned, make_engine, operations
 from metricli.engines.operations import NEIGHBOUR_COLUMNS, DistanceLayout, References, Search, Space
 from metricli.errors import MetricliError
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, display_name, table_rows
+from metricli.lazy import pd
 
 PathLike = str | Path
 

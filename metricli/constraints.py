@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from metricli.errors import MetricliError
+from metricli.lazy import pd
 
 KINDS = ("pairs", "triplets", "quadruplets", "chunks")
 

@@ -29,13 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from metricli import constraints as weak
 from metricli.errors import MetricliError
 from metricli.evaluation import cross_validate, standardization
+from metricli.lazy import LazyModule
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
+
+#: scipy.stats, imported when a comparison is first tested (not when `fit --help` lists options)
+stats: Any = LazyModule("scipy.stats")
 
 #: the level of every confidence interval here
 CONFIDENCE = 0.95

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from metricli.cli.common import JsonOption, QuietOption, configure, emit_json, out, settings
+from metricli.cli.learner_options import flag_of
 from metricli.learners import LEARNERS, get_learner
 
 
@@ -17,6 +18,7 @@ def describe(cls: Any) -> dict[str, Any]:
     params = [
         {
             "name": p.name,
+            "option": flag_of(p.name),
             "default": p.default if p.default is not inspect.Parameter.empty else None,
             "help": cls.param_help.get(p.name, ""),
         }
@@ -50,16 +52,16 @@ def algorithms(
         d = described[0]
         out.print(f"[bold]{d['name']}[/bold] ({d['supervision']}): {d['summary']}")
         out.print(f"reference: {d['reference']}")
-        table = Table("parameter", "default", "meaning", box=None, header_style="bold", pad_edge=False)
+        table = Table("option", "default", "meaning", box=None, header_style="bold", pad_edge=False)
         for p in d["parameters"]:
-            table.add_row(p["name"].replace("_", "-"), repr(p["default"]), p["help"])
+            table.add_row(p["option"], repr(p["default"]), p["help"])
         out.print(table)
         return
     table = Table(
         "algorithm",
         "supervision",
         "summary",
-        "parameters",
+        "options (of fit and evaluate)",
         box=None,
         header_style="bold",
         pad_edge=False,
@@ -69,6 +71,6 @@ def algorithms(
             d["name"],
             d["supervision"],
             d["summary"],
-            ", ".join(p["name"].replace("_", "-") for p in d["parameters"]),
+            ", ".join(p["option"] for p in d["parameters"]),
         )
     out.print(table)

@@ -18,12 +18,15 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
+    OldVoteKOption,
     QuietOption,
+    VoteKOption,
     configure,
     emit_json,
     note,
     out,
     settings,
+    vote_k,
 )
 from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
@@ -48,8 +51,6 @@ TargetOption = Annotated[
     str | None, typer.Option("--target", help="Column of regression targets: scored by kNN regression RMSE.")
 ]
 CvOption = Annotated[int, typer.Option("--cv", min=2, help="Number of cross-validation folds.")]
-#: as ``evaluate``'s: learners such as LMNN and LFDA have a k of their own
-KnnOption = Annotated[int, typer.Option("-k", "--knn", min=1, help="Neighbours in the kNN vote / average.")]
 SeedOption = Annotated[
     int, typer.Option("--seed", min=0, help="Seed of the folds, the drawn constraints and the learners.")
 ]
@@ -110,7 +111,8 @@ def compare(
     label: LabelOption = None,
     target: TargetOption = None,
     cv: CvOption = 5,
-    knn: KnnOption = 3,
+    knn: VoteKOption = 3,
+    knn_old: OldVoteKOption = None,
     seed: SeedOption = 0,
     budget: BudgetOption = DEFAULT_BUDGET,
     features: FeaturesOption = None,
@@ -146,7 +148,7 @@ def compare(
         target=dataset.target if target is not None else None,
         n_splits=cv,
         seed=seed,
-        k=knn,
+        k=vote_k(knn, knn_old),
         budget=budget,
     )
     result = {"data": dataset.name, "sha256": dataset.sha256, "label": label, "target": target, **result}
@@ -157,7 +159,7 @@ def compare(
         return
     title = (
         f"metricli compare {dataset.name}: {result['n_rows']} rows, {result['n_features']} features, "
-        f"{result['cv']}-fold cross-validation, seed {result['seed']}, kNN k={result['k']}"
+        f"{result['cv']}-fold cross-validation, seed {result['seed']}, kNN vote -k {result['k']}"
     )
     leaderboard_table(title, result)
     out.print(f"verdict: {result['verdict']}", markup=False)

@@ -20,14 +20,19 @@ from metricli.cli import render
 from metricli.cli.common import (
     JsonOption,
     LearnerGroup,
+    OldVoteKOption,
     QuietOption,
+    VoteKOption,
     configure,
     emit_json,
     note,
     settings,
+    vote_k,
 )
 from metricli.cli.learner_options import (
+    NEIGHBOUR_PARAMS,
     data_parameters,
+    flag_of,
     label_help,
     learner_parameters,
     learner_params,
@@ -79,8 +84,6 @@ evaluate_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-#: "-k/--knn", not "--k": learners such as LFDA and LMNN have a parameter k of their own
-KOption = Annotated[int, typer.Option("-k", "--knn", min=1, help="Neighbours in the kNN vote / average.")]
 RetrievalOption = Annotated[
     bool,
     typer.Option(
@@ -116,7 +119,8 @@ def _cross_validation_parameters(cls: type[MahalanobisLearner]) -> list[inspect.
         inspect.Parameter(
             "cv", kw, default=5, annotation=option(int, "--cv", min=2, help="Number of folds.")
         ),
-        inspect.Parameter("knn", kw, default=3, annotation=KOption),
+        inspect.Parameter("knn", kw, default=3, annotation=VoteKOption),
+        inspect.Parameter("knn_old", kw, default=None, annotation=OldVoteKOption),
         inspect.Parameter("retrieval", kw, default=True, annotation=RetrievalOption),
         *(weak_parameters(cls, files=False) if cls.supervision == "weakly-supervised" else []),
         inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
@@ -190,7 +194,7 @@ def cross_validation_report(cls: type[MahalanobisLearner], options: dict[str, An
             target=dataset.target if options["target"] is not None else None,
             n_splits=options["cv"],
             seed=options["seed"],
-            k=options["knn"],
+            k=vote_k(options["knn"], options.get("knn_old")),
             standardize=options["standardize"],
             retrieval=options["retrieval"],
         )
@@ -216,7 +220,12 @@ def run_cross_validation(cls: type[MahalanobisLearner], options: dict[str, Any])
     kind = "stratified " if result["task"] == "classification" else ""
     render.cross_validation(
         f"metricli evaluate {cls.name} {result['data']}: {result['cv']}-fold {kind}cross-validation, "
-        f"seed {result['seed']}, kNN k={result['k']}"
+        f"seed {result['seed']}, kNN vote -k {result['k']}"
+        + "".join(
+            f", {cls.name} {flag_of(name)} {result['params'][name]}"
+            for name in NEIGHBOUR_PARAMS
+            if name in result["params"]
+        )
         + (", standardized on each training fold" if result["standardize"] else ""),
         result,
     )

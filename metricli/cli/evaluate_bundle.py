@@ -21,16 +21,19 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
+    OldVoteKOption,
     OutputFormatOption,
     QuietOption,
     SchedulerOption,
+    VoteKOption,
     configure,
     emit_json,
     note,
     open_engine,
     settings,
+    vote_k,
 )
-from metricli.cli.evaluate import KOption, RetrievalOption, _scoring, evaluate_app
+from metricli.cli.evaluate import RetrievalOption, _scoring, evaluate_app
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS
@@ -56,7 +59,8 @@ def evaluate_bundle(
     ],
     label: Annotated[str | None, typer.Option("--label", "-y", help="Column of class labels.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Column of regression targets.")] = None,
-    k: KOption = 3,
+    k: VoteKOption = 3,
+    knn_old: OldVoteKOption = None,
     retrieval: RetrievalOption = True,
     id_column: IdOption = None,
     predictions: Annotated[
@@ -91,6 +95,7 @@ def evaluate_bundle(
     is then a folder with one Parquet file per partition.
     """
     configure(json_output, quiet)
+    k = vote_k(k, knn_old)
     _scoring(label, target, "evaluate")
     runner = open_engine(engine, scheduler, predictions, option="--predictions")
     if predictions is not None and predictions != "-":
@@ -121,6 +126,6 @@ def evaluate_bundle(
         return
     render.held_out_scores(
         f"metricli evaluate {bundle.path} ({bundle.algorithm}) on {result['test']}: "
-        f"{result['learned']['n_test']} rows, kNN k={k} against {result['reference']} ({result['n_reference']} rows)",
+        f"{result['learned']['n_test']} rows, kNN vote -k {k} against {result['reference']} ({result['n_reference']} rows)",
         result,
     )

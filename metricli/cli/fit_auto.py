@@ -21,20 +21,22 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
+    OldVoteKOption,
     QuietOption,
+    VoteKOption,
     configure,
     emit_json,
     note,
     out,
     require_output_path,
     settings,
+    vote_k,
 )
 from metricli.cli.compare import (
     DEFAULT_BUDGET,
     BudgetOption,
     CvOption,
     DataArgument,
-    KnnOption,
     LabelOption,
     SeedOption,
     TargetOption,
@@ -56,7 +58,8 @@ def fit_auto(
     label: LabelOption = None,
     target: TargetOption = None,
     cv: CvOption = 5,
-    knn: KnnOption = 3,
+    knn: VoteKOption = 3,
+    knn_old: OldVoteKOption = None,
     seed: SeedOption = 0,
     budget: BudgetOption = DEFAULT_BUDGET,
     features: FeaturesOption = None,
@@ -97,7 +100,7 @@ def fit_auto(
             target=values,
             n_splits=cv,
             seed=seed,
-            k=knn,
+            k=vote_k(knn, knn_old),
             budget=budget,
             progress=lambda text: progress.update(task, description=text),
         )
@@ -140,7 +143,7 @@ def fit_auto(
         return
     leaderboard_table(
         f"metricli fit auto {dataset.name}: {result['n_rows']} rows, {result['n_features']} features, "
-        f"{result['cv']}-fold cross-validation, seed {result['seed']}, kNN k={result['k']}",
+        f"{result['cv']}-fold cross-validation, seed {result['seed']}, kNN vote -k {result['k']}",
         result,
     )
     out.print(f"verdict: {result['verdict']}", markup=False)

@@ -23,12 +23,30 @@ from metricli.cli.common import (
     FeaturesOption,
     FormatOption,
     IdOption,
+    note,
 )
 from metricli.io.bundle import read_matrix_file
 from metricli.learners.base import MahalanobisLearner
 
 #: learner parameters the CLI fills from its own shared options
 SHARED = {"random_state"}
+
+#: a learner parameter's option where it is not ``--`` + its name: the neighbour count ``k``
+#: of LMNN (target neighbours), LFDA and SELF (affinity scale) is ``--n-neighbors``, so that
+#: ``-k`` means one thing, the kNN vote (issue 17); ``random_state`` is the shared ``--seed``
+FLAGS = {"k": "--n-neighbors", "random_state": "--seed"}
+
+#: the learners' neighbour-count parameters (shown in evaluate's header)
+NEIGHBOUR_PARAMS = ("k",)
+
+#: old options still read, hidden from --help, with a note: parameter -> old flag
+OLD_FLAGS = {"k": "--k"}
+
+
+def flag_of(name: str) -> str:
+    """The command-line option of the learner parameter ``name``."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 
@@ -70,7 +88,13 @@ def data_parameters(
             "target",
             _KW,
             default=... if target_required else None,
-            annotation=option(str | None, "--target", help=target_help),
+            # hidden where the learner learns from classes or constraints: it would be refused
+            annotation=option(
+                str | None,
+                "--target",
+                help=target_help,
+                hidden=cls.supervision not in ("regression", "unsupervised"),
+            ),
         ),
         inspect.Parameter(
             "unlabeled",
@@ -212,7 +236,7 @@ def learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
         if p.name == "self" or p.name in SHARED:
             continue
         annotation = hints.get(p.name, str)
-        flag = "--" + p.name.replace("_", "-")
+        flag = flag_of(p.name)
         help_text = cls.param_help.get(p.name, "")
         args = typing.get_args(annotation)
         default = p.default
@@ -221,7 +245,7 @@ def learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
             annotation = typing.Literal[tuple(str(a) for a in args)]
             default = default if default is None or default is inspect.Parameter.empty else str(default)
         elif annotation is bool:
-            flag = f"{flag}/--no-{p.name.replace('_', '-')}"
+            flag = f"{flag}/--no-{flag.removeprefix('--')}"
         elif any(a is np.ndarray for a in args) or annotation is np.ndarray:
             annotation = str | None if type(None) in args else str
             help_text += " A .npy or CSV matrix file is also accepted."
@@ -240,6 +264,15 @@ def learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
                 annotation=option(annotation, flag, help=help_text, rich_help_panel="Algorithm options"),
             )
         )
+        if p.name in OLD_FLAGS:
+            params.append(
+                inspect.Parameter(
+                    f"{p.name}_old",
+                    _KW,
+                    default=None,
+                    annotation=option(annotation | None, OLD_FLAGS[p.name], hidden=True),
+                )
+            )
     return params
 
 
@@ -264,6 +297,10 @@ def coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:
 
 def learner_params(cls: type[MahalanobisLearner], options: dict[str, Any]) -> dict[str, Any]:
     """The learner's ``__init__`` arguments from the command line; ``random_state`` from --seed."""
+    for name, old in OLD_FLAGS.items():
+        if options.get(f"{name}_old") is not None:
+            note(f"{old} is now {flag_of(name)} ({cls.name}'s own neighbour count; -k is the kNN vote)")
+            options[name] = options.pop(f"{name}_old")
     params = {
         name: coerce_param(cls, name, options[name]) for name in cls._param_names() if name not in SHARED
     }

@@ -13,12 +13,15 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
+    OldVoteKOption,
     QuietOption,
+    VoteKOption,
     configure,
     emit_json,
     note,
     require_output_path,
     settings,
+    vote_k,
 )
 from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle, replayable_params
@@ -50,7 +53,8 @@ def report(
             "refitted on each with the bundle's parameters); 0 skips it.",
         ),
     ] = 5,
-    knn: Annotated[int, typer.Option("-k", "--knn", min=1, help="Neighbours in the kNN vote / average.")] = 3,
+    knn: VoteKOption = 3,
+    knn_old: OldVoteKOption = None,
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Seed of the folds and of the plotted sample.")
     ] = 0,
@@ -78,7 +82,9 @@ def report(
         note(message)
     evaluation = None
     if cv and (label or target) and bundle.algorithm in LEARNERS:
-        evaluation = _cross_validation(bundle, data, fmt, label, target, id_column, cv, knn, seed)
+        evaluation = _cross_validation(
+            bundle, data, fmt, label, target, id_column, cv, vote_k(knn, knn_old), seed
+        )
     elif cv and (label or target):
         note(
             f"{bundle.path}: a baseline ({bundle.algorithm}) chosen by fit auto has no learner to cross-validate"

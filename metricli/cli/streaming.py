@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
-
 from metricli.cli.common import note, settings
 from metricli.engines import Output, Source
 from metricli.io.bundle import Bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset
 from metricli.io.writers import TableWriter
+from metricli.lazy import pd
 
 
 def output_format(output: str | None, fmt: str | None) -> str | None:

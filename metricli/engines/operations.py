@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from metricli.engines.base import Engine, Output, Pass, Source
 from metricli.errors import MetricliError
 from metricli.evaluation import ClassificationScorer, RegressionScorer
 from metricli.io.tables import Dataset
 from metricli.kernels import NeighbourAnswers, StreamingNeighbors, iter_sq_distances, project, row_blocks
+from metricli.lazy import pd
 from metricli.statistics import ChunkStats, ScatterStats
 
 #: pairwise values computed (and written) per block; the output frame is a few times this

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from metricli.errors import MetricliError
+from metricli.lazy import pd
 
 
 def unlabelled_mask(labels: object) -> np.ndarray:

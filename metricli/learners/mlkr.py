@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from metricli.errors import MetricliError
-from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax
+from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax, sparse
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import check_unit_scale, initial_components
 from metricli.learners.optimize import (

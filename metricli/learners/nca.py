@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from metricli.kernels import (
     DifferenceScatter,
@@ -14,6 +13,7 @@ from metricli.kernels import (
     csr_row_indices,
     iter_neighbour_softmax,
     row_blocks,
+    sparse,
 )
 from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components

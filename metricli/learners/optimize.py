@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 
 from metricli.errors import MetricliError
 from metricli.learners.base import MahalanobisLearner
@@ -102,6 +101,8 @@ def minimize_lbfgs(
         if learner is not None and getattr(learner, "_progress", None) is not None:
             info = last.get("info", {}) if np.array_equal(last.get("x"), intermediate_result.x) else {}
             learner._report_progress(len(history), value, **info)
+
+    from scipy.optimize import minimize  # here: listing the learners does not need scipy
 
     result = minimize(
         flat_fun,

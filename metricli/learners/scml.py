@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from metricli.constraints import Triplets
 from metricli.errors import MetricliError
@@ -142,7 +141,9 @@ def local_discriminant_bases(
             S = near[rows].T @ near[rows]
             D = far[rows].T @ far[rows]
             ridge = 1e-3 * max(np.trace(S), np.trace(D)) / d + np.finfo(float).tiny
-            _, vectors = scipy.linalg.eigh(D, S + ridge * np.eye(d))
+            from scipy.linalg import eigh  # here: `metricli algorithms` lists learners without scipy
+
+            _, vectors = eigh(D, S + ridge * np.eye(d))
             bases.append(vectors[:, ::-1][:, :per_region].T)
     basis = np.vstack(bases)
     basis /= np.linalg.norm(basis, axis=1, keepdims=True)

@@ -77,10 +77,28 @@ def bundle(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("args", "code"), [(["--help"], 0), (["--version"], 0), (["check", "--help"], 0), (["chek"], 2)]
+    ("args", "code"),
+    [
+        (["--help"], 0),
+        (["--version"], 0),
+        (["check", "--help"], 0),
+        (["chek"], 2),
+    ],
 )
 def test_help_version_and_a_typo_import_no_table_or_solver_library(tmp_path, args, code):
     assert _heavy_after(tmp_path, *args, code=code) == []
+
+
+@pytest.mark.parametrize(
+    "args", [["fit", "lmnn", "--help"], ["evaluate", "nca", "--help"], ["compare", "--help"]]
+)
+def test_a_learners_help_imports_the_learners_but_no_solver_or_table_library(tmp_path, args):
+    assert _heavy_after(tmp_path, *args) == ["metricli.learners"]
+
+
+def test_listing_the_learners_imports_them_but_no_solver_or_table_library(tmp_path):
+    assert _heavy_after(tmp_path, "algorithms") == ["metricli.learners"]
+    assert _heavy_after(tmp_path, "algorithms", "lmnn", "--json") == ["metricli.learners"]
 
 
 def test_check_and_info_of_a_bundle_import_no_table_or_solver_library(tmp_path, bundle):
