@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from metricli.cli.common import JsonOption, QuietOption, configure, emit_json, out, settings
-from metricli.cli.learner_options import flag_of
+from metricli.cli.option_names import flag_of
 from metricli.learners import LEARNERS, get_learner
 
 

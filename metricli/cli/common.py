@@ -116,23 +116,6 @@ OutputFormatOption = Annotated[
     str | None,
     typer.Option("--output-format", help="csv, tsv, parquet or jsonl (default: by extension)."),
 ]
-#: the k of the kNN vote; "-k/--vote-k", never "--k": LMNN, LFDA and SELF have a neighbour
-#: count of their own, ``--n-neighbors`` (issue 17: ``-k 5`` and ``--k 5`` meant different things)
-VoteKOption = Annotated[
-    int, typer.Option("-k", "--vote-k", min=1, help="Neighbours in the kNN vote (or average, for --target).")
-]
-#: the vote's old long name, still read (hidden from --help), with a note
-OldVoteKOption = Annotated[int | None, typer.Option("--knn", min=1, hidden=True)]
-
-
-def vote_k(k: int, old: int | None) -> int:
-    """The kNN vote's k, from -k/--vote-k or the old --knn."""
-    if old is None:
-        return k
-    note("--knn is now -k/--vote-k (the kNN vote); it still works")
-    return old
-
-
 BatchRowsOption = Annotated[
     int,
     typer.Option("--batch-rows", min=1, help="Rows read per batch; memory is O(batch-rows × columns)."),

@@ -18,16 +18,14 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
-    OldVoteKOption,
     QuietOption,
-    VoteKOption,
     configure,
     emit_json,
     note,
     out,
     settings,
-    vote_k,
 )
+from metricli.cli.option_names import OldVoteKOption, VoteKOption, vote_k
 from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
 from metricli.io.tables import Dataset, load_dataset

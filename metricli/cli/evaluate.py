@@ -20,19 +20,14 @@ from metricli.cli import render
 from metricli.cli.common import (
     JsonOption,
     LearnerGroup,
-    OldVoteKOption,
     QuietOption,
-    VoteKOption,
     configure,
     emit_json,
     note,
     settings,
-    vote_k,
 )
 from metricli.cli.learner_options import (
-    NEIGHBOUR_PARAMS,
     data_parameters,
-    flag_of,
     label_help,
     learner_parameters,
     learner_params,
@@ -40,6 +35,7 @@ from metricli.cli.learner_options import (
     option,
     weak_parameters,
 )
+from metricli.cli.option_names import NEIGHBOUR_PARAMS, OldVoteKOption, VoteKOption, flag_of, vote_k
 from metricli.cli.progress import spinner
 from metricli.errors import MetricliError
 from metricli.evaluation import cross_validate

@@ -21,19 +21,17 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
-    OldVoteKOption,
     OutputFormatOption,
     QuietOption,
     SchedulerOption,
-    VoteKOption,
     configure,
     emit_json,
     note,
     open_engine,
     settings,
-    vote_k,
 )
 from metricli.cli.evaluate import RetrievalOption, _scoring, evaluate_app
+from metricli.cli.option_names import OldVoteKOption, VoteKOption, vote_k
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS

@@ -21,16 +21,13 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
-    OldVoteKOption,
     QuietOption,
-    VoteKOption,
     configure,
     emit_json,
     note,
     out,
     require_output_path,
     settings,
-    vote_k,
 )
 from metricli.cli.compare import (
     DEFAULT_BUDGET,
@@ -43,6 +40,7 @@ from metricli.cli.compare import (
     leaderboard_table,
     load_supervised,
 )
+from metricli.cli.option_names import OldVoteKOption, VoteKOption, vote_k
 from metricli.cli.progress import spinner
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import preprocessing_record, save_bundle

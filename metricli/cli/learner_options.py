@@ -23,36 +23,18 @@ from metricli.cli.common import (
     FeaturesOption,
     FormatOption,
     IdOption,
-    note,
 )
+from metricli.cli.option_names import OLD_FLAGS, flag_of, option, read_old_flags
 from metricli.io.bundle import read_matrix_file
 from metricli.learners.base import MahalanobisLearner
 
 #: learner parameters the CLI fills from its own shared options
 SHARED = {"random_state"}
 
-#: a learner parameter's option where it is not ``--`` + its name: the neighbour count ``k``
-#: of LMNN (target neighbours), LFDA and SELF (affinity scale) is ``--n-neighbors``, so that
-#: ``-k`` means one thing, the kNN vote (issue 17); ``random_state`` is the shared ``--seed``
-FLAGS = {"k": "--n-neighbors", "random_state": "--seed"}
-
-#: the learners' neighbour-count parameters (shown in evaluate's header)
-NEIGHBOUR_PARAMS = ("k",)
-
-#: old options still read, hidden from --help, with a note: parameter -> old flag
-OLD_FLAGS = {"k": "--k"}
-
-
-def flag_of(name: str) -> str:
-    """The command-line option of the learner parameter ``name``."""
-    return FLAGS.get(name, "--" + name.replace("_", "-"))
-
+#: the kinds of learner that take --target (a regression target, or a column kept out)
+TARGETS = ("regression", "unsupervised")
 
 _KW = inspect.Parameter.KEYWORD_ONLY
-
-
-def option(annotation: Any, *decls: str, **kwargs: Any) -> Any:
-    return Annotated[annotation, typer.Option(*decls, **kwargs)]
 
 
 def data_parameters(
@@ -90,10 +72,7 @@ def data_parameters(
             default=... if target_required else None,
             # hidden where the learner learns from classes or constraints: it would be refused
             annotation=option(
-                str | None,
-                "--target",
-                help=target_help,
-                hidden=cls.supervision not in ("regression", "unsupervised"),
+                str | None, "--target", help=target_help, hidden=cls.supervision not in TARGETS
             ),
         ),
         inspect.Parameter(
@@ -265,14 +244,8 @@ def learner_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]
             )
         )
         if p.name in OLD_FLAGS:
-            params.append(
-                inspect.Parameter(
-                    f"{p.name}_old",
-                    _KW,
-                    default=None,
-                    annotation=option(annotation | None, OLD_FLAGS[p.name], hidden=True),
-                )
-            )
+            old = option(annotation | None, OLD_FLAGS[p.name], hidden=True)
+            params.append(inspect.Parameter(f"{p.name}_old", _KW, default=None, annotation=old))
     return params
 
 
@@ -297,10 +270,7 @@ def coerce_param(cls: type[MahalanobisLearner], name: str, value: Any) -> Any:
 
 def learner_params(cls: type[MahalanobisLearner], options: dict[str, Any]) -> dict[str, Any]:
     """The learner's ``__init__`` arguments from the command line; ``random_state`` from --seed."""
-    for name, old in OLD_FLAGS.items():
-        if options.get(f"{name}_old") is not None:
-            note(f"{old} is now {flag_of(name)} ({cls.name}'s own neighbour count; -k is the kNN vote)")
-            options[name] = options.pop(f"{name}_old")
+    read_old_flags(cls.name, options)
     params = {
         name: coerce_param(cls, name, options[name]) for name in cls._param_names() if name not in SHARED
     }

@@ -13,16 +13,14 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
-    OldVoteKOption,
     QuietOption,
-    VoteKOption,
     configure,
     emit_json,
     note,
     require_output_path,
     settings,
-    vote_k,
 )
+from metricli.cli.option_names import OldVoteKOption, VoteKOption, vote_k
 from metricli.io.atomic import FILE, atomic_path, refuse_to_overwrite
 from metricli.io.bundle import Bundle, load_bundle, replayable_params
 from metricli.io.tables import display_name, load_dataset
