@@ -53,9 +53,9 @@ def tiny_table(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def seconds(command: list[str], env: dict[str, str], ok: tuple[int, ...]) -> float:
+def seconds(command: list[str], env: dict[str, str], ok: tuple[int, ...], cwd: str) -> float:
     start = time.perf_counter()
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     elapsed = time.perf_counter() - start
     if done.returncode not in ok:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}")
@@ -85,6 +85,7 @@ def main() -> None:
             check=True,
             env=env,
             stdout=subprocess.DEVNULL,
+            cwd=tmp,  # python -m puts the working folder first on the path: it must hold no metricli
         )
         runs: dict[str, list[float]] = {"floor": []}
         for label, _, _ in COMMANDS:
@@ -92,11 +93,11 @@ def main() -> None:
         for round_ in range(args.runs + 1):
             if round_ == 1:  # the first round filled the bytecode cache: not counted
                 runs = {label: [] for label in runs}
-            runs["floor"].append(seconds([sys.executable, "-c", FLOOR], env, (0,)))
+            runs["floor"].append(seconds([sys.executable, "-c", FLOOR], env, (0,), tmp))
             for label, arguments, _ in COMMANDS:
                 argv = [a.format(B=bundle, T=table, O=out) for a in arguments]
                 # the wrong label is an error path: exit status 2 is its success
-                runs[label].append(seconds([*metricli, *argv], env, (2,) if "wrong" in label else (0,)))
+                runs[label].append(seconds([*metricli, *argv], env, (2,) if "wrong" in label else (0,), tmp))
     floor = statistics.median(runs["floor"])
     rows = [(f'floor: python -c "{FLOOR}"', floor, 1.0, None)]
     for label, _, target in COMMANDS:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-import pandas as pd
 import typer
 
 from metricli import constraints as weak
@@ -35,6 +34,7 @@ from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.constraints import point_header
 from metricli.io.tables import Dataset, display_name, load_dataset
 from metricli.io.writers import TableWriter
+from metricli.lazy import pd
 from metricli.verification import identity_split
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 
 from metricli import api
@@ -40,6 +39,7 @@ from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, Dataset, display_name, iter_table
 from metricli.io.writers import TableWriter
 from metricli.kernels import iter_sq_distances, pair_sq_distances, project
+from metricli.lazy import pd
 
 
 def distance(

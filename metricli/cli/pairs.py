@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from metricli import verification
 from metricli.cli.common import note
@@ -31,6 +30,7 @@ from metricli.io.tables import (
     sha256_file,
 )
 from metricli.kernels import project
+from metricli.lazy import pd
 
 #: where a metric is applied: the learned space, and the Euclidean baseline beside it
 Space = Callable[[np.ndarray], np.ndarray]

@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from metricli.constraints import Pairs, Quadruplets, Triplets, duplicated_rows, validate
 from metricli.errors import MetricliError
 from metricli.io.tables import detect_format, display_name, is_number, read_table
+from metricli.lazy import pd
 
 _TYPES = {"pairs": Pairs, "triplets": Triplets, "quadruplets": Quadruplets}
 
