@@ -7,6 +7,7 @@ turned here, in one place, into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import signal
 import sys
@@ -18,8 +19,7 @@ import typer.main
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
-from metricli.cli.coercion import quicken
-from metricli.cli.commands import COMMANDS, load_command
+from metricli.cli.commands import COMMANDS, load_command, prepare
 from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.errors import MetricliError
 from metricli.io.atomic import forget_inputs
@@ -52,8 +52,16 @@ def _signal_code() -> int:
     return _fail("interrupted; no output was written", 130)
 
 
+#: --json given anywhere on the command line: an error is then a JSON object on stderr
+_json_errors = [False]
+
+
 def _fail(message: str, code: int) -> int:
-    err.print(f"metricli: error: {message}", markup=False, highlight=False)
+    if _json_errors[0]:
+        sys.stderr.write(json.dumps({"error": message, "exit_status": code}, ensure_ascii=False) + "\n")
+        sys.stderr.flush()
+    else:
+        err.print(f"metricli: error: {message}", markup=False, highlight=False)
     return code
 
 
@@ -108,8 +116,9 @@ class MetricliGroup(TyperGroup):
         extra.pop("standalone_mode", None)
         settings.json = settings.quiet = settings.debug = False
         argv = list(sys.argv[1:] if args is None else args)
-        quicken(self)  # the global options; the commands get theirs in load_command
+        prepare(self)  # the global options; the commands get theirs in load_command
         debug = "--debug" in argv
+        _json_errors[0] = "--json" in argv
         _signalled.clear()
         forget_inputs()
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -183,8 +192,10 @@ app = typer.Typer(
     cls=MetricliGroup,
     name="metricli",
     help="Learn a Mahalanobis distance from your files, and prove what kind of distance you hold.",
+    epilog="Environment: METRICLI_BLAS_THREADS, BLAS threads while fitting (default 1); "
+    "METRICLI_KNN_CHECK=0 skips the held-out kNN check 'fit' runs on labelled data.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     suggest_commands=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -101,25 +101,12 @@ class QuickParam:
         raise _Unsure()
 
 
-def quicken(target: Any) -> Any:
-    """Give a parameter, or every parameter of a command and its subcommands, a
-    :class:`QuickParam` (typer's own types only: another typer may have other internals);
-    returns ``target``."""
-    if hasattr(target, "_runtime_param") and hasattr(target, "type_descriptor"):
-        if target._runtime_param is None:
-            target._runtime_param = QuickParam(target.type_descriptor)
-        return target
-    for param in getattr(target, "params", ()):
-        quicken(param)
-    help_option = getattr(target, "get_help_option", None)
-    if help_option is not None and not getattr(help_option, "quickened", False):
-        # --help is made on demand, per command, from the context's names
-
-        def quick_help_option(ctx: Any) -> Any:
-            return quicken(help_option(ctx))
-
-        quick_help_option.quickened = True  # type: ignore[attr-defined]
-        target.get_help_option = quick_help_option
-    for sub in getattr(target, "commands", {}).values():
-        quicken(sub)
-    return target
+def quicken(param: Any) -> None:
+    """Give a typer parameter a :class:`QuickParam` (typer's own parameters only: another
+    typer may have other internals)."""
+    if (
+        hasattr(param, "_runtime_param")
+        and hasattr(param, "type_descriptor")
+        and param._runtime_param is None
+    ):
+        param._runtime_param = QuickParam(param.type_descriptor)

@@ -91,6 +91,57 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: two or three real lines for each command's --help (files from sample_data/)
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "check": (
+        "metricli check wine-nca",
+        "metricli check distances.csv",
+        "metricli check wine-nca --data sample_data/wine.csv",
+    ),
+    "transform": (
+        "metricli transform wine-nca sample_data/wine.csv -o embedded.parquet --keep cultivar",
+        "cat new.csv | metricli transform wine-nca - > embedded.csv",
+    ),
+    "distance": (
+        "metricli distance wine-nca a.csv --to b.csv -o d.csv",
+        "metricli distance wine-nca sample_data/wine.csv --pairs pairs.csv -o d.csv",
+    ),
+    "neighbors": (
+        "metricli neighbors wine-nca reference.parquet --query queries.csv -k 10 -o nn.csv",
+        "metricli neighbors wine-nca sample_data/wine.csv -k 5 --exclude-self -o nn.csv",
+    ),
+    "index": ("metricli index wine-nca reference.parquet -o ref.index",),
+    "compare": (
+        "metricli compare sample_data/wine.csv --label cultivar",
+        "metricli compare sample_data/diabetes.csv --target progression --cv 10",
+    ),
+    "algorithms": ("metricli algorithms", "metricli algorithms lmnn", "metricli --json algorithms lmnn"),
+    "info": ("metricli info wine-nca", "metricli info wine-nca --json"),
+    "report": ("metricli report wine-nca sample_data/wine.csv --label cultivar -o report.html",),
+    "constraints": (
+        "metricli constraints data.csv --label y --kind pairs -n 400 --seed 0 -o pairs.csv",
+        "metricli constraints data.csv --label y --kind triplets -o triplets.csv",
+    ),
+    "verify": ("metricli verify faces-model pairs.csv --data faces.csv",),
+    "calibrate": ("metricli calibrate faces-model pairs.csv --data faces.csv",),
+    "fit": (
+        "metricli fit nca sample_data/wine.csv --label cultivar --standardize -o wine-nca",
+        "metricli fit mlkr sample_data/diabetes.csv --target progression --standardize -o diabetes-mlkr",
+        "metricli fit auto sample_data/wine.csv --label cultivar -o wine-auto",
+    ),
+    "evaluate": (
+        "metricli evaluate nca sample_data/wine.csv --label cultivar --standardize",
+        "metricli evaluate lmnn sample_data/wine.csv --label cultivar -k 5 --n-neighbors 3",
+        "metricli evaluate wine-nca test.csv --reference train.csv --label cultivar",
+    ),
+}
+
+
+def examples(lines: tuple[str, ...]) -> str:
+    """An epilog for --help (one paragraph per line: the help joins the lines of a paragraph)."""
+    return "Examples:\n\n" + "\n\n".join(lines)
+
+
 def load_command(name: str, rich_markup_mode: Any = DEFAULT_MARKUP_MODE) -> Any:
     """The click command ``name`` stands for, its module imported now."""
     module, attribute, _ = COMMANDS[name]
@@ -104,4 +155,32 @@ def load_command(name: str, rich_markup_mode: Any = DEFAULT_MARKUP_MODE) -> Any:
             rich_markup_mode=rich_markup_mode,
         )
     command.name = name
-    return quicken(command)
+    command.epilog = examples(EXAMPLES[name])
+    return prepare(command)
+
+
+def prepare(target: Any) -> Any:
+    """A command, group or parameter as metricli runs and shows it; returns ``target``.
+
+    Every parameter converts its values without pydantic where it can (:func:`quicken`),
+    and a flag shows no type in --help (typer prints ``<bool>``, but a flag takes no value).
+    """
+    if hasattr(target, "type_descriptor"):
+        quicken(target)
+        if getattr(target, "is_flag", False) and target.metavar is None:
+            target.metavar = ""
+        return target
+    for param in getattr(target, "params", ()):
+        prepare(param)
+    help_option = getattr(target, "get_help_option", None)
+    if help_option is not None and not getattr(help_option, "prepared", False):
+        # --help is made on demand, per command, from the context's names
+
+        def prepared_help_option(ctx: Any) -> Any:
+            return prepare(help_option(ctx))
+
+        prepared_help_option.prepared = True  # type: ignore[attr-defined]
+        target.get_help_option = prepared_help_option
+    for sub in getattr(target, "commands", {}).values():
+        prepare(sub)
+    return target

@@ -25,6 +25,15 @@ _MAGIC = {"parquet": b"PAR1", "npy": b"\x93NUMPY"}
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
 
+#: the first bytes of compressed data and archives, which a text table never starts with
+_PACKED = {
+    b"\x1f\x8b": "gzip-compressed",
+    b"BZh": "bzip2-compressed",
+    b"\xfd7zXZ\x00": "xz-compressed",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed",
+    b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one)",
+}
+
 
 def sniff(head: bytes, fmt: str, name: str) -> None:
     """Refuse an input whose first bytes cannot begin a file of format ``fmt``.
@@ -41,6 +50,14 @@ def sniff(head: bytes, fmt: str, name: str) -> None:
                 f"(its first bytes are not {magic!r}); check the file or pass the right --format"
             )
         return
+    for start, what in _PACKED.items():
+        if head.startswith(start):
+            raise MetricliError(
+                f"{name}: is {what}, not a text {fmt.upper()} table; decompress it first "
+                "(e.g. gunzip -c FILE.gz | metricli ...), or name a .csv.gz/.tsv.gz file, which is read as it is"
+                if "archive" not in what
+                else f"{name}: is {what}, not a text {fmt.upper()} table; save the sheet or the file in it as CSV"
+            )
     if b"\x00" in head[:SNIFF_BYTES] and not head.startswith(_UTF16_BOMS):
         raise MetricliError(
             f"{name}: holds binary data (a NUL byte in its first {SNIFF_BYTES:,} bytes), "

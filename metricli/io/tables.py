@@ -43,10 +43,34 @@ _EXTENSIONS = {
 STDIN = "-"
 DEFAULT_BATCH_ROWS = 65_536
 
+#: formats people hand over that are not read, and what to do instead
+_NOT_READ = {
+    ".xlsx": "an Excel workbook",
+    ".xls": "an Excel workbook",
+    ".xlsm": "an Excel workbook",
+    ".ods": "a spreadsheet",
+    ".json": "JSON",
+    ".jsonl": "JSON Lines",
+    ".feather": "a Feather file",
+    ".arrow": "an Arrow file",
+    ".h5": "an HDF5 file",
+    ".pkl": "a pickle",
+    ".pickle": "a pickle",
+}
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
 
 def detect_format(source: str, fmt: str | None = None) -> str:
     """The format named by ``fmt``, else by the file's extension; stdin, and a pipe without an
     extension (a shell's ``<(command)``), default to CSV."""
+    if _URL.match(source):
+        scheme = source.split(":", 1)[0].lower()
+        fetch = {"s3": f"aws s3 cp '{source}' -", "gs": f"gsutil cat '{source}'"}.get(
+            scheme, f"curl -sL '{source}'"
+        )
+        raise MetricliError(
+            f"{source}: metricli reads local files and stdin, not URLs; stream it in, e.g. {fetch} | metricli ... -"
+        )
     if fmt is not None:
         fmt = fmt.lower()
         if fmt not in FORMATS:
@@ -66,6 +90,16 @@ def detect_format(source: str, fmt: str | None = None) -> str:
         return _EXTENSIONS[inner]
     if not suffix and is_pipe(source):
         return "csv"
+    if Path(source).is_dir():
+        raise MetricliError(
+            f"{source}: is a folder, not a table; name a file in it "
+            "(a folder of CSV or Parquet parts is read with --engine dask, where the command has it)"
+        )
+    if suffix in _NOT_READ:
+        raise MetricliError(
+            f"{source}: is {_NOT_READ[suffix]}, which metricli does not read; save it as CSV "
+            f"(or Parquet) and pass that ({', '.join(FORMATS)} are read)"
+        )
     if suffix not in _EXTENSIONS:
         raise MetricliError(
             f"{source}: cannot tell the format from the extension '{suffix}'; "

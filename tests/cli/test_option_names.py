@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from metricli.cli import app, load_command
+from metricli.cli.commands import EXAMPLES
 from metricli.learners import LEARNERS
 from tests.conftest import IRIS
 
@@ -79,3 +82,25 @@ def test_fit_help_shows_target_only_for_learners_that_take_it():
     assert "--target" not in _flat(run("fit", "lmnn", "--help").stdout)
     assert "--target" in _flat(run("fit", "mlkr", "--help").stdout)
     assert "--target" in _flat(run("fit", "covariance", "--help").stdout)
+
+
+def _example_options(line: str) -> tuple[list[str], list[str]]:
+    """The command path and the options of one example line (after a pipe, before a redirect)."""
+    words = shlex.split(line.split("|")[-1].split(">")[0])[1:]
+    path = [w for w in words if not w.startswith("-")][:2]
+    return path, [w for w in words if w.startswith("-") and w != "-"]
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_example_in_the_help_uses_real_options(name):
+    assert f"Examples: {EXAMPLES[name][0]}" in _flat(run(name, "--help").stdout)
+    top = {opt for param in typer.main.get_command(app).params for opt in param.opts}
+    for line in EXAMPLES[name]:
+        path, options = _example_options(line)
+        command = load_command(path[0])
+        if getattr(command, "commands", None) and len(path) > 1 and path[1] in command.commands:
+            command = command.commands[path[1]]
+        elif path[0] == "evaluate":
+            command = command.commands["bundle"]
+        accepted = top | {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+        assert set(options) <= accepted, (line, set(options) - accepted)
