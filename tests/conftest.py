@@ -14,6 +14,7 @@ SAMPLE = ROOT / "sample_data"
 IRIS = SAMPLE / "iris.csv"
 WINE = SAMPLE / "wine.csv"
 DIABETES = SAMPLE / "diabetes.csv"
+FGL = SAMPLE / "fgl.csv"
 
 
 class Run:
