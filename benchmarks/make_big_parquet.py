@@ -20,10 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def write(path: Path, rows: int, columns: int, row_group: int, seed: int, classes: int) -> None:
+def write(
+    path: Path, rows: int, columns: int, row_group: int, seed: int, classes: int, rows_seed: int | None = None
+) -> None:
     rng = np.random.default_rng(seed)
     centers = rng.normal(scale=3.0, size=(classes, columns))
     mixing = rng.normal(size=(columns, columns)) / np.sqrt(columns)
+    if rows_seed is not None:  # the same clusters, other rows (held-out queries)
+        rng = np.random.default_rng([seed, rows_seed])
     names = [f"x{j}" for j in range(columns)]
     schema = pa.schema([(name, pa.float64()) for name in names] + [("label", pa.int32())])
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -50,10 +54,13 @@ def main() -> None:
     parser.add_argument("--row-group", type=int, default=250_000)
     parser.add_argument("--classes", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--rows-seed", type=int, default=None, help="Draw the rows anew from the --seed clusters (queries)."
+    )
     args = parser.parse_args()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    write(args.output, args.rows, args.columns, args.row_group, args.seed, args.classes)
+    write(args.output, args.rows, args.columns, args.row_group, args.seed, args.classes, args.rows_seed)
     size = args.output.stat().st_size / 2**20
     print(
         f"wrote {args.rows:,} rows x {args.columns} columns to {args.output} ({size:,.0f} MiB) "

@@ -249,6 +249,7 @@ def build_index(
         builder, done = operations.build_index(runner, bundle.L, source, builder)
     if builder.n == 0:
         raise MetricliError(f"{display_name(data)}: no rows to index")
+    builder.build()
     # a named pipe cannot be read twice: no checksum, so no --exclude-self with its index
     checksum = sha256_file(data) if Path(data).is_file() else None
     described = {"name": display_name(data), "sha256": checksum, "id_column": id_column}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,11 +72,17 @@ def bundle_fingerprint(metadata: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class IndexBuilder:
-    """Projected points added batch by batch to one HNSW graph, with their rows and ids."""
+    """Projected points gathered batch by batch (float32, with their rows and ids), then
+    linked into one HNSW graph by :meth:`build`.
+
+    The graph is built in one call, not batch by batch: faiss' HNSW inserted in several
+    calls of unequal size lost recall (measured: 200,000 points, d = 32, recall@10 1.000 in
+    one call, 0.86 in batches of 65,536). The points are held once more while it runs."""
 
     dims: int
     links: int = DEFAULT_LINKS
     ef_construction: int = DEFAULT_EF_CONSTRUCTION
+    points: list[np.ndarray] = field(default_factory=list)
     rows: list[np.ndarray] = field(default_factory=list)
     ids: list[np.ndarray] = field(default_factory=list)
     graph: Any = None
@@ -86,15 +93,36 @@ class IndexBuilder:
         self.graph.hnsw.efConstruction = self.ef_construction
 
     def add(self, Z: np.ndarray, rows: np.ndarray, ids: np.ndarray | None) -> None:
-        if Z.shape[0]:
-            self.graph.add(np.ascontiguousarray(Z, dtype=np.float32))
+        self.points.append(np.asarray(Z, dtype=np.float32))
         self.rows.append(np.asarray(rows, dtype=np.int64))
         if ids is not None:
             self.ids.append(np.asarray(ids, dtype=object))
 
+    def build(self) -> None:
+        """Link every gathered point into the graph. faiss works without the GIL in a
+        thread while this (main) thread waits, so Ctrl-C still ends the run at once."""
+        if not self.points:
+            return
+        Z = np.concatenate(self.points)
+        self.points = []
+        failed: list[BaseException] = []
+
+        def link() -> None:
+            try:
+                self.graph.add(Z)
+            except BaseException as exc:  # re-raised in the main thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=link, name="metricli-index", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+        if failed:
+            raise failed[0]
+
     @property
     def n(self) -> int:
-        return int(self.graph.ntotal)
+        return int(sum(len(r) for r in self.rows))
 
 
 @dataclass
@@ -158,6 +186,7 @@ def save_index(
     target = Path(path)
     with atomic_path(target, force=force, kind=INDEX) as tmp:
         tmp.mkdir()
+        builder.build()
         faiss.write_index(builder.graph, str(tmp / GRAPH_FILE))
         rows = np.concatenate(builder.rows) if builder.rows else np.empty(0, dtype=np.int64)
         np.save(tmp / ROWS_FILE, rows, allow_pickle=False)
