@@ -63,7 +63,7 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 def detect_format(source: str, fmt: str | None = None) -> str:
     """The format named by ``fmt``, else by the file's extension; stdin, and a pipe without an
     extension (a shell's ``<(command)``), default to CSV."""
-    if _URL.match(source):
+    if _URL.match(str(source)):
         scheme = source.split(":", 1)[0].lower()
         fetch = {"s3": f"aws s3 cp '{source}' -", "gs": f"gsutil cat '{source}'"}.get(
             scheme, f"curl -sL '{source}'"
