@@ -37,6 +37,45 @@ def stratified_folds(labels: np.ndarray, n_splits: int = 5, seed: int | None = 0
     return [np.flatnonzero(assignment == f) for f in range(n_splits)]
 
 
+def identity_folds(groups: np.ndarray, n_splits: int = 5, seed: int | None = 0) -> list[np.ndarray]:
+    """Test indices of ``n_splits`` identity-disjoint folds: every identity (value of ``groups``)
+    lies in one fold only. Identities are shuffled with ``seed`` and dealt round-robin, largest
+    first so fold sizes stay close; rows with a blank identity are never held out."""
+    values = np.asarray(groups, dtype=object)
+    present = np.array([v is not None and v == v and str(v) != "" for v in values], dtype=bool)
+    keys = values[present].astype(str)
+    identities, codes, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    if identities.size < n_splits:
+        raise MetricliError(
+            f"{n_splits} identity-disjoint folds need at least {n_splits} identities; got {identities.size}"
+        )
+    shuffled = np.random.default_rng(seed).permutation(identities.size)
+    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    fold_of = np.empty(identities.size, dtype=np.intp)
+    fold_of[order] = np.arange(identities.size) % n_splits
+    assignment = np.full(values.size, -1, dtype=np.intp)
+    assignment[np.flatnonzero(present)] = fold_of[codes.ravel()]
+    return [np.flatnonzero(assignment == f) for f in range(n_splits)]
+
+
+def verification_scores(Z: np.ndarray, groups: np.ndarray, where: str) -> dict[str, Any]:
+    """Every pair of ``Z``'s rows scored by distance, genuine within an identity: ROC AUC, EER
+    and TAR at FAR 1e-2 (None when the impostor pairs cannot measure it), exactly."""
+    from metricli import verification
+
+    try:
+        counts = verification.all_pairs_counts(Z, np.asarray(groups).astype(str))
+    except MetricliError as exc:
+        raise MetricliError(f"{where}: {exc.message}") from None
+    counts.require_both(where)
+    return {
+        "n_test": int(Z.shape[0]),
+        "n_genuine": counts.n_genuine,
+        "n_impostor": counts.n_impostor,
+        **verification.figures(counts, (1e-2,)),
+    }
+
+
 def kfold(n: int, n_splits: int = 5, seed: int | None = 0) -> list[np.ndarray]:
     """Test indices of ``n_splits`` shuffled folds (for regression targets)."""
     order = np.random.default_rng(seed).permutation(n)
@@ -287,6 +326,7 @@ def cross_validate(
     standardize: bool = False,
     retrieval: bool = True,
     predictions: bool = False,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The learned metric beside Euclidean distance, fold by fold, on the same folds.
 
@@ -301,6 +341,10 @@ def cross_validate(
     fold (for semi-supervised learners) but are not kNN references. Regression
     (``target``): shuffled folds (:func:`kfold`).
 
+    Verification (``groups``, the identity of each row, with ``labels`` to learn from):
+    folds are identity-disjoint (:func:`identity_folds`), and each held-out fold is scored
+    on every pair of its rows (:func:`verification_scores`): no identity is seen in training.
+
     With ``predictions`` each fold also holds ``predictions``: its held-out ``rows``
     (indices into X) and the kNN prediction of each in the ``learned`` and ``euclidean``
     spaces, for paired tests row by row.
@@ -311,7 +355,14 @@ def cross_validate(
     if n_splits < 2:
         raise MetricliError(f"--cv must be at least 2 folds; got {n_splits}")
     task = "classification" if labels is not None else "regression"
-    if labels is not None:
+    if groups is not None:
+        if labels is None:
+            raise MetricliError("identity-disjoint folds need class labels to learn from")
+        task = "verification"
+        labels = np.asarray(labels, dtype=object)
+        labelled = np.array([v is not None for v in labels], dtype=bool)
+        folds = identity_folds(groups, n_splits, seed)
+    elif labels is not None:
         labels = np.asarray(labels, dtype=object)
         labelled = np.array([v is not None for v in labels], dtype=bool)
         scored = np.flatnonzero(labelled)
@@ -352,6 +403,9 @@ def cross_validate(
         }
         what = f"the training part of fold {f + 1}"
         for space, (Z_train, Z_test) in spaces.items():
+            if groups is not None:
+                fold[space] = verification_scores(Z_test, np.asarray(groups)[test], f"fold {f + 1}")
+                continue
             if labels is not None:
                 scorer: ClassificationScorer | RegressionScorer = ClassificationScorer(
                     Z_train, labels[train][references].astype(str), k, retrieval=retrieval, what=what
@@ -383,7 +437,8 @@ def summarize(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, floa
     """
     summary: dict[str, dict[str, dict[str, float | None]]] = {}
     for space in ("learned", "euclidean"):
-        figures = [key for key in folds[0][space] if key not in ("n_test", "n_without_relevant")]
+        counts = ("n_test", "n_without_relevant", "n_genuine", "n_impostor")
+        figures = [key for key in folds[0][space] if key not in counts]
         summary[space] = {}
         for key in figures:
             values = np.array([fold[space][key] for fold in folds], dtype=np.float64)

@@ -44,9 +44,14 @@ def load_learning_data(options: dict[str, Any], notify: Callable[[str], None] = 
         exclude=options["exclude"] or (),
         drop_missing=options["drop_missing"],
         unlabeled=options["unlabeled"],
-        extra_columns=[options["chunks"]]
-        if options.get("chunks") and not is_chunk_file(options["chunks"])
-        else (),
+        extra_columns=[
+            *([options["chunks"]] if options.get("chunks") and not is_chunk_file(options["chunks"]) else []),
+            *(
+                [options["group"]]
+                if options.get("group") and options["group"] != options.get("label")
+                else []
+            ),
+        ],
     )
     for message in dataset.notes:
         notify(message)

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 IRIS = SAMPLE / "iris.csv"
 WINE = SAMPLE / "wine.csv"
+FGL = SAMPLE / "fgl.csv"
 DIABETES = SAMPLE / "diabetes.csv"
+FGL = SAMPLE / "fgl.csv"
 
 
 class Run:

@@ -118,6 +118,20 @@ def _cross_validation_parameters(cls: type[MahalanobisLearner]) -> list[inspect.
         ),
         inspect.Parameter("knn", kw, default=3, annotation=KOption),
         inspect.Parameter("retrieval", kw, default=True, annotation=RetrievalOption),
+        inspect.Parameter(
+            "group",
+            kw,
+            default=None,
+            annotation=option(
+                str | None,
+                "--group",
+                metavar="COLUMN",
+                help="Verification on unseen identities: folds never split an identity (this column's "
+                "value, often the label itself), and each held-out fold scores every pair of its rows "
+                "(ROC AUC, EER, TAR at FAR 1e-2) instead of kNN.",
+                show_default=False,
+            ),
+        ),
         *(weak_parameters(cls, files=False) if cls.supervision == "weakly-supervised" else []),
         inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
         inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
@@ -193,9 +207,11 @@ def cross_validation_report(cls: type[MahalanobisLearner], options: dict[str, An
             k=options["knn"],
             standardize=options["standardize"],
             retrieval=options["retrieval"],
+            groups=_groups(dataset, options.get("group")),
         )
     return {
         "mode": "cross-validation",
+        "group": options.get("group"),
         "algorithm": cls.name,
         "params": {k: (None if isinstance(v, np.ndarray) else v) for k, v in params.items()},
         "data": dataset.name,
@@ -207,16 +223,32 @@ def cross_validation_report(cls: type[MahalanobisLearner], options: dict[str, An
     }
 
 
+def _groups(dataset: Any, group: str | None) -> np.ndarray | None:
+    """The identity of each row for --group: the label column itself, or another column."""
+    if group is None:
+        return None
+    if dataset.label_column is None:
+        raise MetricliError("--group scores verification of a learner fitted on labels; give --label too")
+    if group == dataset.label_column:
+        return dataset.labels
+    return dataset.extra[group].to_numpy(dtype=object)
+
+
 def run_cross_validation(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     configure(options.pop("json_output"), options.pop("quiet"))
     result = cross_validation_report(cls, options)
     if settings.json:
         emit_json(result)
         return
-    kind = "stratified " if result["task"] == "classification" else ""
+    kind = {"classification": "stratified ", "verification": "identity-disjoint "}.get(result["task"], "")
     render.cross_validation(
         f"metricli evaluate {cls.name} {result['data']}: {result['cv']}-fold {kind}cross-validation, "
-        f"seed {result['seed']}, kNN k={result['k']}"
+        f"seed {result['seed']}"
+        + (
+            f", kNN k={result['k']}"
+            if result["task"] != "verification"
+            else f", all pairs by '{result['group']}'"
+        )
         + (", standardized on each training fold" if result["standardize"] else ""),
         result,
     )

@@ -31,9 +31,25 @@ from metricli.cli.common import (
     settings,
 )
 from metricli.cli.evaluate import KOption, RetrievalOption, _scoring, evaluate_app
+from metricli.cli.evaluate_pairs import evaluate_pairs
+from metricli.cli.evaluate_pairs import render as render_pairs
+from metricli.errors import MetricliError
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS
+
+PANEL_VERIFY = "Verification (same or different?)"
+
+
+def _refuse_knn_options(
+    reference: str | None, label: str | None, target: str | None, predictions: str | None, engine: str
+) -> None:
+    given = {"--reference": reference, "--label": label, "--target": target, "--predictions": predictions}
+    for option, value in given.items():
+        if value is not None:
+            raise MetricliError(f"{option} goes with kNN scoring; --pairs and --group score pairs of TEST")
+    if engine != "local":
+        raise MetricliError("--pairs and --group run on this machine; leave out --engine")
 
 
 @evaluate_app.command("bundle")
@@ -46,18 +62,61 @@ def evaluate_bundle(
         ),
     ],
     reference: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--reference",
             metavar="TRAIN",
             help="The labelled rows the kNN vote draws on (held in memory), e.g. the training data.",
             show_default=False,
         ),
-    ],
+    ] = None,
     label: Annotated[str | None, typer.Option("--label", "-y", help="Column of class labels.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Column of regression targets.")] = None,
     k: KOption = 3,
     retrieval: RetrievalOption = True,
+    pairs: Annotated[
+        str | None,
+        typer.Option(
+            "--pairs",
+            metavar="FILE",
+            help="Verification instead of kNN: labelled pairs of TEST rows (row numbers or --id values, "
+            "then 1 same / -1 different), streamed.",
+            rich_help_panel=PANEL_VERIFY,
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            metavar="COLUMN",
+            help="Verification on every pair of TEST rows: the same identity when they share this "
+            "column's value. Exact, in bounded memory.",
+            rich_help_panel=PANEL_VERIFY,
+        ),
+    ] = None,
+    far: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--far",
+            metavar="FAR",
+            help="Report TAR at this false-accept rate (repeat for several; default 1e-2, 1e-3, 1e-4 where "
+            "the impostor pairs can measure them).",
+            show_default=False,
+            rich_help_panel=PANEL_VERIFY,
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            "--bootstrap",
+            min=0,
+            help="Bootstrap resamples for the 95% intervals of the verification figures; 0: none.",
+            rich_help_panel=PANEL_VERIFY,
+        ),
+    ] = 1000,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the bootstrap.", rich_help_panel=PANEL_VERIFY)
+    ] = 0,
     id_column: IdOption = None,
     predictions: Annotated[
         str | None,
@@ -89,8 +148,26 @@ def evaluate_bundle(
     reference is sent once to every worker, each worker scores its partitions, and their
     counts and sums are added up, so the figures are those of one machine. --predictions
     is then a folder with one Parquet file per partition.
+
+    Verification (--pairs FILE or --group COLUMN, instead of --reference): is a pair the
+    same identity? Every pair is scored by its distance, learned beside Euclidean, and
+    the figures are ROC AUC, EER and TAR at each --far, with 95% bootstrap intervals.
     """
     configure(json_output, quiet)
+    if pairs is not None or group is not None:
+        _refuse_knn_options(reference, label, target, predictions, engine)
+        bundle = load_bundle(bundle_path)
+        selection = {"id_column": id_column, "drop_missing": drop_missing}
+        result = evaluate_pairs(bundle, test, pairs, group, far, bootstrap, seed, selection, fmt, batch_rows)
+        if settings.json:
+            emit_json(result)
+        else:
+            render_pairs(result)
+        return
+    if reference is None:
+        raise MetricliError(
+            "give --reference TRAIN (kNN scores against it), or --pairs FILE / --group COLUMN (verification)"
+        )
     _scoring(label, target, "evaluate")
     runner = open_engine(engine, scheduler, predictions, option="--predictions")
     if predictions is not None and predictions != "-":

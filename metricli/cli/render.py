@@ -59,6 +59,7 @@ _FIGURES = {
         ("map_at_r", "MAP@R"),
     ],
     "regression": [("rmse", "kNN RMSE"), ("mae", "kNN MAE"), ("mse", "kNN MSE")],
+    "verification": [("eer", "EER"), ("auc", "ROC AUC"), ("tar_at_far_0.01", "TAR at FAR 0.01")],
 }
 
 
