@@ -259,6 +259,15 @@ def _evaluation_section(evaluation: dict[str, Any] | None) -> str:
     )
 
 
+def _rule_note(selection: dict[str, Any], accuracy: bool) -> str:
+    """How the choice was made, for bundles that record the non-inferiority margin."""
+    points = selection.get("margin_points")
+    if points is None:
+        return ""
+    loss = f"{points:g} points of accuracy" if accuracy else f"{points:g}% of the baseline's RMSE"
+    return f" Chosen: the largest gain whose CI rules out a loss of more than {loss}."
+
+
 def _selection_section(selection: dict[str, Any] | None) -> str:
     """For a bundle written by ``fit auto``: the verdict and the leaderboard it came from."""
     if not selection:
@@ -292,7 +301,7 @@ def _selection_section(selection: dict[str, Any] | None) -> str:
         f"kNN k = {selection['k']}) of every applicable learner and both baselines, then a grid of the best "
         f"learners' key parameters. Gain over the better baseline ({_e(selection['best_baseline'])}) in {unit}, "
         "from the paired held-out predictions; p: McNemar's test (accuracy) or a paired test of squared "
-        "errors (RMSE).</p>"
+        f"errors (RMSE).{_rule_note(selection, accuracy)}</p>"
         f"<table>{head}{''.join(body)}</table>"
         + (f"<p class='note'>Skipped:</p><ul class='note'>{skipped}</ul>" if skipped else "")
     )
