@@ -87,9 +87,9 @@ def fit_child(spec: dict) -> dict:
         import mlpack
 
         if learner == "lmnn":
-            out = mlpack.lmnn(input=X, labels=y, k=3, seed=seed)
+            out = mlpack.lmnn(input_=X, labels=y, k=3, seed=seed)
         else:
-            out = mlpack.nca(input=X, labels=y, seed=seed)
+            out = mlpack.nca(input_=X, labels=y, seed=seed)
         L, extra = np.asarray(out["output"]), {}
     seconds = time.perf_counter() - start
     return {
