@@ -90,7 +90,7 @@ def fit_child(spec: dict) -> dict:
             out = mlpack.lmnn(input_=X, labels=y, k=3, seed=seed)
         else:
             out = mlpack.nca(input_=X, labels=y, seed=seed)
-        L, extra = np.asarray(out["output"]), {}
+        L, extra = np.asarray(out["output"]).T, {}  # its transformed data is X @ output
     seconds = time.perf_counter() - start
     return {
         "L": np.asarray(L, dtype=np.float64).tolist(),
