@@ -26,9 +26,11 @@ from metricli.learners import (
 
 #: the engine operations, imported on first use (``import metricli`` stays light)
 _LAZY = {
+    "build_index": "metricli.api",
     "distances": "metricli.api",
     "evaluate": "metricli.api",
     "neighbors": "metricli.api",
+    "neighbors_in_index": "metricli.api",
     "transform": "metricli.api",
     "make_engine": "metricli.engines",
 }
@@ -67,6 +69,7 @@ __all__ = [
     "MahalanobisLearner",
     "MetricliError",
     "__version__",
+    "build_index",
     "check_distance",
     "check_mahalanobis",
     "distances",
@@ -77,6 +80,7 @@ __all__ = [
     "metric_repair",
     "nearest_psd",
     "neighbors",
+    "neighbors_in_index",
     "save_bundle",
     "transform",
 ]
