@@ -167,3 +167,43 @@ def test_pair_distances_are_learned_distances() -> None:
     Z = rng.normal(size=(10, 3))
     a, b = np.array([0, 3, 9]), np.array([1, 3, 2])
     np.testing.assert_allclose(v.pair_distances(Z, a, b), np.linalg.norm(Z[a] - Z[b], axis=1), rtol=1e-15)
+
+
+def test_hand_worked_auc_eer_and_tar_without_ties() -> None:
+    # genuine 1, 3; impostor 2, 4, 5, 6: 1 is closer than all 4 impostors, 3 than 3 of them: 7 of 8
+    counts = v.ScoreCounts.from_distances([1, 3, 2, 4, 5, 6], [True, True, False, False, False, False])
+    assert v.auc(counts) == 7 / 8
+    # ROC: (0,0) (0,.5) (.25,.5) (.25,1) ...; FAR = 1 - TAR on the step from (.25,.5) to (.25,1): EER 1/4
+    assert v.eer(counts) == 0.25
+    assert v.tar_at_far(counts, 0.25) == 1.0  # 4 impostors: FAR below 1/4 is refused (tested elsewhere)
+    far, tar = v.roc(counts)
+    assert far.tolist() == [0.0, 0.0, 0.25, 0.25, 0.5, 0.75, 1.0]
+    assert tar.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_tar_at_far_is_the_genuine_share_below_the_kth_impostor() -> None:
+    # without ties: the largest threshold with FAR <= t accepts the floor(t n_i) closest impostors, so it
+    # stops just below impostor number floor(t n_i) + 1; TAR is the share of genuine distances below it
+    rng = np.random.default_rng(7)
+    g, i = rng.normal(size=700), rng.normal(2.0, 1.0, size=3000)
+    counts = v.ScoreCounts.from_distances(np.abs(np.concatenate([g, i])), np.arange(3700) < 700)
+    impostors = np.sort(np.abs(i))
+    for target in (1e-3, 1e-2, 0.05, 0.3):
+        cut = impostors[int(np.floor(target * 3000 + 1e-9))]
+        assert v.tar_at_far(counts, target) == np.mean(np.abs(g) < cut)
+
+
+def test_bootstrap_interval_holds_the_population_auc() -> None:
+    # genuine d ~ |N(0,1)| shifted: score difference is N(1.5, 2) -> population AUC = Phi(1.5 / sqrt 2)
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(11)
+    g, i = rng.normal(0.0, 1.0, 1500), rng.normal(1.5, 1.0, 1500)
+    counts = v.ScoreCounts.from_distances(np.concatenate([g, i]) + 10.0, np.arange(3000) < 1500)
+    truth = norm.cdf(1.5 / np.sqrt(2.0))
+    summary = v.summarize(counts, far_targets=[0.01], n_bootstrap=400, seed=3)
+    low, high = summary["auc"]["interval"]
+    assert low < truth < high and high - low < 0.04
+    # the population EER is where Phi(-t) = Phi(t - 1.5): t = 0.75, EER = Phi(-0.75)
+    low, high = summary["eer"]["interval"]
+    assert low < norm.cdf(-0.75) < high
