@@ -40,6 +40,33 @@ def test_every_row_labelled_is_exactly_lfda(beta):
     )
 
 
+def size_dominated(seed: int = 3, n_per_class: int = 15):
+    """Four classes told apart by shape, not size, and one dominant size direction (as in crabs)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.array(["a", "b", "c", "d"]), n_per_class)
+    size = rng.gamma(4.0, 2.0, size=len(y))
+    shape = rng.normal(size=(len(y), 3)) * 0.3
+    shape[:, 0] += (y == "b") * 1.0 + (y == "d") * 1.0
+    shape[:, 1] += (y == "c") * 1.0 + (y == "d") * 1.0
+    X = np.column_stack([size, size * 1.1 + shape[:, 0], size * 0.9 + shape[:, 1], size + shape[:, 2]])
+    return X, y
+
+
+@pytest.mark.parametrize("k", [3, 7, 20])
+def test_every_row_labelled_is_the_papers_lfda_with_classwise_local_scaling(k):
+    # With every row labelled SELF is LFDA, whose affinity A_ij = exp(-||x_i - x_j||² / (σ_i σ_j))
+    # takes σ_i from x_i's k-th nearest neighbour within its own class (Sugiyama 2007, eq. 11 and
+    # Sec. 4; Sugiyama et al. 2010, Sec. 2), k capped at n_c - 1: the dense definition, not the code
+    X, y = size_dominated()
+    S_lb, S_lw, _ = dense_local_scatters(X, y, k)
+    expected = weighted_metric(S_lb, S_lw)
+    model = SELF(beta=0.3, k=k, regularization=0.0).fit(X, y)
+    assert model.beta_ == 0.0
+    np.testing.assert_allclose(
+        model.get_mahalanobis_matrix(), expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max()
+    )
+
+
 def test_in_between_it_solves_the_regularized_local_fisher_problem():
     # S_rlb = (1-β') S_lb + β' c_b S_t, S_rlw = (1-β') S_lw + β' c_w I (eqs. 9-10), each scatter per point,
     # β' = β · (unlabelled share): 0.45 · 2/3 = 0.3
