@@ -154,6 +154,18 @@ def test_the_bundle_records_the_solver_and_why(solver, expected, tmp_path):
     assert report["solver_reason"].startswith(reason)
 
 
+def test_auto_above_its_threshold_runs_stochastic_and_the_bundle_says_why(tmp_path, monkeypatch):
+    # the threshold lowered below wine's 178 points, so that auto's other branch runs on small data
+    monkeypatch.setattr("metricli.learners.stochastic.AUTO_FULL_UP_TO", 100)
+    out = tmp_path / "bundle"
+    args = ["--label", "cultivar", "--standardize", "--seed", "0", "-o", str(out)]
+    result = fit("lmnn", str(SAMPLE / "wine.csv"), *args)
+    assert result.exit_code == 0, result.output
+    report = load_bundle(out).metadata["fit"]
+    assert report["solver"] == "stochastic"
+    assert report["solver_reason"].startswith("auto: 178 points > 100")
+
+
 def test_a_solver_out_of_range_is_one_line(tmp_path):
     result = fit(
         "lmnn", str(SAMPLE / "iris.csv"), "--label", "species", "--batch-size", "0", "-o", str(tmp_path / "b")
