@@ -2,36 +2,23 @@
 
 __version__ = "0.1.0"
 
-from metricli.axioms import check_distance, check_mahalanobis, metric_repair, nearest_psd
-from metricli.errors import MetricliError
-from metricli.io.bundle import Bundle, load_bundle, save_bundle
-from metricli.learners import (
-    ITML,
-    KISSME,
-    LEARNERS,
-    LFDA,
-    LMNN,
-    LSML,
-    MLKR,
-    MMC,
-    NCA,
-    RCA,
-    SCML,
-    SDML,
-    SELF,
-    Covariance,
-    MahalanobisLearner,
-    get_learner,
-)
-
-#: the engine operations, imported on first use (``import metricli`` stays light)
+# Every public name is imported on first use: ``import metricli`` (and the console script,
+# which must install its signal handlers before numpy and scipy load, so that a Ctrl-C in the
+# first second of start-up gives one line and not a traceback) stays light.
 _LAZY = {
-    "distances": "metricli.api",
-    "evaluate": "metricli.api",
-    "neighbors": "metricli.api",
-    "transform": "metricli.api",
+    **dict.fromkeys(("check_distance", "check_mahalanobis", "metric_repair", "nearest_psd"), "metricli.axioms"),
+    "MetricliError": "metricli.errors",
+    **dict.fromkeys(("Bundle", "load_bundle", "save_bundle"), "metricli.io.bundle"),
+    **dict.fromkeys(
+        (
+            "ITML", "KISSME", "LEARNERS", "LFDA", "LMNN", "LSML", "MLKR", "MMC", "NCA", "RCA", "SCML",
+            "SDML", "SELF", "Covariance", "MahalanobisLearner", "get_learner",
+        ),
+        "metricli.learners",
+    ),
+    **dict.fromkeys(("distances", "evaluate", "neighbors", "transform"), "metricli.api"),
     "make_engine": "metricli.engines",
-}
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> object:
