@@ -596,7 +596,7 @@ def refuse_impossible_count(
     """
     from metricli.memory import available_bytes, human_bytes
 
-    if kind not in KINDS:
+    if kind not in KINDS or kind == "chunks":  # "up to n" disjoint chunks, drawn in O(points)
         return
     total, how = distinct_count(kind, labels, chunk_size, strategy)
     if asked and n > total:

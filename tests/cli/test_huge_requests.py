@@ -28,7 +28,6 @@ IRIS = Path(__file__).resolve().parents[2] / "sample_data" / "iris.csv"
         ("triplets", "random", "Σ c·(c-1)·(N-c) = 735,000 distinct ones"),
         ("triplets", "neighbors", "give 4,500 distinct ones"),
         ("quadruplets", "random", "3,675 same-class × 7,500 cross-class pairs = 27,562,500 distinct ones"),
-        ("chunks", "random", "Σ ⌊c/2⌋ = 75 distinct ones"),
     ],
 )
 def test_more_constraints_than_exist_are_refused_with_the_count(cli, tmp_path, kind, strategy, arithmetic):
