@@ -16,6 +16,7 @@ import re
 import shlex
 import stat
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,7 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
             sep = "," if fmt == "csv" else "\t"
             first = raw.getvalue().split(b"\n", 1)[0] if isinstance(raw, io.BytesIO) else _header_line(raw)
             _check_header(first, sep, name)
-            frame = pd.read_csv(raw, sep=sep)
+            frame = next(_strict_rows(read_text_table(raw, sep, name), name, first, sep))
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -231,8 +232,9 @@ def iter_table(
                 first = _header_line(source)
                 raw = source
             _check_header(first, sep, name)
-            reader = pd.read_csv(raw, sep=sep, chunksize=batch_rows)
-            batches: Iterator[pd.DataFrame] = iter(reader)
+            batches: Iterator[pd.DataFrame] = _strict_rows(
+                read_text_table(raw, sep, name, chunksize=batch_rows), name, first, sep
+            )
         elif fmt == "parquet":
             # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
             raw = _whole_or_path(source, fmt, name)
@@ -285,6 +287,54 @@ def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.Dat
     require_unique_names(parquet.schema_arrow.names, name)
     for record_batch in parquet.iter_batches(batch_size=batch_rows):
         yield record_batch.to_pandas()
+
+
+def read_text_table(raw: object, sep: str, name: str, **options: Any) -> Any:
+    """pandas' CSV reader with ``index_col=False``: rows that each end in an extra separator
+    (``1,2,3,`` under ``a,b,c``) no longer make the first column the index and shift every
+    other one left; the empty last field is dropped."""
+    with _no_lost_fields(name, sep):
+        return pd.read_csv(raw, sep=sep, index_col=False, **options)
+
+
+@contextlib.contextmanager
+def _no_lost_fields(name: str, sep: str) -> Iterator[None]:
+    """A row with a non-empty field beyond the header's names is refused (pandas drops it with a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            yield
+        except pd.errors.ParserWarning:
+            raise MetricliError(
+                f"{name}: malformed {'CSV' if sep == ',' else 'TSV'} (a row has more fields than the "
+                "header has names)"
+            ) from None
+
+
+def _strict_rows(read: Any, name: str, header: bytes, sep: str) -> Iterator[pd.DataFrame]:
+    """The frames of ``read`` (one frame, or a chunked reader) with their fields checked
+    (:func:`_no_lost_fields`). Values under a header that ends in the separator (a column with
+    no name) are refused; a header ending in the separator over rows that end in it too is a
+    trailing comma, and the empty column is dropped."""
+    names = header_names(header, sep)
+    unnamed = bool(names) and names[-1].strip() == ""
+    frames = iter([read]) if isinstance(read, pd.DataFrame) else iter(read)
+    seen = 0
+    while True:
+        with _no_lost_fields(name, sep):
+            frame = next(frames, None)
+        if frame is None:
+            return
+        if unnamed and frame.shape[1]:
+            filled = np.flatnonzero(frame.iloc[:, -1].notna().to_numpy())
+            if filled.size:
+                raise MetricliError(
+                    f"{name}: the header ends in an empty name, but its last column holds values "
+                    f"(row {seen + int(filled[0])}); name that column"
+                )
+            frame = frame.iloc[:, :-1]
+        seen += len(frame)
+        yield frame
 
 
 def header_names(line: bytes, sep: str) -> list[str]:
@@ -799,7 +849,11 @@ def read_text_part(
     try:
         with reading(path):
             frame = pd.read_csv(
-                path, sep=sep, usecols=list(columns) if columns is not None else None, nrows=nrows
+                path,
+                sep=sep,
+                usecols=list(columns) if columns is not None else None,
+                nrows=nrows,
+                index_col=False,
             )
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{path}: empty file, no header and no rows") from None
