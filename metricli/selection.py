@@ -385,10 +385,41 @@ def beats(gain: dict[str, float], confidence: float = CONFIDENCE) -> bool:
     return gain["mean"] > 0 and gain["p_value"] < 1 - confidence
 
 
-def pick(rows: list[dict[str, Any]], confidence: float = CONFIDENCE) -> dict[str, Any] | None:
-    """The learner row with the largest gain among those that :func:`beats` the baseline, or None."""
-    winners = [r for r in rows if not r["baseline"] and beats(r["gain"], confidence)]
-    return max(winners, key=lambda r: r["gain"]["mean"]) if winners else None
+#: the non-inferiority margin, in points (of accuracy, or percent of the baseline's RMSE): a learner
+#: may be chosen when its gain's interval rules out a loss of more than this
+MARGIN_POINTS = 0.5
+
+
+def margin(task: str, baseline_mean: float, points: float = MARGIN_POINTS) -> float:
+    """``points`` on a gain's scale: hundredths of accuracy, or of the baseline's RMSE."""
+    return points * (0.01 if task == "classification" else 0.01 * baseline_mean)
+
+
+def admissible(gain: dict[str, float], delta: float) -> bool:
+    """Worth choosing over the baseline: a positive estimated gain whose interval's lower end is
+    above -delta, so that a loss of more than delta is ruled out at the interval's level."""
+    return gain["mean"] > 0 and gain["low"] > -delta
+
+
+def pick(rows: list[dict[str, Any]], task: str, points: float = MARGIN_POINTS) -> dict[str, Any] | None:
+    """The learner row to use, or None for the better baseline: the non-inferiority rule.
+
+    Among learners whose gain over the better baseline is positive and whose 95% interval's
+    lower end lies above -``points`` points (:func:`admissible`; non-inferiority with a margin,
+    judged by the two-sided 95% interval's lower end as in Piaggio et al., "Reporting of
+    Noninferiority and Equivalence Randomized Trials", JAMA 308, 2012), the one with the
+    largest estimated gain; equal gains go to the cheaper learner by its size-based fit
+    estimate, then by name, so that the pick depends on the scores only. Requiring
+    superiority instead (a gain at p < 0.05) keeps the baseline whenever a few hundred rows
+    cannot separate a gain of a few points from noise, which on the benchmark sets cost more
+    than it saved (``python -m benchmarks.auto_selection``).
+    """
+    base = next(r for r in rows if r["baseline"] and "gain" not in r)
+    delta = margin(task, base["mean"], points)
+    ok = [r for r in rows if not r["baseline"] and admissible(r["gain"], delta)]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: (-r["gain"]["mean"], r.get("estimate_seconds", 0.0), r["name"]))
 
 
 # -- the leaderboard -----------------------------------------------------------------------------
@@ -491,8 +522,9 @@ def leaderboard(outcomes: list[Outcome], task: str, confidence: float = CONFIDEN
     ``gain`` is the improvement over that baseline from the paired held-out predictions
     (:func:`paired_rows`): accuracy minus the baseline's (classification), the baseline's RMSE
     minus the row's (regression), so positive is better either way. ``fold_gain`` is the same
-    comparison fold by fold (:func:`paired_difference`). The verdict names the learner with the
-    largest gain among those that :func:`beats` the baseline, or says that none does.
+    comparison fold by fold (:func:`paired_difference`). The verdict names the learner
+    :func:`pick` chooses (the largest gain whose interval rules out a loss of more than
+    :data:`MARGIN_POINTS`), or says that none qualifies.
     """
     higher = task == "classification"
     figure = "accuracy" if higher else "rmse"
@@ -520,13 +552,14 @@ def leaderboard(outcomes: list[Outcome], task: str, confidence: float = CONFIDEN
                 folds, float(np.mean(o.n_train)), float(np.mean(o.n_test)), confidence
             )
         rows.append(row)
-    choice = pick(rows, confidence)
+    choice = pick(rows, task)
     baseline_title = BASELINE_TITLES[best_baseline.candidate.name]
     return {
         "task": task,
         "figure": figure,
         "higher_is_better": higher,
         "confidence": confidence,
+        "margin_points": MARGIN_POINTS,
         "best_baseline": best_baseline.candidate.name,
         "rows": rows,
         "skipped": [
@@ -546,6 +579,7 @@ def _verdict(
     baseline_title: str,
     figure: str,
     confidence: float,
+    points: float = MARGIN_POINTS,
 ) -> str:
     def gain_text(row: dict[str, Any]) -> str:
         g = row["gain"]
@@ -560,8 +594,14 @@ def _verdict(
             f"({confidence:.0%} CI of the gain {g['low']:+.4g} to {g['high']:+.4g}, p = {g['p_value']:.2g})"
         )
 
+    task = "classification" if figure == "accuracy" else "regression"
+    delta = margin(task, next(r for r in rows if r["name"] == baseline)["mean"], points)
+    if figure == "accuracy":
+        loss = f"a loss of more than {points:g} points"
+    else:
+        loss = f"an RMSE higher by more than {delta:.4g} ({points:g}% of {baseline_title}'s)"
     if choice is not None:
-        return f"use {choice['name']}: {gain_text(choice)}"
+        return f"use {choice['name']}: {gain_text(choice)}; the largest gain whose CI rules out {loss}"
     learners = [r for r in rows if not r["baseline"]]
     if baseline == "standardized":
         line = (
@@ -571,7 +611,8 @@ def _verdict(
         line = "no learned metric beats Euclidean here"
     if learners:
         best = max(learners, key=lambda r: r["gain"]["mean"])
-        line += f" (best learner {best['name']}: {gain_text(best)})"
+        doubt = f", which does not rule out {loss}" if best["gain"]["mean"] > 0 else ""
+        line += f" (best learner {best['name']}: {gain_text(best)}{doubt})"
     else:
         line += " (no learner was scored: see the skipped ones)"
     return line
@@ -680,7 +721,7 @@ def choose(
     budget: float | None = None,
     candidates: list[Candidate] | None = None,
     finalists: int = 2,
-    confidence: float = CONFIDENCE,
+    margin_points: float = MARGIN_POINTS,
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -690,8 +731,9 @@ def choose(
     (successive halving in two rungs) keeps the ``finalists`` learners that have a grid with the
     highest mean gain over the better baseline and cross-validates their :func:`parameter_grid` on the same
     folds with what is left; learners round 1 skipped for their estimate then get whatever is
-    still left, cheapest first. The choice is the candidate with the largest gain among those
-    that :func:`beats` the better baseline at ``confidence``; when there is none, that baseline.
+    still left, cheapest first. The choice is :func:`pick`'s over all rounds (the largest gain
+    whose interval rules out a loss of more than ``margin_points``); when there is none, the
+    better baseline.
     """
     start = clock()
     first_budget = None if budget is None else budget / 2
@@ -761,7 +803,7 @@ def choose(
     # one board over all rounds: the same folds and baselines, so the gains compare directly
     higher = first["higher_is_better"]
     rows.sort(key=lambda r: -r["mean"] if higher else r["mean"])
-    choice = pick(rows, confidence)
+    choice = pick(rows, first["task"], margin_points)
     baseline = first["best_baseline"]
     result = {
         **first,
@@ -770,9 +812,15 @@ def choose(
         "choice": choice["name"] if choice else baseline,
         "chosen": choice if choice else next(r for r in rows if r["name"] == baseline),
         "beats_baseline": choice is not None,
-        "selection_confidence": confidence,
+        "margin_points": margin_points,
         "verdict": _verdict(
-            choice, rows, baseline, BASELINE_TITLES[baseline], first["figure"], first["confidence"]
+            choice,
+            rows,
+            baseline,
+            BASELINE_TITLES[baseline],
+            first["figure"],
+            first["confidence"],
+            margin_points,
         ),
     }
     return result
@@ -846,7 +894,8 @@ def bundle_selection(result: dict[str, Any]) -> dict[str, Any]:
         "fit_seconds",
     )
     return {
-        "method": "cross-validation: every learner at its defaults, then a grid around the two best",
+        "method": "cross-validation: every learner at its defaults, then a grid around the two best; "
+        "the largest gain over the better baseline whose interval rules out a loss of more than the margin",
         "task": result["task"],
         "figure": result["figure"],
         "higher_is_better": result["higher_is_better"],
@@ -854,6 +903,7 @@ def bundle_selection(result: dict[str, Any]) -> dict[str, Any]:
         "seed": result["seed"],
         "k": result["k"],
         "confidence": result["confidence"],
+        "margin_points": result["margin_points"],
         "budget_seconds": result["budget_seconds"],
         "best_baseline": result["best_baseline"],
         "choice": result["choice"],

@@ -125,7 +125,7 @@ def auc(counts: ScoreCounts) -> float:
     return twice / (2.0 * counts.n_genuine * counts.n_impostor)
 
 
-def eer(counts: ScoreCounts) -> float:
+def eer(counts: ScoreCounts, curve: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """The equal error rate: FAR = FRR where the ROC curve crosses FAR = 1 - TAR.
 
     Along the curve (vertices joined by straight lines) FAR + TAR - 1 never decreases,
@@ -133,7 +133,7 @@ def eer(counts: ScoreCounts) -> float:
     it changes sign, the same line the AUC integrates (Maio et al., "FVC2000: fingerprint
     verification competition", IEEE TPAMI 24(3), 2002, define the EER on this curve).
     """
-    far, tar = roc(counts)
+    far, tar = roc(counts) if curve is None else curve
     gap = far + tar - 1.0
     j = int(np.argmax(gap >= 0.0))  # gap[-1] = 1, so there is one
     if gap[j] == 0.0:
@@ -143,14 +143,16 @@ def eer(counts: ScoreCounts) -> float:
     return float(far[i] + t * (far[j] - far[i]))
 
 
-def tar_at_far(counts: ScoreCounts, target: float) -> float:
+def tar_at_far(
+    counts: ScoreCounts, target: float, curve: tuple[np.ndarray, np.ndarray] | None = None
+) -> float:
     """The highest TAR among thresholds whose FAR is at most ``target`` (no interpolation).
 
     scikit-learn's terms: ``max(tpr[fpr <= target])``. Refused when ``target`` is below
     1 / #impostors: no threshold's FAR can be told apart from 0 there.
     """
     require_measurable(counts, target)
-    far, tar = roc(counts)
+    far, tar = roc(counts) if curve is None else curve
     return float(tar[far <= target].max())
 
 
@@ -272,20 +274,29 @@ def bootstrap(
 ) -> dict[str, tuple[float, float] | None]:
     """Percentile bootstrap intervals (Efron & Tibshirani 1993, ch. 13) of figures of the pairs.
 
-    Genuine and impostor pairs are resampled with replacement separately (so each
-    resample keeps both counts), which on slot counts is one multinomial draw per kind.
+    The Poisson bootstrap (Hanley & MacGibbon, "Creating non-parametric bootstrap samples
+    using Poisson frequencies", Computer Methods and Programs in Biomedicine 83, 2006;
+    Chamandy et al., "Estimating uncertainty for massive data streams", Google 2012): each
+    pair is drawn Poisson(1) times instead of a multinomial draw of exactly as many pairs,
+    so a slot of c pairs gets Poisson(c) of them, independently of the others. For large
+    samples it is the multinomial bootstrap, and it costs one vectorised draw over the
+    occupied slots (10⁸ pairs: ~10⁵ slots) instead of a sequential multinomial. A
+    resample left without genuine or impostor pairs defines no figure.
+
     Pairs are treated as independent: pairs that share a point are not, so with many
     pairs per point the intervals are too narrow. A figure a resample cannot define
     (None) is left out; an interval from fewer than half the resamples is None.
     """
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {}
-    p_g = counts.genuine / counts.n_genuine
-    p_i = counts.impostor / counts.n_impostor
+    at_g, at_i = np.flatnonzero(counts.genuine), np.flatnonzero(counts.impostor)
     for _ in range(n_resamples):
-        sample = counts.with_counts(
-            rng.multinomial(counts.n_genuine, p_g), rng.multinomial(counts.n_impostor, p_i)
-        )
+        genuine, impostor = np.zeros_like(counts.genuine), np.zeros_like(counts.impostor)
+        genuine[at_g] = rng.poisson(counts.genuine[at_g])
+        impostor[at_i] = rng.poisson(counts.impostor[at_i])
+        if not (genuine.any() and impostor.any()):
+            continue
+        sample = counts.with_counts(genuine, impostor)
         for key, value in statistics(sample).items():
             draws.setdefault(key, [])
             if value is not None:
@@ -305,9 +316,10 @@ def figures(
     counts: ScoreCounts, far_targets: Sequence[float] = DEFAULT_FAR_TARGETS
 ) -> dict[str, float | None]:
     """ROC AUC, EER and TAR at each FAR target (None where it cannot be measured)."""
-    result: dict[str, float | None] = {"auc": auc(counts), "eer": eer(counts)}
+    curve = roc(counts)
+    result: dict[str, float | None] = {"auc": auc(counts), "eer": eer(counts, curve)}
     for target in far_targets:
-        result[far_key(target)] = tar_at_far(counts, target) if measurable(counts, target) else None
+        result[far_key(target)] = tar_at_far(counts, target, curve) if measurable(counts, target) else None
     return result
 
 
@@ -430,11 +442,13 @@ def all_pairs_counts(
         r = np.arange(rows.start, rows.stop)
         cols = start + np.arange(D.shape[1])
         impostor = (cols[None, :] > r[:, None]) & (codes[cols][None, :] != codes[r][:, None])
-        d2 = D[impostor]
-        at = np.searchsorted(values_sq, d2)
-        equal = at < G
-        equal[equal] = values_sq[at[equal]] == d2[equal]
-        slots += np.bincount(2 * at + equal, minlength=2 * G + 1)
+        # the block's impostor distances sorted, then the genuine values placed among them: a
+        # sort and G binary searches, not a binary search per impostor (cache misses at 10⁸ pairs)
+        d2 = np.sort(D[impostor])
+        below = np.searchsorted(d2, values_sq, side="left")
+        upto = np.searchsorted(d2, values_sq, side="right")
+        slots[1::2] += upto - below
+        slots[0::2] += np.diff(below, prepend=0, append=d2.size) - np.concatenate([[0], upto - below])
     values = np.full(2 * G + 1, np.nan)
     values[1::2] = np.sqrt(values_sq)
     genuine_slots = np.zeros(2 * G + 1, dtype=np.int64)

@@ -15,6 +15,7 @@ IRIS = SAMPLE / "iris.csv"
 WINE = SAMPLE / "wine.csv"
 FGL = SAMPLE / "fgl.csv"
 DIABETES = SAMPLE / "diabetes.csv"
+FGL = SAMPLE / "fgl.csv"
 
 
 class Run:

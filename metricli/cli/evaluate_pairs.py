@@ -33,8 +33,10 @@ def evaluate_pairs(
     selection: dict[str, Any],
     fmt: str | None,
     batch_rows: int,
+    curves: bool = False,
 ) -> dict[str, Any]:
-    """The verification figures of ``bundle`` on the pairs of ``test``, learned beside Euclidean."""
+    """The verification figures of ``bundle`` on the pairs of ``test``, learned beside Euclidean
+    (with ``curves``, also each side's ROC vertices, thinned for plotting)."""
     spaces = {
         "learned": learned_space(bundle),
         "euclidean": euclidean_space(bundle, len(bundle.feature_names)),
@@ -54,7 +56,7 @@ def evaluate_pairs(
                 f"{1 / learned.n_impostor:.2g} (FAR {skipped[-1]:g} needs "
                 f"{verification.minimum_impostors(skipped[-1])})"
             )
-    return {
+    result = {
         "mode": "verification",
         "bundle": str(bundle.path),
         "algorithm": bundle.algorithm,
@@ -67,6 +69,9 @@ def evaluate_pairs(
         "level": 0.95,
         **{side: verification.summarize(c, far_targets, n_bootstrap, seed) for side, c in counts.items()},
     }
+    if curves:
+        result["curves"] = {side: verification.curve(c) for side, c in counts.items()}
+    return result
 
 
 def render(result: dict[str, Any]) -> None:

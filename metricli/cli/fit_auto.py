@@ -74,8 +74,9 @@ def fit_auto(
     standardized Euclidean (as 'metricli compare', on half the --budget); round 2 tries a
     small grid of the two best learners' key parameters (LMNN's k and regularization,
     NCA's and MLKR's rank, LFDA's and SELF's k and rank, ITML's gamma) on the same folds.
-    The chosen one has the largest gain over the better baseline among those that beat it
-    (paired held-out predictions, p < 0.05, as 'metricli compare' judges). When none does,
+    The chosen one has the largest gain over the better baseline among those whose 95%
+    interval rules out a loss of more than half a point (paired held-out predictions, as
+    'metricli compare' judges; equal gains go to the cheaper learner). When none qualifies,
     the bundle is that baseline (the identity, or the standardization as a diagonal L) and
     says so. A quarter of --budget is kept for refitting the winner on all rows.
 

@@ -54,6 +54,26 @@ def report(
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Seed of the folds and of the plotted sample.")
     ] = 0,
+    pairs: Annotated[
+        str | None,
+        typer.Option(
+            "--pairs",
+            metavar="FILE",
+            help="Add ROC and DET curves of verification on these labelled pairs of DATA (row numbers or "
+            "--id values, then 1 same / -1 different).",
+            show_default=False,
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            metavar="COLUMN",
+            help="Add ROC and DET curves of verification on every pair of DATA's rows, the same identity "
+            "when they share this column's value.",
+            show_default=False,
+        ),
+    ] = None,
     force: ForceOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -61,7 +81,8 @@ def report(
     """Write one self-contained HTML page about a model: what the learned metric did.
 
     The verdict and axioms, the eigen-spectrum of M, the data before and after, kNN
-    learned vs Euclidean per fold, the objective per iteration, parameters and provenance.
+    learned vs Euclidean per fold, the objective per iteration, parameters and provenance;
+    with --pairs or --group, the ROC and DET curves of verification, learned vs Euclidean.
 
     Needs the optional extra: pip install 'metricli\\[report]'. --json prints the same figures.
     """
@@ -83,6 +104,14 @@ def report(
         note(
             f"{bundle.path}: a baseline ({bundle.algorithm}) chosen by fit auto has no learner to cross-validate"
         )
+    verified = None
+    if pairs is not None or group is not None:
+        from metricli.cli.evaluate_pairs import evaluate_pairs
+
+        selection = {"id_column": id_column, "drop_missing": False}
+        verified = evaluate_pairs(
+            bundle, data, pairs, group, None, 200, seed, selection, fmt, 65536, curves=True
+        )
     figures = report_figures(
         bundle,
         dataset.X,
@@ -92,6 +121,7 @@ def report(
         data_name=display_name(data),
         seed=seed,
     )
+    figures["verification"] = verified
     page = render_html(figures)
     with atomic_path(output, force=force, kind=FILE) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -171,6 +171,60 @@ def evaluation_svg(evaluation: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def verification_svg(verification: dict[str, Any]) -> str:
+    """ROC (TAR against FAR, FAR on a log axis) and DET (FRR against FAR, both log): learned
+    beside Euclidean."""
+    fig, (roc, det) = _figure(9.6, 3.4, ncols=2)
+    for side, colour, name in (("euclidean", MUTED, "Euclidean"), ("learned", PALETTE[0], "learned metric")):
+        far = np.asarray(verification["curves"][side]["far"])
+        tar = np.asarray(verification["curves"][side]["tar"])
+        seen = far > 0
+        roc.plot(far[seen], tar[seen], color=colour, label=name, linewidth=1.4)
+        keep = seen & (tar < 1)
+        det.plot(far[keep], 1.0 - tar[keep], color=colour, label=name, linewidth=1.4)
+    roc.set_xscale("log")
+    roc.set_xlabel("false accept rate (FAR)", fontsize=9)
+    roc.set_ylabel("true accept rate (TAR)", fontsize=9)
+    roc.set_title("ROC", fontsize=10)
+    det.set_xscale("log")
+    det.set_yscale("log")
+    det.set_xlabel("false accept rate (FAR)", fontsize=9)
+    det.set_ylabel("false reject rate (FRR)", fontsize=9)
+    det.set_title("DET", fontsize=10)
+    det.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _svg(fig)
+
+
+def _verification_section(verification: dict[str, Any] | None) -> str:
+    if not verification:
+        return ""
+    rows = [("auc", "ROC AUC"), ("eer", "EER")] + [
+        (f"tar_at_far_{t:g}", f"TAR at FAR {t:g}") for t in verification["far_targets"]
+    ]
+
+    def cell(entry: dict[str, Any]) -> str:
+        if entry["value"] is None:
+            return "-"
+        ci = entry["interval"]
+        return f"{entry['value']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+    body = "".join(
+        f"<tr><td>{_e(name)}</td><td class='num'>{_e(cell(verification['euclidean'][key]))}</td>"
+        f"<td class='num'>{_e(cell(verification['learned'][key]))}</td></tr>"
+        for key, name in rows
+    )
+    learned = verification["learned"]
+    return (
+        "<h2>Same or different? Verification</h2>"
+        f"<p class='note'>{_e(verification['pairs'])}: {learned['n_genuine']} genuine and "
+        f"{learned['n_impostor']} impostor pairs, accepted as the same when d &le; a threshold; "
+        "95% bootstrap intervals.</p>"
+        f"<img alt='ROC and DET curves, Euclidean against learned' "
+        f"src='data:image/svg+xml;base64,{verification_svg(verification)}'>"
+        f"<table><tr><th>figure</th><th>Euclidean</th><th>learned</th></tr>{body}</table>"
+    )
+
+
 # -- the page -------------------------------------------------------------------------------------
 
 CSS = """
@@ -259,6 +313,15 @@ def _evaluation_section(evaluation: dict[str, Any] | None) -> str:
     )
 
 
+def _rule_note(selection: dict[str, Any], accuracy: bool) -> str:
+    """How the choice was made, for bundles that record the non-inferiority margin."""
+    points = selection.get("margin_points")
+    if points is None:
+        return ""
+    loss = f"{points:g} points of accuracy" if accuracy else f"{points:g}% of the baseline's RMSE"
+    return f" Chosen: the largest gain whose CI rules out a loss of more than {loss}."
+
+
 def _selection_section(selection: dict[str, Any] | None) -> str:
     """For a bundle written by ``fit auto``: the verdict and the leaderboard it came from."""
     if not selection:
@@ -292,7 +355,7 @@ def _selection_section(selection: dict[str, Any] | None) -> str:
         f"kNN k = {selection['k']}) of every applicable learner and both baselines, then a grid of the best "
         f"learners' key parameters. Gain over the better baseline ({_e(selection['best_baseline'])}) in {unit}, "
         "from the paired held-out predictions; p: McNemar's test (accuracy) or a paired test of squared "
-        "errors (RMSE).</p>"
+        f"errors (RMSE).{_rule_note(selection, accuracy)}</p>"
         f"<table>{head}{''.join(body)}</table>"
         + (f"<p class='note'>Skipped:</p><ul class='note'>{skipped}</ul>" if skipped else "")
     )
@@ -327,6 +390,7 @@ def render_html(figures: dict[str, Any]) -> str:
         _selection_section(figures.get("selection")),
         "<h2>kNN with the learned metric against Euclidean</h2>",
         _evaluation_section(figures.get("evaluation")),
+        _verification_section(figures.get("verification")),
         "<h2>The objective per iteration</h2>",
         (
             f"<p class='note'>{_e(_objective_course(history))}</p>"

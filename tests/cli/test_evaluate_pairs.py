@@ -212,3 +212,22 @@ def test_cross_validation_by_identity_scores_unseen_identities(cli):
             assert fold["euclidean"][key] == pytest.approx(value, abs=1e-5), key
     means = [np.mean([f["learned"]["eer"] for f in result["folds"]])]
     assert result["summary"]["learned"]["eer"]["mean"] == pytest.approx(means[0], abs=1e-12)
+
+
+def test_the_report_draws_roc_and_det_of_the_same_figures(cli, fitted, tmp_path):
+    pytest.importorskip("matplotlib")
+    bundle, pairs = fitted
+    page = tmp_path / "report.html"
+    run = cli(
+        "report", bundle, WINE, "--label", "cultivar", "--cv", "0", "--pairs", pairs, "-o", page, "--json"
+    )
+    assert run.exit_code == 0, run.stderr
+    shown = json.loads(run.stdout)["verification"]
+    scored = json.loads(cli("evaluate", bundle, WINE, "--pairs", pairs, "--bootstrap", "0", "--json").stdout)
+    for side in ("learned", "euclidean"):
+        assert shown[side]["eer"]["value"] == scored[side]["eer"]["value"]
+        far, tar = np.asarray(shown["curves"][side]["far"]), np.asarray(shown["curves"][side]["tar"])
+        assert far[0] == tar[0] == 0 and far[-1] == tar[-1] == 1  # the whole curve, from (0, 0) to (1, 1)
+        assert np.all(np.diff(far) >= 0) and np.all(np.diff(tar) >= 0)
+    html = page.read_text()
+    assert "Same or different? Verification" in html and "alt='ROC and DET curves" in html
