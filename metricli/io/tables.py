@@ -158,12 +158,57 @@ def _npy_frame(array: np.ndarray, name: str) -> pd.DataFrame:
 
 
 def _load_npy(raw: object, name: str, mmap: bool = False) -> np.ndarray:
+    require_npy_size(raw, name)
     try:
         return np.load(raw, allow_pickle=False, mmap_mode="r" if mmap else None)
     except ValueError as exc:
         raise MetricliError(f"{name}: not a plain numeric .npy array ({exc})") from None
     except (OSError, EOFError) as exc:
         raise MetricliError(f"{name}: cannot read as .npy ({exc})") from None
+
+
+def require_npy_size(raw: object, name: str) -> None:
+    """Refuse a .npy whose header promises more (or fewer) bytes than the file holds, before
+    numpy allocates for it: a header claiming 10¹¹ × 10⁵ was 'out of memory; lower --batch-rows'."""
+    from metricli.memory import human_bytes
+
+    try:
+        handle = open(raw, "rb") if isinstance(raw, (str, Path)) else raw  # noqa: SIM115
+    except OSError:
+        return  # np.load names the problem
+    try:
+        start = handle.tell()
+        try:
+            version = np.lib.format.read_magic(handle)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(handle, max_header_size=10_000)
+        except (ValueError, EOFError, TypeError, SyntaxError, UnicodeDecodeError):
+            return  # np.load names the problem
+        offset = handle.tell()
+        handle.seek(0, os.SEEK_END)
+        held = handle.tell() - offset
+    finally:
+        if handle is raw:
+            handle.seek(start)
+        else:
+            handle.close()
+    if dtype.hasobject:
+        return
+    promised = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if promised != held:
+
+        def size(n: int) -> str:
+            return f"{n:,} bytes" if n < 1 << 20 else human_bytes(n)
+
+        dims = " × ".join(f"{d:,}" for d in shape) or "a scalar"
+        raise MetricliError(
+            f"{name}: the .npy header says {dims} of {dtype} ({size(promised)}), but the file "
+            f"holds {size(held)} of data; it is truncated or its header is wrong"
+        )
 
 
 def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -333,6 +378,8 @@ def _strict_rows(read: Any, name: str, header: bytes, sep: str) -> Iterator[pd.D
                     f"(row {seen + int(filled[0])}); name that column"
                 )
             frame = frame.iloc[:, :-1]
+        if not seen:
+            require_unique_names([str(c) for c in frame.columns], name)
         seen += len(frame)
         yield frame
 
@@ -366,9 +413,14 @@ def is_number(text: str) -> bool:
 
 
 def require_unique_names(names: Sequence[str], name: str) -> None:
-    """Columns are chosen by name, so two with one name are ambiguous (Parquet allows it)."""
+    """Columns are chosen by name, so two with one name are ambiguous (Parquet allows it); a
+    name holding a line break would split every message naming it, and the bundle's M.csv."""
     seen: set[str] = set()
-    for column in names:
+    for position, column in enumerate(names):
+        if "\n" in str(column) or "\r" in str(column):
+            raise MetricliError(
+                f"{name}: the name of column {position + 1}, {str(column)!r}, holds a line break; rename it"
+            )
         if column in seen:
             raise MetricliError(f"{name}: more than one column is named '{column}'; rename the copies")
         seen.add(column)
@@ -442,6 +494,16 @@ def _did_you_mean(column: str, columns: Sequence[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""  # inside the parenthesis
 
 
+def is_time(series: pd.Series) -> bool:
+    """Timestamps, durations or periods: pandas would turn them into nanosecond counts."""
+    dtype = series.dtype
+    return bool(
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    )
+
+
 def numeric_column(
     series: pd.Series, name: str, column: str, line_offset: int | None, remedy: str | None = None
 ) -> np.ndarray:
@@ -451,6 +513,11 @@ def numeric_column(
     """
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if is_time(series):
+        raise MetricliError(
+            f"{name}: column '{column}' holds {series.dtype} values (times or durations); "
+            "convert them to numbers, e.g. seconds, to use them"
+        )
     coerced = pd.to_numeric(series, errors="coerce")
     bad = series.notna().to_numpy() & coerced.isna().to_numpy()
     if not bad.any():
@@ -571,11 +638,15 @@ def select_columns(
     else:
         chosen = []
         text_columns = []
+        time_columns = []
         index_columns = []
         for column in frame.columns:
             if column in reserved or column in exclude:
                 continue
             series = frame[column]
+            if is_time(series):
+                time_columns.append(column)
+                continue
             is_numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
             if not is_numeric and pd.to_numeric(series, errors="coerce").notna().sum() == 0:
                 text_columns.append(column)
@@ -590,6 +661,14 @@ def select_columns(
             )
             what = f"{len(text_columns)} text columns" if len(text_columns) > 1 else "text column"
             notes.append(f"{name}: leaving out {what} {shown} (not numeric)")
+        if time_columns:
+            shown = ", ".join(repr(c) for c in time_columns[:10]) + (
+                ", ..." if len(time_columns) > 10 else ""
+            )
+            notes.append(
+                f"{name}: leaving out {shown}: times or durations, not measurements; "
+                "convert them to numbers, e.g. seconds, to use them"
+            )
         if index_columns and not chosen:
             # nothing else to learn from (a toy file whose one feature counts up): keep it
             chosen = index_columns
@@ -862,6 +941,7 @@ def read_text_part(
     except UnicodeDecodeError:
         raise MetricliError(f"{path}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     frame.columns = [str(c) for c in frame.columns]
+    require_unique_names(frame.columns, path)
     frame.index = pd.RangeIndex(len(frame))
     return frame
 

@@ -6,9 +6,11 @@ shift every other column left, silently (fit learned on the wrong columns, exit 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import assert_one_line_error
@@ -64,3 +66,42 @@ def test_values_under_an_empty_last_name_are_refused(cli, tmp_path):
     assert_one_line_error(
         run, "d.csv: the header ends in an empty name, but its last column holds values (row 1)"
     )
+
+
+def test_a_npy_header_promising_more_than_the_file_holds_is_refused(cli, tmp_path):
+    # a header claiming 10^11 x 10^5 float64 over 64 bytes: 'out of memory; lower --batch-rows' before
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000, 100000), }"
+    header += " " * (118 - len(header)) + "\n"
+    data = tmp_path / "huge.npy"
+    data.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\0" * 64)
+    expected = (
+        "huge.npy: the .npy header says 100,000,000,000 × 100,000 of float64 (71.1 PiB), "
+        "but the file holds 64 bytes of data"
+    )
+    assert_one_line_error(cli("fit", "covariance", data, "-o", tmp_path / "b"), expected)
+    assert_one_line_error(cli("check", data), expected)
+    assert not (tmp_path / "b").exists()
+
+
+def test_time_columns_are_not_nanosecond_features(cli, tmp_path):
+    frame = pd.DataFrame(np.array(ROWS, dtype=float), columns=["a", "b", "c", "y"])
+    frame["when"] = pd.date_range("2020-01-01", periods=len(frame), freq="D")
+    frame["took"] = pd.to_timedelta(np.arange(len(frame)), unit="s")
+    data = tmp_path / "d.parquet"
+    frame.to_parquet(data)
+    run = cli("fit", "covariance", data, "--label", "y", "-o", tmp_path / "b")
+    assert run.exit_code == 0, run.stderr
+    assert "d.parquet: leaving out 'when', 'took': times or durations" in run.stderr
+    metadata = json.loads((tmp_path / "b" / "metadata.json").read_text())
+    assert metadata["feature_names"] == ["a", "b", "c"]
+    run = cli("fit", "covariance", data, "--features", "a,when", "-o", tmp_path / "c")
+    assert_one_line_error(run, "d.parquet: column 'when' holds datetime64", "convert them to numbers")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_column_name_with_a_line_break_is_refused_in_one_line(cli, tmp_path, fmt):
+    frame = pd.DataFrame(np.array(ROWS, dtype=float), columns=["a\nb", "b", "c", "y"])
+    data = tmp_path / f"d.{fmt}"
+    frame.to_csv(data, index=False) if fmt == "csv" else frame.to_parquet(data)
+    run = cli("fit", "covariance", data, "-o", tmp_path / "b")
+    assert_one_line_error(run, f"d.{fmt}: the name of column 1, 'a\\nb', holds a line break; rename it")
