@@ -13,6 +13,7 @@ from metricli.axioms.mahalanobis import DEFAULT_ATOL, DEFAULT_RTOL
 from metricli.cli import render, render_axioms
 from metricli.cli.common import (
     DASK_EXTRA,
+    PARTITIONED,
     ForceOption,
     JsonOption,
     QuietOption,
@@ -201,7 +202,7 @@ def check(
         str,
         typer.Option(
             "--engine",
-            help="With --data: local (this machine) or dask (POINTS is partitioned data, the "
+            help=f"With --data: local (this machine) or dask (POINTS is partitioned data: {PARTITIONED}; the "
             f"exhaustive triangle pass runs as tasks on a Dask cluster; needs {DASK_EXTRA}).",
             rich_help_panel=PANEL_INPUT,
         ),
@@ -228,7 +229,7 @@ def check(
     2 usage or input error.
 
     --engine dask (with a bundle and --data): POINTS is partitioned (Parquet, or CSV/TSV
-    files, a folder or a glob), read by Dask; the client builds D (n x n) as on one machine
+    files, compressed too: a file, a folder of files in natural name order, or a glob); the client builds D (n x n) as on one machine
     and the O(n³) triangle pass runs in tiles as cluster tasks, each worker computing its
     own copy of D from the n learned points (n² × 8 bytes per worker). The report is the
     same as on one machine.

@@ -123,12 +123,16 @@ BatchRowsOption = Annotated[
 
 #: help text is Rich markup, where [dask] would be read as a style tag and vanish: escaped
 DASK_EXTRA = "pip install 'metricli\\[dask]'"
+#: what --engine dask reads, in every command's help
+PARTITIONED = (
+    "Parquet, or CSV/TSV files, compressed too: a file, a folder of files in natural name order, or a glob"
+)
 
 EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="local: this process, streaming batches. dask: partitioned data (Parquet, or CSV/TSV files, a folder or a glob) on a Dask cluster "
+        help=f"local: this process, streaming batches. dask: partitioned data ({PARTITIONED}) on a Dask cluster "
         f"(needs the extra: {DASK_EXTRA}).",
     ),
 ]

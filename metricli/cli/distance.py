@@ -99,8 +99,8 @@ def distance(
     bounded blocks; pairs closer than 1% of the points' norms are recomputed
     from their difference, so duplicates are exactly 0.
 
-    With --engine dask (needs --to): DATA is partitioned (Parquet, or CSV/TSV files: a folder of
-    files, read in natural name order, or a glob), OTHER is held in memory and sent once to every
+    With --engine dask (needs --to): DATA is partitioned (Parquet, or CSV/TSV files, compressed
+    too: a file, a folder of files in natural name order, or a glob), OTHER is held in memory and sent once to every
     worker, each worker computes its partitions' distances and writes one Parquet file
     per partition into the folder OUTPUT: the same rows in the same order as one machine.
     """

@@ -144,7 +144,8 @@ def evaluate_bundle(
     (--standardize). Rows of TEST with a blank label are skipped; TEST is
     streamed in batches of --batch-rows.
 
-    With --engine dask, TEST is partitioned (Parquet, or CSV/TSV files: a folder of files, or a glob): the
+    With --engine dask, TEST is partitioned (Parquet, or CSV/TSV files, compressed too: a file, a
+    folder of files in natural name order, or a glob): the
     reference is sent once to every worker, each worker scores its partitions, and their
     counts and sums are added up, so the figures are those of one machine. --predictions
     is then a folder with one Parquet file per partition.

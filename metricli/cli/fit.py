@@ -19,6 +19,7 @@ import typer
 from metricli.axioms import check_mahalanobis
 from metricli.cli import knn_check, render
 from metricli.cli.common import (
+    PARTITIONED,
     EngineOption,
     ForceOption,
     JsonOption,
@@ -68,7 +69,7 @@ def _fit_help() -> str:
     )
     return (
         "Learn a Mahalanobis metric from DATA and write a model bundle.\n\n"
-        "--engine dask fits from partitioned data (Parquet, or CSV/TSV files, a folder or a glob) on a Dask cluster, for the learners whose fit "
+        f"--engine dask fits from partitioned data ({PARTITIONED}) on a Dask cluster, for the learners whose fit "
         f"decomposes over partitions: {engines}. The small d x d solve runs on the client. LFDA and "
         "SELF do not decompose: their local scatter weighs each same-class pair by an affinity scaled "
         "by each point's k-th nearest neighbour in its whole class, which needs all of a class at once; "

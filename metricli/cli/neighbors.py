@@ -134,7 +134,7 @@ def neighbors(
     named as the exact scan names them. --exact (the default without --index) scans.
 
     With --engine dask, the side --stream names is partitioned (Parquet, or CSV/TSV files,
-    compressed too: a folder of files in natural name order, or a glob; auto: QUERY if only QUERY is partitioned,
+    compressed too: a file, a folder of files in natural name order, or a glob; auto: QUERY if only QUERY is partitioned,
     else REFERENCE). --stream reference: the workers search their partitions of
     REFERENCE for the k nearest of every QUERY row (QUERY held in memory and sent to each
     worker once), and the per-partition answers are merged on the cluster, ties to the

@@ -26,13 +26,17 @@ TOL = {"rtol": 1e-10, "atol": 1e-10}
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory, request):
-    """300 noisy iris rows (no two points or distances tie) with a unique id, as one CSV file
-    and as five gzipped CSV files (sizes 0, 1, 120, 80, 99), plus a bundle fitted on them."""
+    """300 noisy iris rows (no two points or distances tie) with a unique id and a chunk
+    column (blank = in no chunklet; chunklets span files, some hold one point), as one CSV
+    file and as five gzipped CSV files (sizes 0, 1, 120, 80, 99), plus a bundle fitted on them."""
     iris = pd.read_csv(request.config.rootpath / "sample_data" / "iris.csv")
     rng = np.random.default_rng(7)
     frame = pd.concat([iris, iris], ignore_index=True)
     frame[FEATURES] = frame[FEATURES].to_numpy() + rng.normal(scale=0.05, size=(len(frame), 4))
     frame.insert(0, "rid", [f"r{i:03d}" for i in range(len(frame))])
+    chunk = rng.integers(0, 70, len(frame)).astype(float)
+    chunk[rng.random(len(frame)) < 0.3] = np.nan
+    frame["chunk"] = chunk
     root = tmp_path_factory.mktemp("both")
     whole = root / "whole.csv"
     frame.to_csv(whole, index=False)
@@ -47,7 +51,20 @@ def rows(tmp_path_factory, request):
 
     bundle = root / "B"
     run = CliRunner().invoke(
-        app, ["fit", "lfda", str(whole), "--label", "species", "--id", "rid", "-o", str(bundle)]
+        app,
+        [
+            "fit",
+            "lfda",
+            str(whole),
+            "--label",
+            "species",
+            "--id",
+            "rid",
+            "--features",
+            ",".join(FEATURES),
+            "-o",
+            str(bundle),
+        ],
     )
     assert run.exit_code == 0, run.output
     return {
@@ -174,11 +191,48 @@ def test_check_the_metric_on_points(cli, request, rows, engine):
     assert report["axioms"]["triangle_inequality"]["pairs_violated"] == 0
 
 
+def _within_chunklets(frame: pd.DataFrame) -> np.ndarray:
+    """RCA's Ĉ⁻¹ (Bar-Hillel et al. 2005, Algorithm 1): the inverse of the mean scatter of the
+    points of chunklets of two or more points about their chunklet's mean."""
+    sizes = frame["chunk"].value_counts()
+    used = frame[frame["chunk"].isin(sizes[sizes >= 2].index)]
+    X = used[FEATURES].to_numpy()
+    residual = X - used.groupby("chunk")[FEATURES].transform("mean").to_numpy()
+    return np.linalg.inv(residual.T @ residual / len(X))
+
+
+def _kissme(frame: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
+    """KISSME with α = 0 (Köstinger et al. 2012, eqs. 10-12): Π₊(Σ_S⁻¹ - Σ_D⁻¹)."""
+    X = frame.set_index("rid")[FEATURES]
+    diff = X.loc[pairs["a"]].to_numpy() - X.loc[pairs["b"]].to_numpy()
+    similar = pairs["y"].to_numpy() == 1
+    S, D = (diff[m].T @ diff[m] / m.sum() for m in (similar, ~similar))
+    values, vectors = np.linalg.eigh(np.linalg.inv(S) - np.linalg.inv(D))
+    return (vectors * np.maximum(values, 0.0)) @ vectors.T
+
+
+@pytest.mark.parametrize("learner", ["covariance", "rca", "kissme"])
 @pytest.mark.parametrize("engine", ENGINES)
-def test_fit_covariance(cli, request, rows, tmp_path, engine):
+def test_fit_closed_form(cli, request, rows, tmp_path, engine, learner):
     data, options = _engine(request, engine, rows)
-    run = cli("fit", "covariance", data, "--features", ",".join(FEATURES), "-o", tmp_path / "C", *options)
+    frame = rows["frame"]
+    if learner == "covariance":
+        supervision = []
+        expected = np.linalg.inv(np.cov(frame[FEATURES].to_numpy(), rowvar=False))
+    elif learner == "rca":
+        supervision = ["--chunks", "chunk"]
+        expected = _within_chunklets(frame)
+    else:  # pairs named by id, their two points mostly in different files
+        rng = np.random.default_rng(3)
+        a, b = np.unique(np.sort(rng.integers(0, len(frame), (500, 2)), axis=1), axis=0).T
+        a, b = a[a != b], b[a != b]
+        species, ids = frame["species"].to_numpy(), frame["rid"].to_numpy()
+        pairs = pd.DataFrame({"a": ids[a], "b": ids[b], "y": np.where(species[a] == species[b], 1, -1)})
+        pairs.to_csv(tmp_path / "pairs.csv", index=False)
+        supervision = ["--pairs", tmp_path / "pairs.csv", "--id", "rid", "--regularization", "0"]
+        expected = _kissme(frame, pairs)
+    out = tmp_path / "fitted"
+    run = cli("fit", learner, data, *supervision, "--features", ",".join(FEATURES), "-o", out, *options)
     assert run.exit_code == 0, run.stderr
-    M = np.load(tmp_path / "C" / "M.npy")
-    expected = np.linalg.inv(np.cov(rows["frame"][FEATURES].to_numpy(), rowvar=False))
+    M = np.load(out / "M.npy")
     np.testing.assert_allclose(M, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
