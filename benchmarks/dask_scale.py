@@ -20,6 +20,11 @@ involved is summed: the command and its children, and for Dask also the schedule
 worker nanny and the two worker processes. The largest sum is the peak; for the local
 engine the kernel's own peak of the process (ru_maxrss from wait4) is shown too.
 
+CPU time (user + system, summed over the same processes): the command's from wait4, and
+for Dask the scheduler's and workers' CPU during the command (from /proc/PID/stat, read
+before it starts and after it ends). On a shared machine wall times stretch with the
+load; CPU time is what to compare between versions.
+
 Data and outputs live in --workdir (default /tmp/metricli-dask-bench), outside the
 repository, and are deleted at the end unless --keep. The machine may be shared with
 other work: times are indicative.
@@ -102,6 +107,20 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and every process below them (/proc/PID/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in {p for root in pids for p in descendants(root)}:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # after the command name
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime: fields 14, 15
+    return total
+
+
 def descendants(pid: int) -> list[int]:
     """pid and every process below it, from /proc/PID/task/*/children."""
     found, todo = [], [pid]
@@ -150,7 +169,7 @@ def available_gib() -> float:
 
 
 def run(command: list[str], also: list[int] = (), limit_gib: float | None = None) -> dict:
-    """Run ``command``; wall time, sampled peak of the summed RSS (it and ``also``), its ru_maxrss.
+    """Run ``command``; wall time, CPU time and sampled peak of the summed RSS (it and ``also``), its ru_maxrss.
 
     With ``limit_gib`` the command runs under that address-space limit (RLIMIT_AS): a command
     that needs more fails with a MemoryError instead of pushing a shared machine into swap or
@@ -163,6 +182,7 @@ def run(command: list[str], also: list[int] = (), limit_gib: float | None = None
         size = int(limit_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
+    cluster_before = cpu_seconds(list(also))
     start = time.perf_counter()
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit if limit_gib else None
@@ -171,9 +191,11 @@ def run(command: list[str], also: list[int] = (), limit_gib: float | None = None
         stderr = process.stderr.read().decode(errors="replace")  # until it exits (and drains the pipe)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
+    cluster_cpu = cpu_seconds(list(also)) - cluster_before
     code = os.waitstatus_to_exitcode(status)
     figures = {
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime + cluster_cpu, 1),
         "peak_rss_mib": round(memory.peak),
         "process_max_rss_mib": round(usage.ru_maxrss / 1024),
     }
@@ -381,8 +403,9 @@ def report(figures: dict) -> str:
         f"{figures['files']} files); {figures['machine']}; {figures['date']}",
         f"command: {figures['command']}",
         "",
-        "| command | engine | wall time (s) | peak memory, all processes (MiB) | largest process (MiB) |",
-        "|---|---|---:|---:|---:|",
+        "| command | engine | wall time (s) | CPU time, all processes (s) | peak memory, all processes (MiB) "
+        "| largest process (MiB) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for key, run_ in figures["runs"].items():
         name, engine = key.split(" / ")
@@ -393,7 +416,8 @@ def report(figures: dict) -> str:
         seconds = (
             run_["seconds"] if "failed" not in run_ else f"failed after {run_['seconds']}: {run_['failed']}"
         )
-        lines.append(f"| {name} | {label} | {seconds} | {run_['peak_rss_mib']:,} | {largest} |")
+        cpu = run_.get("cpu_seconds", "-")
+        lines.append(f"| {name} | {label} | {seconds} | {cpu} | {run_['peak_rss_mib']:,} | {largest} |")
     agree = figures["agreement"]
     lines += [
         "",

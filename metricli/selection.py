@@ -411,8 +411,8 @@ def pick(rows: list[dict[str, Any]], task: str, points: float = MARGIN_POINTS) -
     largest estimated gain; equal gains go to the cheaper learner by its size-based fit
     estimate, then by name, so that the pick depends on the scores only. Requiring
     superiority instead (a gain at p < 0.05) keeps the baseline whenever a few hundred rows
-    cannot separate a gain of a few points from noise, which on the benchmark sets cost more
-    than it saved (``python -m benchmarks.auto_selection``).
+    cannot separate a gain of a few points from noise; on the benchmark sets the two rules
+    came out within the noise of each other (``python -m benchmarks.auto_selection``, README).
     """
     base = next(r for r in rows if r["baseline"] and "gain" not in r)
     delta = margin(task, base["mean"], points)
