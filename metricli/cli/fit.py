@@ -58,6 +58,8 @@ _DASK_HELP = {
     "scatter": "count, mean and scatter summed over partitions",
     "chunks": "per-chunklet counts, means and scatter, merged by chunk id, so chunklets may span partitions",
     "named rows": "the partitions hand over only the rows its pairs name, at most two per pair",
+    "stochastic": "the stochastic solver, each minibatch gradient summed over partitions; only d x d "
+    "arrays, batch distances and candidate lists reach the client",
 }
 
 
@@ -73,7 +75,7 @@ def _fit_help() -> str:
         f"decomposes over partitions: {engines}. The small d x d solve runs on the client. LFDA and "
         "SELF do not decompose: their local scatter weighs each same-class pair by an affinity scaled "
         "by each point's k-th nearest neighbour in its whole class, which needs all of a class at once; "
-        "the iterative learners revisit every constraint at every step."
+        "the other iterative learners revisit every constraint at every step."
     )
 
 
@@ -229,7 +231,12 @@ def _fit_on_engine(cls: type[MahalanobisLearner], options: dict[str, Any]) -> No
             note(message)
         names = chosen.feature_names
         pieces = Source(
-            source, tuple(names), label=options["label"], id_column=options["id_column"], features_why=None
+            source,
+            tuple(names),
+            label=options["label"],
+            target=options.get("target"),
+            id_column=options["id_column"],
+            features_why=None,
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

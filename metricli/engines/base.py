@@ -201,6 +201,20 @@ class Engine(abc.ABC):
         """``merge`` of ``function(piece, shared)`` over the pieces of persisted data (one solver
         step: a gradient, a count, a sum). Pieces are not read again."""
 
+    def submit(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` run where the pieces are, its result kept there: a handle that
+        later calls take as an argument (in place of the value) and :meth:`fetch` brings here.
+        Locally the call runs at once and the handle is the value."""
+        return function(*args)
+
+    def fetch(self, handle: Any) -> Any:
+        """The value behind a handle of :meth:`submit`, here."""
+        return handle
+
+    def share(self, value: Any) -> Any:
+        """``value`` sent once to where the pieces are; calls take the handle in its place."""
+        return value
+
     def triangle_tiles(self, Z: Any) -> contextlib.AbstractContextManager[Any]:
         """Runs the tiles of the exhaustive triangle check, or None to run them on local threads."""
         return contextlib.nullcontext(None)

@@ -274,6 +274,13 @@ class DaskEngine(Engine):
             ]
         return futures[0].result()
 
+    def submit(self, function: Callable[..., Any], *args: Any) -> Any:
+        """A task on the cluster; its result stays on a worker (a future) until fetched."""
+        return self.client.submit(function, *args, pure=False)
+
+    def fetch(self, handle: Any) -> Any:
+        return handle.result()
+
     def share(self, value: Any) -> Any:
         """``value`` sent once to every worker; tasks take the result in its place."""
         return self.client.scatter(value, broadcast=True, hash=False)

@@ -5,7 +5,9 @@ without the whole data set in one place:
 
 - ``scatter`` (Covariance): count, mean and scatter summed over pieces;
 - ``chunks`` (RCA): per-chunklet statistics merged by chunk id, chunklets spanning pieces;
-- ``named rows`` (KISSME): only the rows its pairs name, at most two per pair.
+- ``named rows`` (KISSME): only the rows its pairs name, at most two per pair;
+- ``stochastic`` (NCA, LMNN, MLKR): the stochastic solver, each minibatch's gradient a sum
+  over pieces (:mod:`metricli.engines.stochastic_fit`).
 
 The small d x d solve runs here. Constraints drawn from labels are drawn here too, from
 the labels and ids of every row (not the features), exactly as on one machine.
@@ -54,6 +56,11 @@ def fit_from_pieces(
 
     info = {} if info is None else info
     kind = type(learner).distributed_fit
+    if kind == "stochastic":
+        from metricli.engines.stochastic_fit import fit_stochastic_from_pieces
+
+        with _named(source):
+            return fit_stochastic_from_pieces(engine, learner, source)
     if kind == "scatter":
         stats = scatter_statistics(engine, source)
         with _named(source):

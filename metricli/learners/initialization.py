@@ -8,6 +8,8 @@ when ``n_components < min(n_features, n_samples)``, else the identity.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from metricli.errors import MetricliError
@@ -27,7 +29,11 @@ def check_unit_scale(X: np.ndarray, learner: str) -> None:
     NCA's and MLKR's kernels exp(-d) and LMNN's unit margin are absolute: with a spread
     near 1e±100 the squared distances overflow, or every point looks equally near.
     """
-    spread = float(np.max(np.abs(X - X.mean(axis=0))))
+    check_spread(float(np.max(np.abs(X - X.mean(axis=0)))), learner)
+
+
+def check_spread(spread: float, learner: str) -> None:
+    """:func:`check_unit_scale` given the largest distance of a feature from its mean."""
     if not 1e-100 < spread < 1e100:
         raise MetricliError(
             f"{learner}: the features reach {spread:.3g} from their mean; its objective works at "
@@ -47,9 +53,33 @@ def resolve_n_components(n_components: int | None, n_features: int, learner: str
     return int(n_components)
 
 
+class PointStatistics:
+    """What the pca and lda starting points need of the points: their scatter about the mean,
+    and per class the counts, means and the scatter about the class means. Computed here
+    from X; the engine fits compute the same sums over partitions."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = X
+        self.n, self.d = X.shape
+
+    def scatter(self) -> np.ndarray:
+        centered = self.X - self.X.mean(axis=0)
+        return centered.T @ centered
+
+    def class_statistics(
+        self, labels: np.ndarray, n_classes: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        means = np.zeros((n_classes, self.d))
+        np.add.at(means, labels, self.X)
+        means /= counts[:, None]
+        within = self.X - means[labels]
+        return counts, means, within.T @ within
+
+
 def initial_components(
     init: str | np.ndarray,
-    X: np.ndarray,
+    X: np.ndarray | Any,
     n_components: int | None,
     *,
     labels: np.ndarray | None = None,
@@ -58,9 +88,11 @@ def initial_components(
 ) -> np.ndarray:
     """The initial L, shape (n_components, n_features).
 
-    ``labels`` are integer class codes 0..C-1 (None for regression: no ``lda``).
+    ``labels`` are integer class codes 0..C-1 (None for regression: no ``lda``). X may be any
+    object with the n, d and methods of :class:`PointStatistics`.
     """
-    n, d = X.shape
+    stats = PointStatistics(X) if isinstance(X, np.ndarray) else X
+    n, d = stats.n, stats.d
     if not isinstance(init, str):
         L = np.asarray(init, dtype=np.float64)
         if L.ndim != 2 or L.shape[1] != d:
@@ -87,7 +119,7 @@ def initial_components(
     if choice == "auto":
         if labels is not None and k <= min(d, n_classes - 1):
             try:
-                return _lda(X, labels, k, learner)
+                return _lda(stats, labels, k, learner)
             except MetricliError:
                 pass  # no spread within the classes: fall back to the unsupervised rule
         choice = "pca" if k < min(d, n) else "identity"
@@ -96,23 +128,22 @@ def initial_components(
     if choice == "random":
         return np.random.default_rng(random_state).standard_normal((k, d))
     if choice == "pca":
-        return _pca(X, k, learner)
+        return _pca(stats, k, learner)
     if labels is None:
         raise MetricliError(f"{learner}: init 'lda' needs class labels; use pca, identity or random")
-    return _lda(X, labels, k, learner)
+    return _lda(stats, labels, k, learner)
 
 
-def _pca(X: np.ndarray, k: int, learner: str) -> np.ndarray:
+def _pca(stats: PointStatistics, k: int, learner: str) -> np.ndarray:
     """The k leading principal directions (unit rows, largest variance first)."""
-    centered = X - X.mean(axis=0)
-    values, vectors = np.linalg.eigh(centered.T @ centered)
+    values, vectors = np.linalg.eigh(stats.scatter())
     order = np.argsort(values)[::-1][:k]
     if values[order[0]] <= 0:
         raise MetricliError(f"{learner}: init 'pca' needs points that are not all identical")
     return fix_signs(vectors[:, order].T)
 
 
-def _lda(X: np.ndarray, labels: np.ndarray, k: int, learner: str) -> np.ndarray:
+def _lda(stats: PointStatistics, labels: np.ndarray, k: int, learner: str) -> np.ndarray:
     """Fisher's discriminant directions, scaled so the within-class variance along each is 1.
 
     The within-class covariance Σ_w is whitened on its range (directions of
@@ -125,12 +156,8 @@ def _lda(X: np.ndarray, labels: np.ndarray, k: int, learner: str) -> np.ndarray:
             f"{learner}: init 'lda' gives at most {n_classes - 1} components (classes - 1), "
             f"but n_components={k}; use pca or identity"
         )
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    means = np.zeros((n_classes, X.shape[1]))
-    np.add.at(means, labels, X)
-    means /= counts[:, None]
-    within = X - means[labels]
-    sigma_w = within.T @ within / max(X.shape[0] - n_classes, 1)
+    counts, means, within = stats.class_statistics(labels, n_classes)
+    sigma_w = within / max(stats.n - n_classes, 1)
     values, vectors = np.linalg.eigh(sigma_w)
     keep = values > 1e-8 * max(values.max(), 0.0)
     if not keep.any():

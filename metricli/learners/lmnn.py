@@ -30,11 +30,11 @@ from metricli.learners.optimize import (
 )
 from metricli.learners.stochastic import (
     STOCHASTIC_PARAM_HELP,
-    CandidateBatch,
     Solver,
+    StochasticPlan,
     StochasticResult,
     fit_on_candidates,
-    lmnn_batch,
+    lmnn_objective_on,
     solver_for,
 )
 
@@ -74,6 +74,7 @@ class LMNN(MahalanobisLearner):
 
     name = "lmnn"
     iterative = True
+    distributed_fit = "stochastic"
     supervision = "supervised"
     summary = "Large Margin Nearest Neighbour: pull target neighbours, push impostors past a margin"
     reference = "Weinberger & Saul, JMLR 2009"
@@ -122,12 +123,8 @@ class LMNN(MahalanobisLearner):
         self._set_solver_result(self._solve(X, y))
         return self
 
-    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
-        X = check_points(X, min_rows=2)
-        check_not_all_identical(X)
-        check_unit_scale(X, self.name)
-        check_solver_params(self.name, self.max_iter, self.tol)
-        memory = block_bytes(self.block_size, self.name)
+    def _plan(self, y: np.ndarray, n: int) -> StochasticPlan:
+        """The labels checked (μ, k, class sizes), the points sorted by class and LMNN's batch objective."""
         mu = self.regularization
         if isinstance(mu, bool) or not 0 < mu <= 1:
             raise MetricliError(f"{self.name}: regularization must be in (0, 1], got {mu!r}")
@@ -135,7 +132,7 @@ class LMNN(MahalanobisLearner):
         if isinstance(k, bool) or int(k) != k or k < 1:
             raise MetricliError(f"{self.name}: k must be a positive whole number, got {k!r}")
         k = int(k)
-        layout = class_layout(y, X.shape[0], self.name)
+        layout = class_layout(y, n, self.name)
         sizes = layout.sizes
         if sizes.min() == 1:
             raise MetricliError(
@@ -151,8 +148,29 @@ class LMNN(MahalanobisLearner):
                 f"{'has' if small.size == 1 else 'have'} too few points for k={k} target neighbours; "
                 "each of their points gets all the others of its class (size - 1) instead",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
+        codes = layout.sorted_codes
+        return StochasticPlan(
+            layout.order,
+            codes,
+            lambda store, s_train: lmnn_objective_on(store, s_train, k, mu),
+            classes=True,
+            init_labels=codes,
+            impostors=True,
+            margin=(k, mu),
+            keep=k + 1,
+        )
+
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
+        X = check_points(X, min_rows=2)
+        check_not_all_identical(X)
+        check_unit_scale(X, self.name)
+        check_solver_params(self.name, self.max_iter, self.tol)
+        memory = block_bytes(self.block_size, self.name)
+        plan = self._plan(y, X.shape[0])
+        k, mu = plan.margin
+        layout = class_layout(y, X.shape[0], self.name)
         Xs = X[layout.order] - X.mean(axis=0)
         bounds = layout.bounds
         n = Xs.shape[0]
@@ -169,13 +187,13 @@ class LMNN(MahalanobisLearner):
             return fit_on_candidates(
                 self,
                 Xs,
-                layout.sorted_codes,
+                plan.supervision,
                 L0,
-                lambda X_train, codes: lmnn_batch_loss(X_train, codes, k, mu, memory),
+                plan.make_objective,
                 classes=True,
                 impostors=True,
-                margin=(k, mu),
-                keep=k + 1,
+                margin=plan.margin,
+                keep=plan.keep,
                 memory=memory,
             )
         targets = target_neighbours(Xs, bounds, k, memory)
@@ -193,20 +211,6 @@ class LMNN(MahalanobisLearner):
         )
         self.target_neighbors_ = layout.order[targets][np.argsort(layout.order)]
         return result
-
-
-def lmnn_batch_loss(X: np.ndarray, codes: np.ndarray, k: int, mu: float, memory: int):
-    """The stochastic solver's loss: ε over a batch of anchors, impostors among their candidates.
-
-    X is sorted by class; the k target neighbours of every point are found here, once.
-    """
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes))])
-    targets = target_neighbours(X, bounds, k, memory)
-
-    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
-        return lmnn_batch(X, codes, targets, L, batch, mu)
-
-    return loss
 
 
 def target_neighbours(X: np.ndarray, bounds: np.ndarray, k: int, memory: int) -> np.ndarray:

@@ -21,11 +21,11 @@ from metricli.learners.optimize import (
 )
 from metricli.learners.stochastic import (
     STOCHASTIC_PARAM_HELP,
-    CandidateBatch,
     Solver,
+    StochasticPlan,
     StochasticResult,
     fit_on_candidates,
-    mlkr_batch,
+    mlkr_objective_on,
     solver_for,
 )
 
@@ -57,6 +57,7 @@ class MLKR(MahalanobisLearner):
 
     name = "mlkr"
     iterative = True
+    distributed_fit = "stochastic"
     supervision = "regression"
     summary = "Metric Learning for Kernel Regression: minimise leave-one-out kernel regression error"
     reference = "Weinberger & Tesauro, AISTATS 2007"
@@ -99,26 +100,32 @@ class MLKR(MahalanobisLearner):
         self._set_solver_result(self._solve(X, y))
         return self
 
-    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
-        X = check_points(X, min_rows=3)
-        check_not_all_identical(X)
-        check_unit_scale(X, self.name)
-        check_solver_params(self.name, self.max_iter, self.tol)
-        memory = block_bytes(self.block_size, self.name)
+    def _plan(self, y: np.ndarray, n: int) -> StochasticPlan:
+        """The targets checked and standardized (t = (y - mean) / std), in row order, and MLKR's batch objective."""
         try:
             targets = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
             raise MetricliError(f"{self.name} needs numeric regression targets") from None
-        if targets.shape != (X.shape[0],):
-            raise MetricliError(
-                f"{self.name}: got {targets.size} targets for {X.shape[0]} points; give one per point"
-            )
+        if targets.shape != (n,):
+            raise MetricliError(f"{self.name}: got {targets.size} targets for {n} points; give one per point")
         if not np.all(np.isfinite(targets)):
             raise MetricliError(f"{self.name}: the targets hold missing or infinite values")
         spread = float(targets.std())
         if not spread > 0:
             raise MetricliError(f"{self.name}: the target is constant; there is nothing to regress")
         t = (targets - targets.mean()) / spread
+        return StochasticPlan(
+            np.arange(n), t, mlkr_objective_on, classes=False, reported=lambda v: v * spread**2
+        )
+
+    def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
+        X = check_points(X, min_rows=3)
+        check_not_all_identical(X)
+        check_unit_scale(X, self.name)
+        check_solver_params(self.name, self.max_iter, self.tol)
+        memory = block_bytes(self.block_size, self.name)
+        plan = self._plan(y, X.shape[0])
+        t = plan.supervision
         Xc = X - X.mean(axis=0)
         n = Xc.shape[0]
         L0 = initial_components(
@@ -127,14 +134,7 @@ class MLKR(MahalanobisLearner):
         self.solver_, self.solver_reason_ = solver_for(self, n)
         if self.solver_ == "stochastic":
             return fit_on_candidates(
-                self,
-                Xc,
-                t,
-                L0,
-                mlkr_batch_loss,
-                classes=False,
-                memory=memory,
-                reported=lambda v: v * spread**2,
+                self, Xc, t, L0, plan.make_objective, classes=False, memory=memory, reported=plan.reported
             )
 
         def loss_and_grad(L: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
@@ -148,19 +148,9 @@ class MLKR(MahalanobisLearner):
             learner=self,
             max_iter=self.max_iter,
             tol=self.tol,
-            reported=lambda v: v * n * spread**2,
+            reported=lambda v: plan.reported(v * n),
         )
         return result
-
-
-def mlkr_batch_loss(X: np.ndarray, y: np.ndarray):
-    """The stochastic solver's loss: ℒ over a batch of anchors and their candidates."""
-
-    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
-        value, gradient = mlkr_batch(X, y, L, batch)
-        return value, gradient, {}
-
-    return loss
 
 
 def mlkr_objective(

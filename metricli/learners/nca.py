@@ -28,11 +28,11 @@ from metricli.learners.optimize import (
 )
 from metricli.learners.stochastic import (
     STOCHASTIC_PARAM_HELP,
-    CandidateBatch,
     Solver,
+    StochasticPlan,
     StochasticResult,
     fit_on_candidates,
-    nca_batch,
+    nca_objective_on,
     solver_for,
 )
 
@@ -68,6 +68,7 @@ class NCA(MahalanobisLearner):
 
     name = "nca"
     iterative = True
+    distributed_fit = "stochastic"
     supervision = "supervised"
     summary = "Neighbourhood Components Analysis: maximise stochastic leave-one-out kNN accuracy"
     reference = "Goldberger, Roweis, Hinton & Salakhutdinov, NIPS 2004"
@@ -109,6 +110,14 @@ class NCA(MahalanobisLearner):
         self._set_solver_result(self._solve(X, y))
         return self
 
+    def _plan(self, y: np.ndarray, n: int) -> StochasticPlan:
+        """The points sorted by class, their class codes and NCA's batch objective."""
+        layout = class_layout(y, n, self.name)
+        codes = layout.sorted_codes
+        return StochasticPlan(
+            layout.order, codes, nca_objective_on, classes=True, init_labels=codes, reported=lambda v: -v
+        )
+
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
         X = check_points(X, min_rows=2)
         check_not_all_identical(X)
@@ -116,9 +125,10 @@ class NCA(MahalanobisLearner):
         check_solver_params(self.name, self.max_iter, self.tol)
         memory = block_bytes(self.block_size, self.name)
         layout = class_layout(y, X.shape[0], self.name)
+        plan = self._plan(y, X.shape[0])
         # sorted by class, the points of a class are one slice of columns
-        Xs = X[layout.order] - X.mean(axis=0)
-        bounds, codes = layout.bounds, layout.sorted_codes
+        Xs = X[plan.order] - X.mean(axis=0)
+        bounds, codes = layout.bounds, plan.supervision
         n = Xs.shape[0]
         L0 = initial_components(
             self.init,
@@ -132,7 +142,14 @@ class NCA(MahalanobisLearner):
         self.solver_, self.solver_reason_ = solver_for(self, n)
         if self.solver_ == "stochastic":
             return fit_on_candidates(
-                self, Xs, codes, L0, nca_batch_loss, classes=True, memory=memory, reported=lambda v: -v
+                self,
+                Xs,
+                codes,
+                L0,
+                plan.make_objective,
+                classes=True,
+                memory=memory,
+                reported=plan.reported,
             )
 
         objective = NCAObjective(Xs, codes, bounds, memory)
@@ -146,16 +163,6 @@ class NCA(MahalanobisLearner):
             loss_and_grad, L0, learner=self, max_iter=self.max_iter, tol=self.tol, reported=lambda v: -v * n
         )
         return result
-
-
-def nca_batch_loss(X: np.ndarray, codes: np.ndarray):
-    """The stochastic solver's loss: minus NCA's f over a batch of anchors and their candidates."""
-
-    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
-        f, gradient = nca_batch(X, codes, L, batch)
-        return -f, -gradient, {}
-
-    return loss
 
 
 class NCAObjective:

@@ -107,6 +107,23 @@ def check_stochastic_params(learner: str, batch_size: int, candidates: int, max_
             raise MetricliError(f"{learner}: {name} must be a positive whole number, got {value!r}")
 
 
+@dataclass
+class StochasticPlan:
+    """How a learner's stochastic fit sees its points, decided from the labels or targets alone
+    (so that the local fit and the engine fit agree): the order the solver numbers the points
+    in (by class for classes), their supervision in that order, and the learner's objective."""
+
+    order: np.ndarray
+    supervision: np.ndarray
+    make_objective: MakeObjective
+    classes: bool
+    init_labels: np.ndarray | None = None
+    impostors: bool = False
+    margin: tuple[int, float] | None = None
+    keep: int = 2
+    reported: Callable[[float], float] = float
+
+
 # -- candidate sets ----------------------------------------------------------------------
 
 
@@ -169,6 +186,40 @@ def _pair_gradient(weights: np.ndarray, diff: np.ndarray, projected: np.ndarray)
     return 2.0 * (weights[..., None] * projected).reshape(-1, k).T @ diff.reshape(-1, d)
 
 
+class InMemoryPoints:
+    """The training points held here: what the stochastic solver asks of its points.
+
+    The solver never touches rows itself. It asks a store for the squared distances
+    d_ij = ||L(x_i - x_j)||² of a batch's pairs (anchor i, other j; b x c, in training
+    point numbers), then for ∂/∂L of Σ_ij w_ij d_ij with weights it computed from those
+    distances, and for neighbour lists. This store holds the rows in memory; the engine
+    store (:mod:`metricli.engines.stochastic_fit`) keeps them in partitions, so that only
+    these b x c arrays, k x d gradients and the lists travel.
+    """
+
+    def __init__(self, X: np.ndarray, memory: int = 2**22) -> None:
+        self.X, self.memory, self.n = X, memory, X.shape[0]
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
+
+    def distances(self, L: np.ndarray, anchors: np.ndarray, others: np.ndarray) -> np.ndarray:
+        diff, projected, sq_dist = _differences(self.X, L, anchors, others)
+        self._last = diff, projected
+        return sq_dist
+
+    def gradient(self, weights: np.ndarray) -> np.ndarray:
+        """2 Σ_ij w_ij (L x_ij) x_ijᵀ over the pairs of the last :meth:`distances`."""
+        assert self._last is not None
+        return _pair_gradient(weights, *self._last)
+
+    def nearest(self, L: np.ndarray, m: int, bounds: np.ndarray | None) -> np.ndarray:
+        return nearest_others(project(self.X, L), m, bounds, self.memory)
+
+    def targets(self, k: int, bounds: np.ndarray) -> np.ndarray:
+        from metricli.learners.lmnn import target_neighbours
+
+        return target_neighbours(self.X, bounds, k, self.memory)
+
+
 def _softmax(sq_dist: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """p_ij = ω_ij e^{-d_ij} / Σ_l ω_il e^{-d_il}, shifted by each row's nearest candidate."""
     usable = weights > 0
@@ -178,39 +229,121 @@ def _softmax(sq_dist: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return p
 
 
+def nca_weights(sq_dist: np.ndarray, omega: np.ndarray, same: np.ndarray) -> tuple[float, np.ndarray]:
+    """f_B = Σ_{i in B} p_i and the pair weights w_ij = p_ij (p_i - [y_i = y_j]), ∂f_B/∂L = 2 Σ w (L x) xᵀ.
+
+    p_ij = ω_ij e^{-d_ij} / Σ_l ω_il e^{-d_il} over i's candidates, p_i = Σ_{j: y_j = y_i} p_ij
+    (Goldberger et al. 2004, eq. 5, with the sum over k ≠ i replaced by the weighted candidates).
+    """
+    p = _softmax(sq_dist, omega)
+    p_correct = (p * same).sum(axis=1)
+    return float(p_correct.sum()), p * (p_correct[:, None] - same)
+
+
+def mlkr_weights(
+    sq_dist: np.ndarray, omega: np.ndarray, y_anchor: np.ndarray, y_other: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """ℒ_B = Σ_{i in B} (ŷ_i - y_i)² and w_ij = 2 (ŷ_i - y_i)(ŷ_i - y_j) p_ij, ŷ_i = Σ_j p_ij y_j
+    (Weinberger & Tesauro 2007, eq. 5), p_ij the weighted softmax over i's candidates."""
+    p = _softmax(sq_dist, omega)
+    predicted = (p * y_other).sum(axis=1)
+    residual = predicted - y_anchor
+    return float(residual @ residual), 2.0 * residual[:, None] * (predicted[:, None] - y_other) * p
+
+
+def lmnn_weights(
+    t_dist: np.ndarray,
+    c_dist: np.ndarray,
+    no_target: np.ndarray,
+    impostor: np.ndarray,
+    omega: np.ndarray,
+    mu: float,
+) -> tuple[float, np.ndarray, np.ndarray, dict[str, int]]:
+    """ε_B and the weights of its target pairs (b x k) and candidate pairs (b x c).
+
+    ε_B = (1 - μ) Σ_{i in B, j⇝i} d_ij + μ Σ_{i in B, j⇝i} Σ_l ω_il [1 + d_ij - d_il]_+ over the
+    candidates l of another class (Weinberger & Saul 2009, eq. 11-14); its subgradient is
+    2 Σ w (L x) xᵀ with w_ij = (1 - μ) + μ Σ_l ω_il [active] for target pairs and
+    w_il = -μ ω_il #{j: active} for impostor pairs. ``no_target`` marks a small class's
+    spare target slots (the anchor itself): no triplet.
+    """
+    # hinge[b, j, l] = 1 + d_bj - d_bl over target j and candidate l
+    hinge = 1.0 + t_dist[:, :, None] - c_dist[:, None, :]
+    hinge[no_target] = 0.0
+    active = (hinge > 0) & impostor[:, None, :]
+    weighted = active * omega[:, None, :]
+    loss = (1.0 - mu) * float(t_dist.sum()) + mu * float((hinge * weighted).sum())
+    target_weights = (1.0 - mu) + mu * weighted.sum(axis=2)
+    impostor_weights = -mu * weighted.sum(axis=1)
+    return loss, target_weights, impostor_weights, {"active": int(active.sum())}
+
+
+#: (L, batch) -> (loss to minimise, its gradient, info), over a store's points
+BatchObjective = Callable[[np.ndarray, "CandidateBatch"], tuple[float, np.ndarray, dict[str, Any]]]
+
+
+def nca_objective_on(store: Any, codes: np.ndarray) -> BatchObjective:
+    """The stochastic solver's loss: minus NCA's f over a batch of anchors and their candidates."""
+
+    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
+        sq_dist = store.distances(L, batch.anchors, batch.candidates)
+        same = codes[batch.candidates] == codes[batch.anchors][:, None]
+        f, weights = nca_weights(sq_dist, batch.weights, same)
+        return -f, -store.gradient(weights), {}
+
+    return loss
+
+
+def mlkr_objective_on(store: Any, y: np.ndarray) -> BatchObjective:
+    """The stochastic solver's loss: ℒ over a batch of anchors and their candidates."""
+
+    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
+        sq_dist = store.distances(L, batch.anchors, batch.candidates)
+        value, weights = mlkr_weights(sq_dist, batch.weights, y[batch.anchors], y[batch.candidates])
+        return value, store.gradient(weights), {}
+
+    return loss
+
+
+def lmnn_objective_on(
+    store: Any, codes: np.ndarray, k: int, mu: float, targets: np.ndarray | None = None
+) -> BatchObjective:
+    """The stochastic solver's loss: ε over a batch of anchors, impostors among their candidates.
+
+    The k target neighbours of every training point are found once, exactly, per class
+    (codes sorted by class), unless given.
+    """
+    if targets is None:
+        targets = store.targets(k, np.concatenate([[0], np.cumsum(np.bincount(codes))]))
+
+    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
+        anchors, kt = batch.anchors, targets.shape[1]
+        listed = targets[anchors]
+        sq_dist = store.distances(L, anchors, np.concatenate([listed, batch.candidates], axis=1))
+        impostor = (codes[batch.candidates] != codes[anchors][:, None]) & (batch.weights > 0)
+        value, t_weights, c_weights, info = lmnn_weights(
+            sq_dist[:, :kt], sq_dist[:, kt:], listed == anchors[:, None], impostor, batch.weights, mu
+        )
+        return value, store.gradient(np.concatenate([t_weights, c_weights], axis=1)), info
+
+    return loss
+
+
 def nca_batch(
     X: np.ndarray, codes: np.ndarray, L: np.ndarray, batch: CandidateBatch
 ) -> tuple[float, np.ndarray]:
-    """f_B = Σ_{i in B} p_i and ∂f_B/∂L, NCA's softmax restricted to the candidates.
-
-    p_ij = ω_ij e^{-d_ij} / Σ_l ω_il e^{-d_il} over i's candidates, p_i = Σ_{j: y_j = y_i} p_ij,
-    and ∂f_B/∂L = 2 Σ_ij p_ij (p_i - [y_i = y_j]) (L x_ij) x_ijᵀ (Goldberger et al. 2004, eq. 5,
-    with the sum over k ≠ i replaced by the weighted candidates).
-    """
-    diff, projected, sq_dist = _differences(X, L, batch.anchors, batch.candidates)
-    p = _softmax(sq_dist, batch.weights)
-    same = codes[batch.candidates] == codes[batch.anchors][:, None]
-    p_correct = (p * same).sum(axis=1)
-    weights = p * (p_correct[:, None] - same)
-    return float(p_correct.sum()), _pair_gradient(weights, diff, projected)
+    """f_B = Σ_{i in B} p_i and ∂f_B/∂L, NCA's softmax restricted to the candidates (:func:`nca_weights`)."""
+    f, gradient, _ = nca_objective_on(InMemoryPoints(X), codes)(L, batch)
+    return -f, -gradient
 
 
 def mlkr_batch(
     X: np.ndarray, y: np.ndarray, L: np.ndarray, batch: CandidateBatch
 ) -> tuple[float, np.ndarray]:
-    """ℒ_B = Σ_{i in B} (ŷ_i - y_i)² and ∂ℒ_B/∂L, MLKR's kernel restricted to the candidates.
-
-    ŷ_i = Σ_j p_ij y_j with p_ij the weighted softmax over i's candidates, and
-    ∂ℒ_B/∂L = 2 Σ_ij w_ij (L x_ij) x_ijᵀ, w_ij = 2 (ŷ_i - y_i)(ŷ_i - y_j) p_ij
-    (Weinberger & Tesauro 2007, eq. 5).
-    """
-    diff, projected, sq_dist = _differences(X, L, batch.anchors, batch.candidates)
-    p = _softmax(sq_dist, batch.weights)
-    neighbour_y = y[batch.candidates]
-    predicted = (p * neighbour_y).sum(axis=1)
-    residual = predicted - y[batch.anchors]
-    weights = 2.0 * residual[:, None] * (predicted[:, None] - neighbour_y) * p
-    return float(residual @ residual), _pair_gradient(weights, diff, projected)
+    """ℒ_B = Σ_{i in B} (ŷ_i - y_i)² and ∂ℒ_B/∂L, MLKR's kernel restricted to the candidates
+    (:func:`mlkr_weights`)."""
+    value, gradient, _ = mlkr_objective_on(InMemoryPoints(X), y)(L, batch)
+    return value, gradient
 
 
 def lmnn_batch(
@@ -221,27 +354,9 @@ def lmnn_batch(
     batch: CandidateBatch,
     mu: float,
 ) -> tuple[float, np.ndarray, dict[str, int]]:
-    """ε_B and ∂ε_B/∂L: LMNN's terms of the anchors in B, impostors among their candidates.
-
-    ε_B = (1 - μ) Σ_{i in B, j⇝i} d_ij + μ Σ_{i in B, j⇝i} Σ_l ω_il [1 + d_ij - d_il]_+ over the
-    candidates l of another class (Weinberger & Saul 2009, eq. 11-14). Its subgradient is
-    2 Σ w (L x) xᵀ with w_ij = (1 - μ) + μ Σ_l ω_il [active] for target pairs and
-    w_il = -μ ω_il #{j: active} for impostor pairs.
-    """
-    anchors = batch.anchors
-    t_diff, t_proj, t_dist = _differences(X, L, anchors, targets[anchors])
-    c_diff, c_proj, c_dist = _differences(X, L, anchors, batch.candidates)
-    impostor = (codes[batch.candidates] != codes[anchors][:, None]) & (batch.weights > 0)
-    # hinge[b, j, l] = 1 + d_bj - d_bl over target j and candidate l
-    hinge = 1.0 + t_dist[:, :, None] - c_dist[:, None, :]
-    hinge[targets[anchors] == anchors[:, None]] = 0.0  # a small class's spare slots: no triplet
-    active = (hinge > 0) & impostor[:, None, :]
-    weighted = active * batch.weights[:, None, :]
-    loss = (1.0 - mu) * float(t_dist.sum()) + mu * float((hinge * weighted).sum())
-    target_weights = (1.0 - mu) + mu * weighted.sum(axis=2)
-    impostor_weights = -mu * weighted.sum(axis=1)
-    grad = _pair_gradient(target_weights, t_diff, t_proj) + _pair_gradient(impostor_weights, c_diff, c_proj)
-    return loss, grad, {"active": int(active.sum())}
+    """ε_B and ∂ε_B/∂L: LMNN's terms of the anchors in B, impostors among their candidates
+    (:func:`lmnn_weights`)."""
+    return lmnn_objective_on(InMemoryPoints(X), codes, targets.shape[1], mu, targets)(L, batch)
 
 
 # -- held-out split and scores ------------------------------------------------------------
@@ -484,11 +599,46 @@ def minimize_stochastic(
     )
 
 
-#: (training points, their labels or targets) -> ((L, batch) -> (loss to minimise, gradient, info))
-MakeBatchLoss = Callable[
-    [np.ndarray, np.ndarray],
-    Callable[[np.ndarray, CandidateBatch], tuple[float, np.ndarray, dict[str, Any]]],
-]
+#: (a store of the training points, their labels or targets) -> the batch objective
+MakeObjective = Callable[[Any, np.ndarray], BatchObjective]
+
+
+def split_points(
+    n: int, supervision: np.ndarray, classes: bool, keep: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(training, held-out, reference) point numbers, drawn from ``rng`` (seeded by the learner).
+
+    They depend on n, the supervision and the seed only, never on where the rows are held:
+    the local and the engine fits draw the same ones. The reference sample (the training
+    points the held-out ones are scored against) is all of training up to REFERENCE_MAX.
+    """
+    train, held = held_out_split(n, rng, supervision if classes else None, keep)
+    if train.size <= REFERENCE_MAX:
+        return train, held, train
+    return train, held, np.sort(rng.choice(train, REFERENCE_MAX, replace=False))
+
+
+def held_out_score(
+    X_reference: np.ndarray,
+    s_reference: np.ndarray,
+    X_held: np.ndarray,
+    s_held: np.ndarray,
+    classes: bool,
+    margin: tuple[int, float] | None = None,
+) -> Callable[[np.ndarray], Score]:
+    """The held-out score of the solver: LMNN's own loss with ``margin`` = (k, μ), the
+    classification score for classes, else minus the kernel regression error."""
+    if X_held.shape[0] == 0:
+
+        def nothing(L: np.ndarray) -> Score:
+            return 0.0, {}  # too few points to hold any out: the solver stops after PATIENCE epochs
+
+        return nothing
+    if margin is not None:
+        return margin_score(X_reference, s_reference, X_held, s_held, *margin)
+    if classes:
+        return classification_score(X_reference, s_reference, X_held, s_held)
+    return regression_score(X_reference, s_reference, X_held, s_held)
 
 
 def fit_on_candidates(
@@ -496,7 +646,7 @@ def fit_on_candidates(
     X: np.ndarray,
     supervision: np.ndarray,
     L0: np.ndarray,
-    make_batch_loss: MakeBatchLoss,
+    make_objective: MakeObjective,
     *,
     classes: bool,
     impostors: bool = False,
@@ -505,54 +655,67 @@ def fit_on_candidates(
     memory: int = 2**22,
     reported: Callable[[float], float] = float,
 ) -> StochasticResult:
-    """The stochastic fit shared by NCA, LMNN and MLKR, with the learner's batch loss.
+    """The stochastic fit shared by NCA, LMNN and MLKR on points held in memory.
 
     ``supervision`` holds class codes (``classes``; X sorted by class) or regression targets.
     A held-out sample (stratified by class, keeping ``keep`` points of each class in
     training) is scored after every epoch: k-NN accuracy for classes, minus the kernel
-    regression error for targets, LMNN's own loss with ``margin`` = (k, μ). Candidate lists are the ``learner.candidates`` nearest
-    training points in the current projected space (of other classes when ``impostors``),
-    plus half as many random draws per anchor and batch.
+    regression error for targets, LMNN's own loss with ``margin`` = (k, μ).
     """
     rng = np.random.default_rng(learner.random_state)
-    n = X.shape[0]
-    train, held = held_out_split(n, rng, supervision if classes else None, keep)
-    X_train, s_train = X[train], supervision[train]
-    n_train = train.size
-    reference = (
-        train if n_train <= REFERENCE_MAX else np.sort(rng.choice(train, REFERENCE_MAX, replace=False))
+    train, held, reference = split_points(X.shape[0], supervision, classes, keep, rng)
+    score = held_out_score(X[reference], supervision[reference], X[held], supervision[held], classes, margin)
+    store = InMemoryPoints(X[train], memory)
+    return run_stochastic(
+        learner,
+        store,
+        supervision[train],
+        L0,
+        make_objective,
+        score,
+        rng,
+        impostors=impostors,
+        reported=reported,
     )
-    if held.size == 0:
 
-        def score(L: np.ndarray) -> Score:
-            return 0.0, {}  # too few points to hold any out: the solver stops after PATIENCE epochs
 
-    elif margin is not None:
-        score = margin_score(X[reference], supervision[reference], X[held], supervision[held], *margin)
-    elif classes:
-        score = classification_score(X[reference], supervision[reference], X[held], supervision[held])
-    else:
-        score = regression_score(X[reference], supervision[reference], X[held], supervision[held])
-    bounds = None
-    if impostors:
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(s_train))])
-    loss_on = make_batch_loss(X_train, s_train)
+def run_stochastic(
+    learner: Any,
+    store: Any,
+    s_train: np.ndarray,
+    L0: np.ndarray,
+    make_objective: MakeObjective,
+    score: Callable[[np.ndarray], Score],
+    rng: np.random.Generator,
+    *,
+    impostors: bool = False,
+    reported: Callable[[float], float] = float,
+) -> StochasticResult:
+    """The stochastic solver over a store of training points (here or in partitions).
+
+    Candidate lists are the ``learner.candidates`` nearest training points in the current
+    projected space (of other classes when ``impostors``), plus half as many random draws
+    per anchor and batch. Every draw comes from ``rng``, after :func:`split_points`: the
+    minibatches and candidates depend on the seed and the point numbers only.
+    """
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(s_train))]) if impostors else None
+    loss_on = make_objective(store, s_train)
     n_random = max(1, int(learner.candidates) // 2)
     lists: dict[str, np.ndarray] = {}
 
     def refresh(L: np.ndarray) -> None:
-        lists["near"] = nearest_others(project(X_train, L), int(learner.candidates), bounds, memory)
+        lists["near"] = store.nearest(L, int(learner.candidates), bounds)
 
     def batch_loss(anchors: np.ndarray, L: np.ndarray, batch_rng: np.random.Generator):
         batch = draw_candidates(
-            anchors, lists["near"], n_train, n_random, batch_rng, extrapolate=not impostors
+            anchors, lists["near"], store.n, n_random, batch_rng, extrapolate=not impostors
         )
         return loss_on(L, batch)
 
     return minimize_stochastic(
         batch_loss,
         L0,
-        n_train=n_train,
+        n_train=store.n,
         batch_size=int(learner.batch_size),
         max_epochs=int(learner.max_epochs),
         rng=rng,

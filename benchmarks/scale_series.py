@@ -1,0 +1,206 @@
+"""The scale series of issue 16: NCA and LMNN, stochastic, at growing n, against the full solver and peers.
+
+The data: the hard synthetic set (benchmarks.datasets.hard_mixture: 10 classes, d = 32,
+4 informative directions, 28 loud noise directions), standardized with the training
+points' mean and scale; every size is a prefix of the largest, and the held-out test points
+(``--test``, 5,000) come after it, so every fit is scored on the same points.
+
+Each fit runs in a fresh process (this file with ``--child``): metricli's with this
+interpreter, the peers' (scikit-learn NCA, metric-learn NCA / LMNN, mlpack lmnn / nca) with
+``--peer-python`` (default $PEER_PYTHON), which never imports metricli. A child writes the
+learned L and its fit time and peak memory (VmHWM of /proc/self/status, the whole process);
+a child past ``--timeout`` seconds is killed and recorded as such, as is any error. The
+parent scores every L alike: 3-NN accuracy of the test points against the training points in
+the space x -> L x (metricli.evaluation.knn_classify), Euclidean as the baseline.
+
+Subjects, per size n in ``--sizes``: metricli NCA and LMNN with ``--solver stochastic``;
+the full solver on the first ``--full-size`` (20,000) points; each peer at each size up to
+``--peer-max`` (the peers' n² costs put larger sizes out of their reach on a small machine).
+
+    python benchmarks/scale_series.py --sizes 20000,100000 --timeout 1200
+    python benchmarks/scale_series.py --sizes 2000 --full-size 2000 --peer-max 2000 --timeout 300
+
+Results: printed as a table and appended to benchmarks/results/scale_series.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+#: (subject, library, learner): what each child fits
+METRICLI = [("metricli", "nca"), ("metricli", "lmnn")]
+PEERS = [
+    ("scikit-learn", "nca"),
+    ("metric-learn", "nca"),
+    ("metric-learn", "lmnn"),
+    ("mlpack", "lmnn"),
+    ("mlpack", "nca"),
+]
+
+
+def peak_kib() -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def fit_child(spec: dict) -> dict:
+    """In a fresh process: fit one subject on the training points of spec['data']; return L and costs."""
+    data = np.load(spec["data"])
+    X, y = data["X"][: spec["n"]], data["y"][: spec["n"]]
+    library, learner, seed = spec["library"], spec["learner"], 0
+    start = time.perf_counter()
+    if library == "metricli":
+        from metricli.learners import LMNN, NCA
+
+        cls = NCA if learner == "nca" else LMNN
+        model = cls(solver=spec["solver"], random_state=seed).fit(X, y)
+        L, extra = model.components_, {"epochs_or_iterations": int(model.n_iter_)}
+    elif library == "scikit-learn":
+        from sklearn.neighbors import NeighborhoodComponentsAnalysis
+
+        L, extra = NeighborhoodComponentsAnalysis(random_state=seed).fit(X, y).components_, {}
+    elif library == "metric-learn":
+        import metric_learn
+
+        model = (
+            metric_learn.NCA(random_state=seed) if learner == "nca" else metric_learn.LMNN(random_state=seed)
+        )
+        L, extra = model.fit(X, y).components_, {}
+    else:
+        import mlpack
+
+        if learner == "lmnn":
+            out = mlpack.lmnn(input_=X, labels=y, k=3, seed=seed)
+        else:
+            out = mlpack.nca(input_=X, labels=y, seed=seed)
+        L, extra = np.asarray(out["output"]).T, {}  # its transformed data is X @ output
+    seconds = time.perf_counter() - start
+    return {
+        "L": np.asarray(L, dtype=np.float64).tolist(),
+        "seconds": seconds,
+        "peak_kib": peak_kib(),
+        **extra,
+    }
+
+
+def run_child(python: str, spec: dict, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.json"
+        command = [python, str(Path(__file__).resolve()), "--child", json.dumps(spec), str(out)]
+        started = time.perf_counter()
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"status": f"timeout after {timeout:.0f} s"}
+        if run.returncode != 0 or not out.exists():
+            last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+            return {"status": f"failed: {last[:160]}", "wall": time.perf_counter() - started}
+        return {"status": "ok", **json.loads(out.read_text())}
+
+
+def knn_accuracy(
+    L: np.ndarray | None, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray
+) -> float:
+    from metricli.evaluation import knn_classify
+
+    if L is not None:
+        X, X_test = X @ L.T, X_test @ L.T
+    return float(np.mean(knn_classify(X, y, X_test, 3) == y_test))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="20000,100000")
+    parser.add_argument("--full-size", type=int, default=20_000)
+    parser.add_argument("--test", type=int, default=5_000)
+    parser.add_argument("--peer-max", type=int, default=20_000)
+    parser.add_argument("--timeout", type=float, default=1200.0)
+    parser.add_argument("--peer-python", default=os.environ.get("PEER_PYTHON"))
+    parser.add_argument("--peers", default="all", help="'all', 'none' or library:learner,...")
+    parser.add_argument("--out", default=str(HERE / "results" / "scale_series.json"))
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE.parent))
+    from benchmarks.datasets import hard_mixture
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    largest = max([*sizes, args.full_size])
+    X, y = hard_mixture(largest + args.test)
+    X_test, y_test = X[largest:], y[largest:]
+    X = X[:largest]
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    X, X_test = (X - mean) / scale, (X_test - mean) / scale
+    peers = (
+        PEERS
+        if args.peers == "all"
+        else []
+        if args.peers == "none"
+        else [tuple(p.split(":")) for p in args.peers.split(",")]
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        data = str(Path(folder) / "data.npz")
+        np.savez(data, X=X, y=y)
+        plan = [("metricli", learner, "full", args.full_size) for _, learner in METRICLI]
+        plan += [("metricli", learner, "stochastic", n) for n in sizes for _, learner in METRICLI]
+        if args.peer_python:
+            plan += [(lib, learner, "", n) for n in sizes if n <= args.peer_max for lib, learner in peers]
+        for library, learner, solver, n in plan:
+            spec = {"data": data, "n": n, "library": library, "learner": learner, "solver": solver}
+            python = sys.executable if library == "metricli" else args.peer_python
+            result = run_child(python, spec, args.timeout)
+            L = np.asarray(result.pop("L")) if "L" in result else None
+            if L is not None:
+                result["knn_accuracy"] = round(knn_accuracy(L, X[:n], y[:n], X_test, y_test), 4)
+            row = {"library": library, "learner": learner, "solver": solver or "-", "n": n, **result}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        baseline = {
+            n: round(knn_accuracy(None, X[:n], y[:n], X_test, y_test), 4)
+            for n in sorted({*sizes, args.full_size})
+        }
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join(sys.argv),
+        "euclidean_knn": baseline,
+        "rows": rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    history = json.loads(out.read_text()) if out.exists() else []
+    out.write_text(json.dumps([*history, record], indent=1))
+    print(f"\nEuclidean 3-NN: {baseline}")
+    print("| library | learner | solver | n | time (s) | peak memory (MiB) | 3-NN accuracy | status |")
+    print("|---|---|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        seconds = f"{r['seconds']:.1f}" if "seconds" in r else "—"
+        memory = f"{r['peak_kib'] / 1024:.0f}" if r.get("peak_kib") else "—"
+        print(
+            f"| {r['library']} | {r['learner']} | {r['solver']} | {r['n']:,} | {seconds} | {memory} | {r.get('knn_accuracy', '—')} | {r['status']} |"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        os.environ.setdefault("OMP_NUM_THREADS", "2")
+        Path(sys.argv[3]).write_text(json.dumps(fit_child(json.loads(sys.argv[2]))))
+    else:
+        main()

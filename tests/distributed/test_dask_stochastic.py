@@ -1,0 +1,99 @@
+"""fit nca|lmnn|mlkr --engine dask: the stochastic solver over partitions, on the test cluster,
+against the stochastic solver on one machine with the same seed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metricli.engines import Source, make_engine
+from metricli.engines.fitting import fit_from_pieces
+from metricli.learners import LMNN, MLKR
+
+from ..conftest import assert_one_line_error
+from .conftest import write_partitioned
+
+pytest.importorskip("dask.dataframe", reason="the dask extra is not installed")
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+#: few epochs, so that the test stays short; every one of them is compared
+FEW = ["--max-epochs", "2", "--seed", "3", "--n-components", "3"]
+
+
+@pytest.fixture(autouse=True)
+def fewer_steps(monkeypatch):
+    """8 steps an epoch rather than 32: the solver runs in the test's process (only the pieces'
+    tasks run on the cluster), for both fits alike, and each step is a few round trips."""
+    monkeypatch.setattr("metricli.learners.stochastic.MIN_STEPS_PER_EPOCH", 8)
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory, request):
+    """iris x 2 with a little noise and a regression target, as one CSV file and as four
+    Parquet files of unequal size (one empty); the rows are not in class order."""
+    iris = pd.read_csv(request.config.rootpath / "sample_data" / "iris.csv")
+    rng = np.random.default_rng(7)
+    frame = pd.concat([iris] * 2, ignore_index=True).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    frame[FEATURES] = frame[FEATURES].to_numpy() + rng.normal(scale=0.05, size=(len(frame), 4))
+    frame["t"] = 2.0 * frame["sepal_length"] - frame["petal_width"] + rng.normal(scale=0.3, size=len(frame))
+    root = tmp_path_factory.mktemp("noisy")
+    whole = root / "whole.csv"
+    frame.to_csv(whole, index=False)
+    folder = write_partitioned(frame, root / "parts", [0, 70, 70, 160, len(frame)])
+    return folder, whole, frame
+
+
+def test_nca_on_dask_gives_the_local_stochastic_metric_and_records_the_solver(
+    cli, on_cluster, noisy, tmp_path
+):
+    folder, whole, _ = noisy
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    run = cli("fit", "nca", whole, "--label", "species", "--solver", "stochastic", *FEW, "-o", local)
+    assert run.exit_code == 0, run.stderr
+    run = cli("fit", "nca", folder, "--label", "species", *FEW, "-o", remote, *on_cluster)
+    assert run.exit_code == 0, run.stderr
+    L_local, L_remote = np.load(local / "L.npy"), np.load(remote / "L.npy")
+    assert np.max(np.abs(L_remote - L_local)) <= 1e-8 * np.max(np.abs(L_local))
+    meta = json.loads((remote / "metadata.json").read_text())
+    assert meta["input"]["engine"] == "dask"
+    assert meta["input"]["rows_used"] == 300
+    assert meta["fit"]["solver"] == "stochastic"
+    assert meta["fit"]["solver_reason"].startswith("--engine dask runs the stochastic solver")
+    assert meta["fit"]["iterations"] == json.loads((local / "metadata.json").read_text())["fit"]["iterations"]
+
+
+@pytest.mark.parametrize(("cls", "column"), [(LMNN, "species"), (MLKR, "t")])
+def test_lmnn_and_mlkr_on_dask_give_the_local_stochastic_metric(client, noisy, cls, column):
+    folder, _, frame = noisy
+    params = {"solver": "stochastic", "random_state": 5, "max_epochs": 2, "n_components": 3}
+    supervision = frame[column].to_numpy()
+    here = cls(**params).fit(frame[FEATURES].to_numpy(), supervision)
+    there = cls(**params)
+    source = Source(
+        str(folder),
+        tuple(FEATURES),
+        label=column if cls is LMNN else None,
+        target=column if cls is MLKR else None,
+    )
+    with make_engine("dask", client.scheduler.address) as engine:
+        done = fit_from_pieces(engine, there, source)
+    assert done == {"read": 300, "used": 300}
+    assert there.n_iter_ == here.n_iter_ == 2
+    np.testing.assert_allclose(there.objective_history_, here.objective_history_, rtol=1e-9)
+    scale = np.max(np.abs(here.components_))
+    assert np.max(np.abs(there.components_ - here.components_)) <= 1e-8 * scale
+    # and the metric moved from where it started: the comparison is not of two copies of the init
+    start = cls(**{**params, "max_epochs": 1}).fit(frame[FEATURES].to_numpy(), supervision)
+    assert np.max(np.abs(start.components_ - here.components_)) > 1e-3 * scale
+
+
+def test_solver_full_on_dask_is_one_line(cli, on_cluster, noisy, tmp_path):
+    folder, _, _ = noisy
+    run = cli(
+        "fit", "lmnn", folder, "--label", "species", "--solver", "full", "-o", tmp_path / "b", *on_cluster
+    )
+    assert_one_line_error(run, "lmnn: --solver full needs every pair of points in one place")
+    assert not (tmp_path / "b").exists()
