@@ -16,7 +16,9 @@ _LAZY = {
         ),
         "metricli.learners",
     ),
-    **dict.fromkeys(("distances", "evaluate", "neighbors", "transform"), "metricli.api"),
+    **dict.fromkeys(
+        ("build_index", "distances", "evaluate", "neighbors", "neighbors_in_index", "transform"), "metricli.api"
+    ),
     "make_engine": "metricli.engines",
 }  # fmt: skip
 
@@ -54,6 +56,7 @@ __all__ = [
     "MahalanobisLearner",
     "MetricliError",
     "__version__",
+    "build_index",
     "check_distance",
     "check_mahalanobis",
     "distances",
@@ -64,6 +67,7 @@ __all__ = [
     "metric_repair",
     "nearest_psd",
     "neighbors",
+    "neighbors_in_index",
     "save_bundle",
     "transform",
 ]
