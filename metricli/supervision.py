@@ -182,7 +182,7 @@ def weak_constraints(
             "constraints cannot be drawn from it"
         )
     strategy = options.get("strategy") or "random"
-    n = options.get("n_constraints")
+    asked = n = options.get("n_constraints")
     if n is None and strategy == "random":
         n = weak.default_count(kind, n_classes, int(dataset.labelled.sum()))
         capped = weak.default_note(kind, n_classes, int(dataset.labelled.sum()))
@@ -192,15 +192,18 @@ def weak_constraints(
     if options.get("standardize"):  # neighbour triplets are found in the space the learner sees
         mean, scale = standardization(X)
         X = (X - mean) / scale
-    drawn = weak.from_labels(
-        kind,
-        dataset.labels,
-        n,
-        seed=options.get("seed"),
-        chunk_size=options.get("chunk_size") or 2,
-        X=X,
-        strategy=strategy,
-    )
+    try:
+        drawn = weak.from_labels(
+            kind,
+            dataset.labels,
+            asked,
+            seed=options.get("seed"),
+            chunk_size=options.get("chunk_size") or 2,
+            X=X,
+            strategy=strategy,
+        )
+    except MetricliError as exc:
+        raise MetricliError(f"{dataset.name}: {exc.message}") from None
     if n is not None and len(drawn) < n:
         notify(
             f"{dataset.name}: drew {len(drawn)} {kind} from the labels ({n} asked; no more distinct ones exist)"

@@ -245,9 +245,10 @@ def _draw(
         capped = weak.default_note(kind, n_classes, int(present.sum()))
         if capped:
             note(f"{where}: {capped}")
-    drawn = weak.from_labels(
-        kind, labels, requested, seed=seed, chunk_size=chunk_size, X=X, strategy=strategy
-    )
+    try:
+        drawn = weak.from_labels(kind, labels, n, seed=seed, chunk_size=chunk_size, X=X, strategy=strategy)
+    except MetricliError as exc:
+        raise MetricliError(f"{where}: {exc.message}") from None
     if requested is not None and len(drawn) < requested:
         note(f"{where}: drew {len(drawn)} {kind} ({requested} asked; no more distinct ones exist)")
     return drawn

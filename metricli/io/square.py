@@ -28,7 +28,16 @@ import numpy as np
 from metricli.errors import MetricliError
 from metricli.io.atomic import FILE, atomic_path
 from metricli.io.streams import read_all, sniff_file
-from metricli.io.tables import STDIN, detect_format, display_name, is_number, is_pipe, reading, require_file
+from metricli.io.tables import (
+    STDIN,
+    detect_format,
+    display_name,
+    is_number,
+    is_pipe,
+    reading,
+    require_file,
+    require_npy_size,
+)
 from metricli.io.writers import TableWriter, output_format
 from metricli.kernels import row_blocks
 from metricli.lazy import pd
@@ -221,6 +230,7 @@ def _read_parquet(source: str, name: str) -> tuple[np.ndarray, list[str] | None,
 def _read_npy(source: str, name: str) -> np.ndarray:
     raw = _read_or_path(source, "npy", name)
     raw = io.BytesIO(raw) if isinstance(raw, bytes) else raw
+    require_npy_size(raw, name)
     try:
         array = np.load(raw, allow_pickle=False, mmap_mode=None if source == STDIN else "r")
     except ValueError as exc:

@@ -16,6 +16,7 @@ import re
 import shlex
 import stat
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,12 +192,57 @@ def _npy_frame(array: np.ndarray, name: str) -> pd.DataFrame:
 
 
 def _load_npy(raw: object, name: str, mmap: bool = False) -> np.ndarray:
+    require_npy_size(raw, name)
     try:
         return np.load(raw, allow_pickle=False, mmap_mode="r" if mmap else None)
     except ValueError as exc:
         raise MetricliError(f"{name}: not a plain numeric .npy array ({exc})") from None
     except (OSError, EOFError) as exc:
         raise MetricliError(f"{name}: cannot read as .npy ({exc})") from None
+
+
+def require_npy_size(raw: object, name: str) -> None:
+    """Refuse a .npy whose header promises more (or fewer) bytes than the file holds, before
+    numpy allocates for it: a header claiming 10¹¹ × 10⁵ was 'out of memory; lower --batch-rows'."""
+    from metricli.memory import human_bytes
+
+    try:
+        handle = open(raw, "rb") if isinstance(raw, (str, Path)) else raw  # noqa: SIM115
+    except OSError:
+        return  # np.load names the problem
+    try:
+        start = handle.tell()
+        try:
+            version = np.lib.format.read_magic(handle)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(handle, max_header_size=10_000)
+        except (ValueError, EOFError, TypeError, SyntaxError, UnicodeDecodeError):
+            return  # np.load names the problem
+        offset = handle.tell()
+        handle.seek(0, os.SEEK_END)
+        held = handle.tell() - offset
+    finally:
+        if handle is raw:
+            handle.seek(start)
+        else:
+            handle.close()
+    if dtype.hasobject:
+        return
+    promised = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if promised != held:
+
+        def size(n: int) -> str:
+            return f"{n:,} bytes" if n < 1 << 20 else human_bytes(n)
+
+        dims = " × ".join(f"{d:,}" for d in shape) or "a scalar"
+        raise MetricliError(
+            f"{name}: the .npy header says {dims} of {dtype} ({size(promised)}), but the file "
+            f"holds {size(held)} of data; it is truncated or its header is wrong"
+        )
 
 
 def read_table(source: str, fmt: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -214,7 +260,7 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
             sep = "," if fmt == "csv" else "\t"
             first = raw.getvalue().split(b"\n", 1)[0] if isinstance(raw, io.BytesIO) else _header_line(raw)
             _check_header(first, sep, name)
-            frame = pd.read_csv(raw, sep=sep)
+            frame = next(_strict_rows(read_text_table(raw, sep, name), name, first, sep))
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -265,8 +311,9 @@ def iter_table(
                 first = _header_line(source)
                 raw = source
             _check_header(first, sep, name)
-            reader = pd.read_csv(raw, sep=sep, chunksize=batch_rows)
-            batches: Iterator[pd.DataFrame] = iter(reader)
+            batches: Iterator[pd.DataFrame] = _strict_rows(
+                read_text_table(raw, sep, name, chunksize=batch_rows), name, first, sep
+            )
         elif fmt == "parquet":
             # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
             raw = _whole_or_path(source, fmt, name)
@@ -321,6 +368,56 @@ def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.Dat
         yield record_batch.to_pandas()
 
 
+def read_text_table(raw: object, sep: str, name: str, **options: Any) -> Any:
+    """pandas' CSV reader with ``index_col=False``: rows that each end in an extra separator
+    (``1,2,3,`` under ``a,b,c``) no longer make the first column the index and shift every
+    other one left; the empty last field is dropped."""
+    with _no_lost_fields(name, sep):
+        return pd.read_csv(raw, sep=sep, index_col=False, **options)
+
+
+@contextlib.contextmanager
+def _no_lost_fields(name: str, sep: str) -> Iterator[None]:
+    """A row with a non-empty field beyond the header's names is refused (pandas drops it with a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            yield
+        except pd.errors.ParserWarning:
+            raise MetricliError(
+                f"{name}: malformed {'CSV' if sep == ',' else 'TSV'} (a row has more fields than the "
+                "header has names)"
+            ) from None
+
+
+def _strict_rows(read: Any, name: str, header: bytes, sep: str) -> Iterator[pd.DataFrame]:
+    """The frames of ``read`` (one frame, or a chunked reader) with their fields checked
+    (:func:`_no_lost_fields`). Values under a header that ends in the separator (a column with
+    no name) are refused; a header ending in the separator over rows that end in it too is a
+    trailing comma, and the empty column is dropped."""
+    names = header_names(header, sep)
+    unnamed = bool(names) and names[-1].strip() == ""
+    frames = iter([read]) if isinstance(read, pd.DataFrame) else iter(read)
+    seen = 0
+    while True:
+        with _no_lost_fields(name, sep):
+            frame = next(frames, None)
+        if frame is None:
+            return
+        if unnamed and frame.shape[1]:
+            filled = np.flatnonzero(frame.iloc[:, -1].notna().to_numpy())
+            if filled.size:
+                raise MetricliError(
+                    f"{name}: the header ends in an empty name, but its last column holds values "
+                    f"(row {seen + int(filled[0])}); name that column"
+                )
+            frame = frame.iloc[:, :-1]
+        if not seen:
+            require_unique_names([str(c) for c in frame.columns], name)
+        seen += len(frame)
+        yield frame
+
+
 def header_names(line: bytes, sep: str) -> list[str]:
     """The column names of a CSV/TSV header line as written (pandas renames a repeated name
     'a' to 'a.1', which would hide the repeat). Undecodable bytes give no names: the
@@ -350,9 +447,14 @@ def is_number(text: str) -> bool:
 
 
 def require_unique_names(names: Sequence[str], name: str) -> None:
-    """Columns are chosen by name, so two with one name are ambiguous (Parquet allows it)."""
+    """Columns are chosen by name, so two with one name are ambiguous (Parquet allows it); a
+    name holding a line break would split every message naming it, and the bundle's M.csv."""
     seen: set[str] = set()
-    for column in names:
+    for position, column in enumerate(names):
+        if "\n" in str(column) or "\r" in str(column):
+            raise MetricliError(
+                f"{name}: the name of column {position + 1}, {str(column)!r}, holds a line break; rename it"
+            )
         if column in seen:
             raise MetricliError(f"{name}: more than one column is named '{column}'; rename the copies")
         seen.add(column)
@@ -426,6 +528,16 @@ def _did_you_mean(column: str, columns: Sequence[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""  # inside the parenthesis
 
 
+def is_time(series: pd.Series) -> bool:
+    """Timestamps, durations or periods: pandas would turn them into nanosecond counts."""
+    dtype = series.dtype
+    return bool(
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    )
+
+
 def numeric_column(
     series: pd.Series, name: str, column: str, line_offset: int | None, remedy: str | None = None
 ) -> np.ndarray:
@@ -435,6 +547,11 @@ def numeric_column(
     """
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if is_time(series):
+        raise MetricliError(
+            f"{name}: column '{column}' holds {series.dtype} values (times or durations); "
+            "convert them to numbers, e.g. seconds, to use them"
+        )
     coerced = pd.to_numeric(series, errors="coerce")
     bad = series.notna().to_numpy() & coerced.isna().to_numpy()
     if not bad.any():
@@ -555,11 +672,15 @@ def select_columns(
     else:
         chosen = []
         text_columns = []
+        time_columns = []
         index_columns = []
         for column in frame.columns:
             if column in reserved or column in exclude:
                 continue
             series = frame[column]
+            if is_time(series):
+                time_columns.append(column)
+                continue
             is_numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
             if not is_numeric and pd.to_numeric(series, errors="coerce").notna().sum() == 0:
                 text_columns.append(column)
@@ -574,6 +695,14 @@ def select_columns(
             )
             what = f"{len(text_columns)} text columns" if len(text_columns) > 1 else "text column"
             notes.append(f"{name}: leaving out {what} {shown} (not numeric)")
+        if time_columns:
+            shown = ", ".join(repr(c) for c in time_columns[:10]) + (
+                ", ..." if len(time_columns) > 10 else ""
+            )
+            notes.append(
+                f"{name}: leaving out {shown}: times or durations, not measurements; "
+                "convert them to numbers, e.g. seconds, to use them"
+            )
         if index_columns and not chosen:
             # nothing else to learn from (a toy file whose one feature counts up): keep it
             chosen = index_columns
@@ -833,7 +962,11 @@ def read_text_part(
     try:
         with reading(path):
             frame = pd.read_csv(
-                path, sep=sep, usecols=list(columns) if columns is not None else None, nrows=nrows
+                path,
+                sep=sep,
+                usecols=list(columns) if columns is not None else None,
+                nrows=nrows,
+                index_col=False,
             )
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{path}: empty file, no header and no rows") from None
@@ -842,6 +975,7 @@ def read_text_part(
     except UnicodeDecodeError:
         raise MetricliError(f"{path}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     frame.columns = [str(c) for c in frame.columns]
+    require_unique_names(frame.columns, path)
     frame.index = pd.RangeIndex(len(frame))
     return frame
 
