@@ -10,6 +10,7 @@ Every constraint refers to points by their 0-based row in X.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -500,6 +501,39 @@ def describe(constraints: Constraints) -> dict[str, int | str]:
 
 #: how triplets are drawn from labels: at random, or among nearest neighbours
 STRATEGIES = ("random", "neighbors")
+
+
+def drawn_from_labels(
+    kind: str,
+    labels: object,
+    n: int | None,
+    *,
+    n_classes: int,
+    n_labelled: int,
+    where: str,
+    notify: Callable[[str], None],
+    seed: int | None = None,
+    chunk_size: int = 2,
+    X: np.ndarray | None = None,
+    strategy: str = "random",
+    short: str = "",
+) -> tuple[Constraints, int | None]:
+    """(constraints, the count asked for) as ``fit`` and ``constraints`` draw them: the default
+    count when ``n`` is None (random strategy; a note when it is capped), errors prefixed with
+    ``where``, and a note when fewer distinct ones exist than were asked (``short`` words it)."""
+    requested = n
+    if requested is None and strategy == "random":
+        requested = default_count(kind, n_classes, n_labelled)
+        capped = default_note(kind, n_classes, n_labelled)
+        if capped:
+            notify(f"{where}: {capped}")
+    try:
+        drawn = from_labels(kind, labels, n, seed=seed, chunk_size=chunk_size, X=X, strategy=strategy)
+    except MetricliError as exc:
+        raise MetricliError(f"{where}: {exc.message}") from None
+    if requested is not None and len(drawn) < requested:
+        notify(f"{where}: drew {len(drawn)} {kind}{short} ({requested} asked; no more distinct ones exist)")
+    return drawn, requested
 
 
 def from_labels(

@@ -182,32 +182,24 @@ def weak_constraints(
             "constraints cannot be drawn from it"
         )
     strategy = options.get("strategy") or "random"
-    asked = n = options.get("n_constraints")
-    if n is None and strategy == "random":
-        n = weak.default_count(kind, n_classes, int(dataset.labelled.sum()))
-        capped = weak.default_note(kind, n_classes, int(dataset.labelled.sum()))
-        if capped:
-            notify(f"{dataset.name}: {capped}")
     X = dataset.X
     if options.get("standardize"):  # neighbour triplets are found in the space the learner sees
         mean, scale = standardization(X)
         X = (X - mean) / scale
-    try:
-        drawn = weak.from_labels(
-            kind,
-            dataset.labels,
-            asked,
-            seed=options.get("seed"),
-            chunk_size=options.get("chunk_size") or 2,
-            X=X,
-            strategy=strategy,
-        )
-    except MetricliError as exc:
-        raise MetricliError(f"{dataset.name}: {exc.message}") from None
-    if n is not None and len(drawn) < n:
-        notify(
-            f"{dataset.name}: drew {len(drawn)} {kind} from the labels ({n} asked; no more distinct ones exist)"
-        )
+    drawn, n = weak.drawn_from_labels(
+        kind,
+        dataset.labels,
+        options.get("n_constraints"),
+        n_classes=n_classes,
+        n_labelled=int(dataset.labelled.sum()),
+        where=dataset.name,
+        notify=notify,
+        seed=options.get("seed"),
+        chunk_size=options.get("chunk_size") or 2,
+        X=X,
+        strategy=strategy,
+        short=" from the labels",
+    )
     info["constraints"] = {
         "source": "labels",
         "label": dataset.label_column,

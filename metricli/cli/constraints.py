@@ -239,18 +239,19 @@ def _draw(
         raise MetricliError(
             f"{where}: label column '{label}' has {found}; constraints need at least two classes"
         )
-    requested = n
-    if requested is None and strategy == "random":
-        requested = weak.default_count(kind, n_classes, int(present.sum()))
-        capped = weak.default_note(kind, n_classes, int(present.sum()))
-        if capped:
-            note(f"{where}: {capped}")
-    try:
-        drawn = weak.from_labels(kind, labels, n, seed=seed, chunk_size=chunk_size, X=X, strategy=strategy)
-    except MetricliError as exc:
-        raise MetricliError(f"{where}: {exc.message}") from None
-    if requested is not None and len(drawn) < requested:
-        note(f"{where}: drew {len(drawn)} {kind} ({requested} asked; no more distinct ones exist)")
+    drawn, _ = weak.drawn_from_labels(
+        kind,
+        labels,
+        n,
+        n_classes=n_classes,
+        n_labelled=int(present.sum()),
+        where=where,
+        notify=note,
+        seed=seed,
+        chunk_size=chunk_size,
+        X=X,
+        strategy=strategy,
+    )
     return drawn
 
 
