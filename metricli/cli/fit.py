@@ -52,6 +52,7 @@ from metricli.io.bundle import fit_record, preprocessing_record, recorded_params
 from metricli.io.tables import display_name, select_columns
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
+from metricli.memory import require_fit_memory
 from metricli.supervision import load_learning_data, supervision, weak_constraints
 
 _DASK_HELP = {
@@ -131,10 +132,10 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     if options.get("engine", "local") != "local" or options.get("scheduler"):
         _fit_on_engine(cls, options)
         return
-    dataset = load_learning_data(options, note)
-    X, fit_args, supervision_info = supervision(cls, dataset, options, note)
     params = learner_params(cls, options)
     learner = cls(**params)
+    dataset = load_learning_data(options, note, lambda data: _fits_in_memory(learner, data))
+    X, fit_args, supervision_info = supervision(cls, dataset, options, note)
 
     mean = np.zeros(X.shape[1])
     scale = np.ones(X.shape[1])
@@ -194,11 +195,16 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     _save(output, L, dataset.feature_names, metadata, options["force"])
 
 
-def _save(
-    output: Path, L: np.ndarray, feature_names: list[str], metadata: dict[str, Any], force: bool
-) -> None:
-    report_axioms = check_mahalanobis(L.T @ L, feature_names)
-    save_bundle(output, L, feature_names, metadata, report_axioms, force=force)
+def _fits_in_memory(learner: MahalanobisLearner, dataset: Any) -> None:
+    try:  # before anything d x d is allocated: the fit and the bundle written after it
+        require_fit_memory(learner, len(dataset.feature_names), bundle=True)
+    except MetricliError as exc:
+        raise MetricliError(f"{dataset.name}: {exc.message}") from None
+
+
+def _save(output: Path, L: np.ndarray, names: list[str], metadata: dict[str, Any], force: bool) -> None:
+    report_axioms = check_mahalanobis(L.T @ L, names)
+    save_bundle(output, L, names, metadata, report_axioms, force=force)
     if settings.json:
         emit_json({"output": str(output), "metadata": metadata, "verdict": report_axioms["verdict"]})
     else:
