@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pandas as pd
@@ -43,7 +42,7 @@ def test_transform_carries_the_id_column_first(cli, iris_bundle, iris_with_ids, 
 
 
 def test_transform_id_is_never_a_feature(cli, tmp_path, iris_with_ids):
-    frame, path = iris_with_ids
+    _, path = iris_with_ids
     bundle = tmp_path / "with-code"
     fit = cli("fit", "covariance", path, "--features", "code,sepal_length,sepal_width", "-o", bundle)
     assert fit.exit_code == 0, fit.stderr
