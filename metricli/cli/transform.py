@@ -10,6 +10,7 @@ from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -37,6 +38,7 @@ def transform(
     data: Annotated[str, typer.Argument(help="Points to transform; '-' reads stdin.", show_default=False)],
     output: OutputOption = "-",
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     output_format: OutputFormatOption = None,
     keep: Annotated[
         list[str] | None,
