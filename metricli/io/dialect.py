@@ -90,7 +90,10 @@ def separator(fmt: str, header: bytes, name: str) -> str:
     best = max(SNIFFED, key=lambda sep: counts[sep])
     if counts[best] == 0:
         return own
-    _note(name, f"{name}: read with delimiter {shown(best)} (its header has no comma); pass --delimiter to choose another")
+    _note(
+        name,
+        f"{name}: read with delimiter {shown(best)} (its header has no comma); pass --delimiter to choose another",
+    )
     return best
 
 
