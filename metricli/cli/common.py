@@ -112,6 +112,13 @@ ExcludeOption = Annotated[
         help="Columns to leave out (repeat, or comma-separate; a name that holds a comma is taken whole).",
     ),
 ]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep",
+        help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate; a name that holds a comma is taken whole).",
+    ),
+]
 IdOption = Annotated[str | None, typer.Option("--id", help="Column of unique row ids (not a feature).")]
 DropMissingOption = Annotated[
     bool,

@@ -17,6 +17,7 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
+    KeepOption,
     OutputFormatOption,
     OutputOption,
     QuietOption,
@@ -40,13 +41,7 @@ def transform(
     fmt: FormatOption = None,
     delimiter: DelimiterOption = None,
     output_format: OutputFormatOption = None,
-    keep: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--keep",
-            help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate; a name that holds a comma is taken whole).",
-        ),
-    ] = None,
+    keep: KeepOption = None,
     id_column: IdOption = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,
