@@ -120,4 +120,5 @@ def test_neighbors_in_an_index_keep_columns_and_integer_ids(cli, iris_bundle, ir
     assert run.exit_code == 0, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r["name"] for r in rows] == frame["name"].tolist()
-    assert all(type(r["query"]) is int and r["reference"] == r["query"] for r in rows)
+    assert all(type(r["query"]) is int and type(r["reference"]) is int for r in rows)
+    assert [r["query"] for r in rows] == frame["code"].tolist()
