@@ -71,6 +71,7 @@ def transform(
     engine: str | Engine = "local",
     scheduler: str | None = None,
     keep: Sequence[str] = (),
+    id_column: str | None = None,
     output: PathLike | Output | None = None,
     output_format: str | None = None,
     force: bool = False,
@@ -81,11 +82,13 @@ def transform(
     """x -> L x for every row of ``data``: the points in the space where Euclidean distance is
     the learned metric (``metricli transform``).
 
-    Returns a frame with the ``keep`` columns, then c0, c1, ...; with ``output``, writes it
-    there instead and returns the :class:`~metricli.engines.Pass` (rows read, written).
+    Returns a frame with the ``id_column`` (checked unique and never a feature), the ``keep``
+    columns, then c0, c1, ...; with ``output``, writes it there instead and returns the
+    :class:`~metricli.engines.Pass` (rows read, written).
     """
     bundle = _bundle(bundle)
-    source = source_of(data, bundle, fmt, batch_rows, keep, drop_missing=drop_missing)
+    keep = [id_column, *(c for c in keep if c != id_column)] if id_column else list(keep)
+    source = source_of(data, bundle, fmt, batch_rows, keep, id_column=id_column, drop_missing=drop_missing)
     target = _output(output, operations.transform_empty(bundle.L, list(keep)), output_format, force)
     with _opened(engine, scheduler) as runner:
         return _result(operations.transform(runner, bundle.L, source, target), target)

@@ -10,6 +10,7 @@ from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -106,6 +107,7 @@ def neighbors(
     id_column: IdOption = None,
     output: OutputOption = "-",
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     output_format: OutputFormatOption = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,

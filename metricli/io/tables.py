@@ -26,6 +26,7 @@ import numpy as np
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import note_input
+from metricli.io.dialect import separator
 from metricli.io.streams import first_line, read_all, sniff_file, text_stream
 from metricli.lazy import pd
 
@@ -42,6 +43,7 @@ _EXTENSIONS = {
     ".npy": "npy",
 }
 STDIN = "-"
+TAB = "\t"
 DEFAULT_BATCH_ROWS = 65_536
 
 #: formats people hand over that are not read, and what to do instead
@@ -257,8 +259,8 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     raw, digest = _open_source(source, fmt)
     try:
         if fmt in ("csv", "tsv"):
-            sep = "," if fmt == "csv" else "\t"
             first = raw.getvalue().split(b"\n", 1)[0] if isinstance(raw, io.BytesIO) else _header_line(raw)
+            sep = separator(fmt, first, name)
             _check_header(first, sep, name)
             frame = next(_strict_rows(read_text_table(raw, sep, name), name, first, sep))
         elif fmt == "parquet":
@@ -302,7 +304,6 @@ def iter_table(
     seen = 0
     try:
         if fmt in ("csv", "tsv"):
-            sep = "," if fmt == "csv" else "\t"
             if source == STDIN or is_pipe(source):
                 stream = sys.stdin.buffer if source == STDIN else open(source, "rb")  # noqa: SIM115
                 first, raw = text_stream(stream, fmt, name)
@@ -310,6 +311,7 @@ def iter_table(
                 sniff_file(source, fmt, name)
                 first = _header_line(source)
                 raw = source
+            sep = separator(fmt, first, name)
             _check_header(first, sep, name)
             batches: Iterator[pd.DataFrame] = _strict_rows(
                 read_text_table(raw, sep, name, chunksize=batch_rows), name, first, sep
@@ -385,7 +387,7 @@ def _no_lost_fields(name: str, sep: str) -> Iterator[None]:
             yield
         except pd.errors.ParserWarning:
             raise MetricliError(
-                f"{name}: malformed {'CSV' if sep == ',' else 'TSV'} (a row has more fields than the "
+                f"{name}: malformed {'TSV' if sep == TAB else 'CSV'} (a row has more fields than the "
                 "header has names)"
             ) from None
 
@@ -940,25 +942,37 @@ def part_files(source: str, fmt: str | None = None) -> tuple[list[str], str]:
     return sorted(files, key=_natural_key), kind
 
 
-def text_header(path: str, fmt: str) -> list[str]:
+def text_separator(path: str, fmt: str) -> str:
+    """The separator of a CSV or TSV file (:func:`~metricli.io.dialect.separator`), chosen from
+    its first line where the run's ``--delimiter`` is known: on the client, before tasks run."""
+    with reading(path):
+        return separator(fmt, _header_line(path), path)
+
+
+def text_header(path: str, fmt: str, sep: str | None = None) -> list[str]:
     """The column names of a CSV or TSV file (repeats refused), from its first line only."""
-    sep = "," if fmt == "csv" else "\t"
     with reading(path):
         first = _header_line(path)
     if not first.strip():
         raise MetricliError(f"{path}: empty file, no header and no rows")
+    sep = sep or separator(fmt, first, path)
     _check_header(first, sep, path)
     return header_names(first, sep)
 
 
 def read_text_part(
-    path: str, fmt: str, columns: Sequence[str] | None = None, nrows: int | None = None
+    path: str,
+    fmt: str,
+    columns: Sequence[str] | None = None,
+    nrows: int | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
     """One CSV or TSV file of a data set in several files (compressed too), only ``columns``,
     rows numbered from 0 in this file, so errors name the file and its row. A header-only
-    file is a part with no rows. The errors are those of :func:`read_table`."""
-    sep = "," if fmt == "csv" else "\t"
-    text_header(path, fmt)
+    file is a part with no rows. The errors are those of :func:`read_table`. A Dask worker
+    is given ``sep`` (:func:`text_separator`): the run's --delimiter is not known there."""
+    sep = sep or text_separator(path, fmt)
+    text_header(path, fmt, sep)
     try:
         with reading(path):
             frame = pd.read_csv(
@@ -980,7 +994,7 @@ def read_text_part(
     return frame
 
 
-def count_text_rows(path: str, fmt: str) -> int:
+def count_text_rows(path: str, fmt: str, sep: str | None = None) -> int:
     """The data rows of a CSV or TSV file, parsing its first column only."""
-    first = text_header(path, fmt)[:1]
-    return len(read_text_part(path, fmt, first))
+    first = text_header(path, fmt, sep)[:1]
+    return len(read_text_part(path, fmt, first, sep=sep))
