@@ -80,7 +80,7 @@ def _components(learner: object, d: int) -> int:
     return d if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= d else k
 
 
-def require_fit_memory(learner: object, n_features: int, bundle: bool = False) -> None:
+def require_fit_memory(learner: object, n_features: int, bundle: bool = False, where: str = "") -> None:
     """Refuse, before anything is allocated, a fit whose d x d (or n_components x d) arrays do
     not fit in :func:`available_bytes`: the figures, and the ways out the command has."""
     from metricli.errors import MetricliError
@@ -100,7 +100,7 @@ def require_fit_memory(learner: object, n_features: int, bundle: bool = False) -
     keep = f"at most {columns:,} columns" if columns else "fewer columns"
     ways.append(f"keep {keep} with --features or --exclude, or reduce them first (e.g. with PCA)")
     raise MetricliError(
-        f"{name}: {d:,} features need about {human_bytes(need)} to fit (a {d:,} × {d:,} float64 "
+        f"{where + ': ' if where else ''}{name}: {d:,} features need about {human_bytes(need)} to fit (a {d:,} × {d:,} float64 "
         f"matrix is {human_bytes(8.0 * d * d)}; the fit holds about {need / (8.0 * d * d):.0f} of "
         f"them at once) and {human_bytes(free)} is available; {'; or '.join(ways)}"
     )

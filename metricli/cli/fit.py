@@ -135,7 +135,9 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         return
     params = learner_params(cls, options)
     learner = cls(**params)
-    dataset = load_learning_data(options, note, lambda data: _fits_in_memory(learner, data))
+    # refused once the table is read, before anything d x d: the fit and the bundle written after it
+    fits = lambda data: require_fit_memory(learner, len(data.feature_names), bundle=True, where=data.name)  # noqa: E731
+    dataset = load_learning_data(options, note, fits)
     X, fit_args, supervision_info = supervision(cls, dataset, options, note)
 
     mean = np.zeros(X.shape[1])
@@ -194,13 +196,6 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         "fit": fit_record(learner, seconds, knn_check=None if checked is None else checked.as_dict()),
     }
     _save(output, L, dataset.feature_names, metadata, options["force"])
-
-
-def _fits_in_memory(learner: MahalanobisLearner, dataset: Any) -> None:
-    try:  # before anything d x d is allocated: the fit and the bundle written after it
-        require_fit_memory(learner, len(dataset.feature_names), bundle=True)
-    except MetricliError as exc:
-        raise MetricliError(f"{dataset.name}: {exc.message}") from None
 
 
 def _save(output: Path, L: np.ndarray, names: list[str], metadata: dict[str, Any], force: bool) -> None:
