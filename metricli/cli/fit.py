@@ -110,7 +110,10 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
         inspect.Parameter("force", kw, default=False, annotation=ForceOption),
         inspect.Parameter("no_knn_check", kw, default=False, annotation=knn_check.Option),
         *(weak_parameters(cls) if cls.supervision == "weakly-supervised" else []),
-        *(
+        inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
+        inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
+        *learner_parameters(cls),
+        *(  # last: their panel comes below the everyday options
             [
                 inspect.Parameter("engine", kw, default="local", annotation=EngineOption),
                 inspect.Parameter("scheduler", kw, default=None, annotation=SchedulerOption),
@@ -118,9 +121,6 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
             if cls.distributed_fit is not None
             else []
         ),
-        inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
-        inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
-        *learner_parameters(cls),
     ]
 
 
