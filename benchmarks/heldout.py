@@ -207,7 +207,35 @@ def summary(paths: list[Path]) -> str:
             f"| {learner} | {len(ours_t)} | {mean(deltas)} | {worst(deltas)} | {mean(base)} | {worst(base)} "
             f"| {median(ours_t)} | {median(peer_t)} | {median(ratios, 'x')} |"
         )
+    lines.extend(_within_metricli(records))
     return "\n".join(lines)
+
+
+#: issue 21's own comparisons inside metricli: learner -> the metricli learner it must match
+#: (SELF given every label against LFDA on the same labels; metric-learn's LFDA is the peer above)
+WITHIN = {"self-all": "lfda"}
+
+
+def _within_metricli(records: list[dict]) -> list[str]:
+    """Lines ``self-all vs metricli lfda: mean ..., worst ...`` for the pairs of :data:`WITHIN` present."""
+    ours = {
+        (r["learner"], r["dataset"]): r["score"] for r in records if r["side"] == "metricli" and "score" in r
+    }
+    lines = []
+    for learner, other in WITHIN.items():
+        deltas = sorted(
+            (100 * (score - ours[(other, dataset)]), dataset)
+            for (name, dataset), score in ours.items()
+            if name == learner and (other, dataset) in ours
+        )
+        if deltas:
+            mean = round(sum(v for v, _ in deltas) / len(deltas), 1) + 0.0
+            lines.append(
+                f"\n{learner} against metricli's {other} on the same folds and labels ({len(deltas)} sets): "
+                f"mean {mean:+.1f}, worst {round(deltas[0][0], 1) + 0.0:+.1f} ({deltas[0][1]}), "
+                f"best {round(deltas[-1][0], 1) + 0.0:+.1f} ({deltas[-1][1]})"
+            )
+    return lines
 
 
 # -- one learner's settings side by side, metricli only, on the harness's folds and constraints -------

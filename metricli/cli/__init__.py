@@ -193,7 +193,8 @@ app = typer.Typer(
     name="metricli",
     help="Learn a Mahalanobis distance from your files, and prove what kind of distance you hold.",
     epilog="Environment: METRICLI_BLAS_THREADS, BLAS threads while fitting (default 1); "
-    "METRICLI_KNN_CHECK=0 skips the held-out kNN check 'fit' runs on labelled data.",
+    "METRICLI_KNN_CHECK=0 skips the held-out kNN check 'fit' runs on labelled data "
+    "(as fit --no-knn-check does).",
     no_args_is_help=True,
     add_completion=True,
     suggest_commands=False,

@@ -12,6 +12,7 @@ from metricli.cli import render
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     FormatOption,
     IdOption,
@@ -102,6 +103,7 @@ def calibrate(
     seed: SeedOption = 0,
     id_column: IdOption = None,
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,
     force: Annotated[

@@ -14,6 +14,7 @@ from metricli.cli import render, render_axioms
 from metricli.cli.common import (
     DASK_EXTRA,
     PARTITIONED,
+    DelimiterOption,
     ForceOption,
     JsonOption,
     QuietOption,
@@ -94,6 +95,7 @@ def check(
             rich_help_panel=PANEL_INPUT,
         ),
     ] = None,
+    delimiter: DelimiterOption = None,
     rtol: Annotated[
         float,
         typer.Option(

@@ -77,6 +77,27 @@ FormatOption = Annotated[
         help="Input format: csv, tsv, parquet or npy (default: by extension; stdin: csv).",
     ),
 ]
+
+
+def _use_delimiter(value: str | None) -> None:
+    from metricli.io.dialect import use_delimiter
+
+    use_delimiter(value, note)
+
+
+#: Given once here for every command that reads tables; its callback sets the run's separator
+#: (:mod:`metricli.io.dialect`), so no command passes it on.
+DelimiterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--delimiter",
+        help="Field separator of CSV input: one character, '\\t' for a tab (default: ',' for .csv, tab for "
+        ".tsv; a .csv whose header has no comma is read with the ';', tab or '|' it holds, with a note).",
+        callback=_use_delimiter,
+        expose_value=False,
+        show_default=False,
+    ),
+]
 FeaturesOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -89,6 +110,13 @@ ExcludeOption = Annotated[
     typer.Option(
         "--exclude",
         help="Columns to leave out (repeat, or comma-separate; a name that holds a comma is taken whole).",
+    ),
+]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep",
+        help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate; a name that holds a comma is taken whole).",
     ),
 ]
 IdOption = Annotated[str | None, typer.Option("--id", help="Column of unique row ids (not a feature).")]

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from metricli.cli.common import (
+    DelimiterOption,
     DropMissingOption,
     ExcludeOption,
     FeaturesOption,
@@ -117,6 +118,7 @@ def compare(
     exclude: ExcludeOption = None,
     id_column: IdOption = None,
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     drop_missing: DropMissingOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,

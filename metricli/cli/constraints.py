@@ -14,6 +14,7 @@ import typer
 
 from metricli import constraints as weak
 from metricli.cli.common import (
+    DelimiterOption,
     DropMissingOption,
     ExcludeOption,
     FeaturesOption,
@@ -113,6 +114,7 @@ def constraints(
     features: FeaturesOption = None,
     exclude: ExcludeOption = None,
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     drop_missing: DropMissingOption = False,
     force: ForceOption = False,
     json_output: JsonOption = False,

@@ -11,6 +11,7 @@ from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -73,6 +74,7 @@ def distance(
     id_column: IdOption = None,
     output: OutputOption = "-",
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     output_format: OutputFormatOption = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,

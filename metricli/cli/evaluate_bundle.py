@@ -15,6 +15,7 @@ from metricli.cli import render
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     EngineOption,
     ForceOption,
@@ -130,6 +131,7 @@ def evaluate_bundle(
     ] = None,
     output_format: OutputFormatOption = None,
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,
     force: ForceOption = False,

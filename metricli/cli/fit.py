@@ -107,6 +107,7 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
         output,
         *selection,
         inspect.Parameter("force", kw, default=False, annotation=ForceOption),
+        inspect.Parameter("no_knn_check", kw, default=False, annotation=knn_check.Option),
         *(weak_parameters(cls) if cls.supervision == "weakly-supervised" else []),
         *(
             [

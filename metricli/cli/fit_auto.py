@@ -14,6 +14,7 @@ import typer
 
 from metricli.axioms import check_mahalanobis
 from metricli.cli.common import (
+    DelimiterOption,
     DropMissingOption,
     ExcludeOption,
     FeaturesOption,
@@ -64,6 +65,7 @@ def fit_auto(
     exclude: ExcludeOption = None,
     id_column: IdOption = None,
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     drop_missing: DropMissingOption = False,
     force: ForceOption = False,
     json_output: JsonOption = False,

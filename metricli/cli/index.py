@@ -10,6 +10,7 @@ from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     ForceOption,
     FormatOption,
@@ -42,6 +43,7 @@ def index(
         str, typer.Option("--output", "-o", help="The index folder to write.", show_default=False)
     ] = "-",
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     id_column: IdOption = None,
     links: Annotated[
         int,

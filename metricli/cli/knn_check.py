@@ -3,7 +3,8 @@
 A few refits of the same learner, with the same options, on stratified splits of (at
 most a sample of) the labelled rows (:func:`metricli.evaluation.knn_check`); a note
 when the learned metric scores more than 3 points below Euclidean distance on the same
-features. Environment variable ``METRICLI_KNN_CHECK=0`` turns it off.
+features. ``--no-knn-check`` (or the environment variable ``METRICLI_KNN_CHECK=0``) turns it
+off.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import typer
 
 from metricli.errors import MetricliError
 from metricli.evaluation import KnnCheck, knn_check
@@ -23,6 +25,15 @@ from metricli.supervision import supervision
 
 ENVIRONMENT = "METRICLI_KNN_CHECK"
 
+Option = Annotated[
+    bool,
+    typer.Option(
+        "--no-knn-check",
+        help="Skip the check after fitting on labelled data (refits on held-out splits, a few "
+        "seconds at most) that notes a metric scoring below Euclidean kNN.",
+    ),
+]
+
 
 def applies(cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, Any]) -> bool:
     """Labels to score with, and supervision a subset of rows can be given again.
@@ -30,7 +41,9 @@ def applies(cls: type[MahalanobisLearner], dataset: Dataset, options: dict[str, 
     Constraints read from a file name rows of the whole file, so a learner given them is
     not refitted; constraints drawn from the labels are drawn again from each split's.
     """
-    if os.environ.get(ENVIRONMENT, "1").strip() == "0" or dataset.labels is None:
+    if options.get("no_knn_check") or os.environ.get(ENVIRONMENT, "1").strip() == "0":
+        return False
+    if dataset.labels is None:
         return False
     if cls.supervision == "weakly-supervised":
         return not any(options.get(kind) for kind in cls.constraint_kinds)
@@ -74,5 +87,5 @@ def message(check: KnnCheck) -> str:
         f"the learned metric scored {check.learned:.3f} in {check.k}-NN accuracy on held-out rows against "
         f"{check.euclidean:.3f} for Euclidean distance on the same features ({check.n_splits} refits on "
         f"splits of {check.n_rows} labelled rows); it may not suit this data. "
-        f"{ENVIRONMENT}=0 skips this check"
+        f"--no-knn-check (or {ENVIRONMENT}=0) skips this check"
     )

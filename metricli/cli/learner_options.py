@@ -18,6 +18,7 @@ import numpy as np
 import typer
 
 from metricli.cli.common import (
+    DelimiterOption,
     DropMissingOption,
     ExcludeOption,
     FeaturesOption,
@@ -89,6 +90,7 @@ def data_parameters(
         inspect.Parameter("features", _KW, default=None, annotation=FeaturesOption),
         inspect.Parameter("exclude", _KW, default=None, annotation=ExcludeOption),
         inspect.Parameter("fmt", _KW, default=None, annotation=FormatOption),
+        inspect.Parameter("delimiter", _KW, default=None, annotation=DelimiterOption),
         inspect.Parameter("drop_missing", _KW, default=False, annotation=DropMissingOption),
         inspect.Parameter(
             "standardize",

@@ -9,6 +9,7 @@ import typer
 
 from metricli.cli.common import (
     BundleArgument,
+    DelimiterOption,
     ForceOption,
     FormatOption,
     IdOption,
@@ -42,6 +43,7 @@ def report(
     target: Annotated[str | None, typer.Option("--target", help="Column of regression targets.")] = None,
     id_column: IdOption = None,
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     cv: Annotated[
         int,
         typer.Option(

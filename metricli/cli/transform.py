@@ -10,11 +10,14 @@ from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     EngineOption,
     ForceOption,
     FormatOption,
+    IdOption,
     JsonOption,
+    KeepOption,
     OutputFormatOption,
     OutputOption,
     QuietOption,
@@ -36,14 +39,10 @@ def transform(
     data: Annotated[str, typer.Argument(help="Points to transform; '-' reads stdin.", show_default=False)],
     output: OutputOption = "-",
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     output_format: OutputFormatOption = None,
-    keep: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--keep",
-            help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate; a name that holds a comma is taken whole).",
-        ),
-    ] = None,
+    keep: KeepOption = None,
+    id_column: IdOption = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,
     force: ForceOption = False,
@@ -55,7 +54,7 @@ def transform(
     """Map each row x of DATA to L x, the space where Euclidean distance is the learned metric.
 
     Columns are matched to the bundle's features by name; other columns are
-    ignored unless kept with --keep. Output columns are c0, c1, ... DATA is
+    ignored unless kept with --keep; the --id column comes first in the output. Output columns are c0, c1, ... DATA is
     read in batches of --batch-rows and written as it goes, so memory does not
     grow with its size. With --engine dask, DATA is partitioned (Parquet, or CSV/TSV files,
     compressed too: a file, a folder of files in natural name order, or a glob) and OUTPUT a folder with one Parquet file per partition, rows in the same order.
@@ -72,6 +71,7 @@ def transform(
             data,
             engine=runner,
             keep=kept,
+            id_column=id_column,
             output=output,
             output_format=output_format_of(output, output_format),
             force=force,

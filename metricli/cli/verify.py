@@ -11,6 +11,7 @@ import typer
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
+    DelimiterOption,
     DropMissingOption,
     ForceOption,
     FormatOption,
@@ -65,6 +66,7 @@ def verify(
     output: OutputOption = "-",
     output_format: OutputFormatOption = None,
     fmt: FormatOption = None,
+    delimiter: DelimiterOption = None,
     batch_rows: BatchRowsOption = DEFAULT_BATCH_ROWS,
     drop_missing: DropMissingOption = False,
     force: ForceOption = False,

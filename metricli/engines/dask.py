@@ -46,7 +46,14 @@ from metricli.engines.base import (
 )
 from metricli.errors import MetricliError
 from metricli.io.atomic import PARTS, atomic_path
-from metricli.io.tables import Dataset, count_text_rows, part_files, read_text_part, text_header
+from metricli.io.tables import (
+    Dataset,
+    count_text_rows,
+    part_files,
+    read_text_part,
+    text_header,
+    text_separator,
+)
 from metricli.io.writers import TableWriter
 
 INSTALL = "pip install 'metricli[dask]'"
@@ -124,17 +131,20 @@ class DaskEngine(Engine):
         import dask
 
         files, fmt = text
-        header = text_header(files[0], fmt)
-        for file in files:  # on the client, one line per file, before any task runs
-            names = text_header(file, fmt)
+        # on the client, one line per file, before any task runs: the workers are handed each
+        # file's separator (--delimiter, or sniffed), which they could not know
+        seps = {file: text_separator(file, fmt) for file in files}
+        header = text_header(files[0], fmt, seps[files[0]])
+        for file in files:
+            names = text_header(file, fmt, seps[file])
             require_listed(names, source.features, file, source.features_why or "a feature")
             require_listed(names, source.supervision_columns(), file, "from --label, --target or --id")
         wanted = list(dict.fromkeys([*columns, *_existing(source.keep, header)]))
-        lengths = dask.compute(*[dask.delayed(count_text_rows)(file, fmt) for file in files])
+        lengths = dask.compute(*[dask.delayed(count_text_rows)(file, fmt, seps[file]) for file in files])
         starts = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))])
         if starts[-1] == 0:
             raise MetricliError(f"{source.name}: header only, no data rows")
-        parts = [dask.delayed(read_text_part)(file, fmt, wanted) for file in files]
+        parts = [dask.delayed(read_text_part)(file, fmt, wanted, sep=seps[file]) for file in files]
         return parts, starts, fmt, list(files)
 
     def _columns(self, source: Source) -> list[str]:
@@ -166,9 +176,12 @@ class DaskEngine(Engine):
             import dask
 
             files, kind = text
-            header = text_header(files[0], kind)
+            seps = {file: text_separator(file, kind) for file in files}
+            header = text_header(files[0], kind, seps[files[0]])
             wanted = [c for c in dict.fromkeys(columns) if c in header]
-            frames = dask.compute(*[dask.delayed(read_text_part)(file, kind, wanted) for file in files])
+            frames = dask.compute(
+                *[dask.delayed(read_text_part)(file, kind, wanted, sep=seps[file]) for file in files]
+            )
             whole = pd.concat(frames, ignore_index=True)
             if len(whole) == 0:
                 raise MetricliError(f"{display(path)}: header only, no data rows")

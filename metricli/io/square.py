@@ -27,6 +27,7 @@ import numpy as np
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import FILE, atomic_path
+from metricli.io.dialect import separator
 from metricli.io.streams import read_all, sniff_file
 from metricli.io.tables import (
     STDIN,
@@ -151,8 +152,12 @@ def _numeric_frame(
 
 
 def _read_text(source: str, name: str, fmt: str) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
-    sep = "," if fmt == "csv" else "\t"
     raw: bytes | Path = _read_or_path(source, fmt, name)
+    try:
+        first = next((line for line in _lines(raw) if line.strip()), "")
+    except UnicodeDecodeError:  # _layout names the file
+        first = ""
+    sep = separator(fmt, first.encode("utf-8"), name)
     header, row_ids_present, n_rows, n_columns = _layout(raw, name, sep)
     _require_square(name, n_rows, n_columns)
     column_ids = None

@@ -26,6 +26,7 @@ import numpy as np
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import note_input
+from metricli.io.dialect import separator
 from metricli.io.streams import first_line, read_all, sniff_file, text_stream
 from metricli.lazy import pd
 
@@ -42,6 +43,7 @@ _EXTENSIONS = {
     ".npy": "npy",
 }
 STDIN = "-"
+TAB = "\t"
 DEFAULT_BATCH_ROWS = 65_536
 
 #: formats people hand over that are not read, and what to do instead
@@ -257,8 +259,8 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     raw, digest = _open_source(source, fmt)
     try:
         if fmt in ("csv", "tsv"):
-            sep = "," if fmt == "csv" else "\t"
             first = raw.getvalue().split(b"\n", 1)[0] if isinstance(raw, io.BytesIO) else _header_line(raw)
+            sep = separator(fmt, first, name)
             _check_header(first, sep, name)
             frame = next(_strict_rows(read_text_table(raw, sep, name), name, first, sep))
         elif fmt == "parquet":
@@ -302,7 +304,6 @@ def iter_table(
     seen = 0
     try:
         if fmt in ("csv", "tsv"):
-            sep = "," if fmt == "csv" else "\t"
             if source == STDIN or is_pipe(source):
                 stream = sys.stdin.buffer if source == STDIN else open(source, "rb")  # noqa: SIM115
                 first, raw = text_stream(stream, fmt, name)
@@ -310,6 +311,7 @@ def iter_table(
                 sniff_file(source, fmt, name)
                 first = _header_line(source)
                 raw = source
+            sep = separator(fmt, first, name)
             _check_header(first, sep, name)
             batches: Iterator[pd.DataFrame] = _strict_rows(
                 read_text_table(raw, sep, name, chunksize=batch_rows), name, first, sep
@@ -385,7 +387,7 @@ def _no_lost_fields(name: str, sep: str) -> Iterator[None]:
             yield
         except pd.errors.ParserWarning:
             raise MetricliError(
-                f"{name}: malformed {'CSV' if sep == ',' else 'TSV'} (a row has more fields than the "
+                f"{name}: malformed {'TSV' if sep == TAB else 'CSV'} (a row has more fields than the "
                 "header has names)"
             ) from None
 
@@ -491,6 +493,8 @@ class Dataset:
     target: np.ndarray | None = None
     target_column: str | None = None
     ids: np.ndarray | None = None
+    #: the ids as output names them: integers stay integers (``ids`` is their text, for matching)
+    id_values: np.ndarray | None = None
     id_column: str | None = None
     sha256: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -598,6 +602,14 @@ def row_index_column(column: str, series: pd.Series, first: bool = False) -> boo
     lowered = str(column).strip().lower()
     named = bool(_INDEX_NAMES.fullmatch(lowered)) or (first and lowered == "x")
     return named and len(np.unique(values)) == n
+
+
+def kept_columns(frame: pd.DataFrame, keep: Sequence[str], name: str) -> list[str]:
+    """The columns ``--keep`` names (repeat or comma-separate), each required to be in ``frame``."""
+    names = column_names(keep, frame.columns)
+    for column in names:
+        _require_column(frame, column, name, "--keep")
+    return names
 
 
 def column_names(values: Sequence[str] | None, columns: Sequence[str]) -> list[str]:
@@ -761,7 +773,7 @@ def select_columns(
         )
         labels = values[keep]
 
-    ids = None
+    ids = id_values = None
     if id_column is not None:
         id_series = frame[id_column]
         if id_series.isna().any():
@@ -775,6 +787,9 @@ def select_columns(
                 f"{frame.index[first]}; ids must be unique"
             )
         ids = id_series.astype(str).to_numpy(dtype=object)[keep]
+        id_values = (
+            id_series.to_numpy(dtype=np.int64)[keep] if pd.api.types.is_integer_dtype(id_series) else ids
+        )
 
     if learning:
         notes.extend(degenerate_columns(X[keep], list(chosen), name))
@@ -788,6 +803,7 @@ def select_columns(
         target=None if target_values is None else target_values[keep],
         target_column=target,
         ids=ids,
+        id_values=id_values,
         id_column=id_column,
         sha256=sha256,
         notes=notes,
@@ -883,11 +899,9 @@ def iter_points(
     kind = detect_format(source, fmt)
     for i, batch in enumerate(iter_table(source, fmt, batch_rows)):
         if i == 0:
-            keep = column_names(keep, batch.columns)
             for column in features:
                 _require_column(batch, column, name, "--features", features_why)
-            for column in keep:
-                _require_column(batch, column, name, "--keep")
+            keep = kept_columns(batch, keep, name)
         points = select_columns(
             batch,
             name,
@@ -940,25 +954,37 @@ def part_files(source: str, fmt: str | None = None) -> tuple[list[str], str]:
     return sorted(files, key=_natural_key), kind
 
 
-def text_header(path: str, fmt: str) -> list[str]:
+def text_separator(path: str, fmt: str) -> str:
+    """The separator of a CSV or TSV file (:func:`~metricli.io.dialect.separator`), chosen from
+    its first line where the run's ``--delimiter`` is known: on the client, before tasks run."""
+    with reading(path):
+        return separator(fmt, _header_line(path), path)
+
+
+def text_header(path: str, fmt: str, sep: str | None = None) -> list[str]:
     """The column names of a CSV or TSV file (repeats refused), from its first line only."""
-    sep = "," if fmt == "csv" else "\t"
     with reading(path):
         first = _header_line(path)
     if not first.strip():
         raise MetricliError(f"{path}: empty file, no header and no rows")
+    sep = sep or separator(fmt, first, path)
     _check_header(first, sep, path)
     return header_names(first, sep)
 
 
 def read_text_part(
-    path: str, fmt: str, columns: Sequence[str] | None = None, nrows: int | None = None
+    path: str,
+    fmt: str,
+    columns: Sequence[str] | None = None,
+    nrows: int | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
     """One CSV or TSV file of a data set in several files (compressed too), only ``columns``,
     rows numbered from 0 in this file, so errors name the file and its row. A header-only
-    file is a part with no rows. The errors are those of :func:`read_table`."""
-    sep = "," if fmt == "csv" else "\t"
-    text_header(path, fmt)
+    file is a part with no rows. The errors are those of :func:`read_table`. A Dask worker
+    is given ``sep`` (:func:`text_separator`): the run's --delimiter is not known there."""
+    sep = sep or text_separator(path, fmt)
+    text_header(path, fmt, sep)
     try:
         with reading(path):
             frame = pd.read_csv(
@@ -980,7 +1006,7 @@ def read_text_part(
     return frame
 
 
-def count_text_rows(path: str, fmt: str) -> int:
+def count_text_rows(path: str, fmt: str, sep: str | None = None) -> int:
     """The data rows of a CSV or TSV file, parsing its first column only."""
-    first = text_header(path, fmt)[:1]
-    return len(read_text_part(path, fmt, first))
+    first = text_header(path, fmt, sep)[:1]
+    return len(read_text_part(path, fmt, first, sep=sep))

@@ -120,3 +120,24 @@ def test_the_library_functions_give_the_same_numbers_on_both_engines(
     np.testing.assert_allclose(
         remote[values].to_numpy(float), local[values].to_numpy(float), rtol=1e-10, atol=1e-10
     )
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["sniffed", "given"])
+def test_csv_files_separated_by_semicolons_read_as_locally(cli, on_cluster, bundle, copies, tmp_path, given):
+    # the workers are handed each file's separator: --delimiter is known only to the client
+    _, _, frame = copies
+    folder = tmp_path / "semi"
+    folder.mkdir()
+    for name, (a, b) in zip(["part-1", "part-2"], [(0, 200), (200, len(frame))], strict=True):
+        frame.iloc[a:b].to_csv(folder / f"{name}.csv", sep=";", index=False)
+    whole = tmp_path / "whole.csv"
+    frame.to_csv(whole, index=False)
+    out, local = tmp_path / "out", tmp_path / "local.csv"
+    options = ["--delimiter", ";"] if given else []
+    run = cli("transform", bundle, folder, "-o", out, "--keep", "rid", *options, *on_cluster)
+    assert run.exit_code == 0, run.stderr
+    assert ("read with delimiter ';'" in run.stderr) is not given
+    assert cli("transform", bundle, whole, "-o", local, "--keep", "rid").exit_code == 0
+    got, expected = read_folder(out), pd.read_csv(local)
+    assert got["rid"].tolist() == expected["rid"].tolist()
+    np.testing.assert_allclose(got.drop(columns="rid"), expected.drop(columns="rid"), rtol=1e-12)
