@@ -157,12 +157,16 @@ PARTITIONED = (
     "Parquet, or CSV/TSV files, compressed too: a file, a folder of files in natural name order, or a glob"
 )
 
+#: the --help panel of the Dask options, shown below the everyday ones
+DASK_PANEL = "Dask (partitioned data on a cluster)"
+
 EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
         help=f"local: this process, streaming batches. dask: partitioned data ({PARTITIONED}) on a Dask cluster "
         f"(needs the extra: {DASK_EXTRA}).",
+        rich_help_panel=DASK_PANEL,
     ),
 ]
 SchedulerOption = Annotated[
@@ -171,6 +175,7 @@ SchedulerOption = Annotated[
         "--scheduler",
         help="With --engine dask: the scheduler address, e.g. tcp://10.0.0.5:8786 "
         "(default: a local cluster, one worker process per core).",
+        rich_help_panel=DASK_PANEL,
     ),
 ]
 

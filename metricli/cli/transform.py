@@ -53,11 +53,14 @@ def transform(
 ) -> None:
     """Map each row x of DATA to L x, the space where Euclidean distance is the learned metric.
 
-    Columns are matched to the bundle's features by name; other columns are
-    ignored unless kept with --keep; the --id column comes first in the output. Output columns are c0, c1, ... DATA is
-    read in batches of --batch-rows and written as it goes, so memory does not
-    grow with its size. With --engine dask, DATA is partitioned (Parquet, or CSV/TSV files,
-    compressed too: a file, a folder of files in natural name order, or a glob) and OUTPUT a folder with one Parquet file per partition, rows in the same order.
+    Columns are matched to the bundle's features by name; other columns are ignored unless
+    kept with --keep; the --id column comes first in the output. Output columns are c0, c1,
+    ... DATA is read in batches of --batch-rows and written as it goes, so memory does not
+    grow with its size.
+
+    With --engine dask, DATA is partitioned (Parquet, or CSV/TSV files, compressed too: a
+    file, a folder of files in natural name order, or a glob) and OUTPUT a folder with one
+    Parquet file per partition, rows in the same order.
     """
     configure(json_output, quiet)
     runner = open_engine(engine, scheduler, output)
