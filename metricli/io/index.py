@@ -35,14 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from metricli.errors import MetricliError
+from metricli.errors import MetricliError, install_extra
 from metricli.io.atomic import INDEX, atomic_path, note_input
 from metricli.io.tables import sha256_file
 
 FORMAT = "metricli-index"
 FORMAT_VERSION = 1
 GRAPH_FILE, ROWS_FILE, IDS_FILE, META_FILE = "vectors.faiss", "rows.npy", "ids.parquet", "index.json"
-INSTALL = "pip install 'metricli[index]'"
+INSTALL = install_extra("index")
 
 #: HNSW parameters: links per node, candidate-list size while building, and while searching.
 #: Chosen by benchmarks/retrieval.py (recall@10 against the exact scan at 5M rows, d = 32).
