@@ -229,6 +229,56 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+_NUMBER = (int, float, type(None))
+_TEXT = (str, type(None))
+#: what ``fit`` writes in metadata.json, by type; checked on load, because the checksums carry
+#: no key: a resealed metadata.json must still be what the commands that read it expect.
+#: A dict spec lists required keys; [spec] is a list of such items; a tuple of types, any of them.
+METADATA_SCHEMA: dict[str, Any] = {
+    "algorithm": str,
+    "supervision": _TEXT,
+    "params": dict,
+    "seed": (int, type(None)),
+    "preprocessing": (dict, type(None)),
+    "input": (dict, type(None)),
+    "fit": (dict, type(None)),
+    "n_features": int,
+    "n_components": int,
+    "created": _TEXT,
+    "versions": (dict, type(None)),
+    "selection": (
+        type(None),
+        {
+            "figure": str,
+            "cv": int,
+            "verdict": str,
+            "leaderboard": [{"name": str, "mean": (int, float)}],
+            "skipped": [{"name": str}],
+        },
+    ),
+}
+
+
+def _conforms(value: Any, spec: Any) -> bool:
+    if isinstance(spec, dict):
+        return isinstance(value, dict) and all(k in value and _conforms(value[k], v) for k, v in spec.items())
+    if isinstance(spec, list):
+        return isinstance(value, list) and all(_conforms(item, spec[0]) for item in value)
+    if isinstance(spec, tuple) and any(isinstance(s, dict | list) for s in spec):
+        return any(_conforms(value, s) for s in spec)
+    if spec in (int, (int, type(None))) and isinstance(value, bool):
+        return False
+    return isinstance(value, spec)
+
+
+def _check_schema(metadata: dict[str, Any], where: str) -> None:
+    for key, spec in METADATA_SCHEMA.items():
+        if key in metadata and not _conforms(metadata[key], spec):
+            raise MetricliError(
+                f"{where}: corrupt bundle, metadata.json's '{key}' is not what fit writes there"
+            )
+
+
 def _regular_file(path: Path, where: str, missing: str = "is missing") -> None:
     """Refuse, by name, a bundle member that is not a regular file: a symbolic link, a named
     pipe (which would block the read), a device, a socket or a folder; or one not there."""
@@ -331,6 +381,7 @@ def load_bundle(path: str | Path) -> Bundle:
             )
     M = _read_npy(root / "M.npy", where)
     L = _read_npy(root / "L.npy", where)
+    _check_schema(metadata, where)
     names = metadata.get("feature_names")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise MetricliError(f"{where}: corrupt bundle, metadata.json has no list of feature names")

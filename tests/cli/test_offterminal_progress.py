@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 IRIS = Path(__file__).resolve().parents[2] / "sample_data" / "iris.csv"
+WINE = Path(__file__).resolve().parents[2] / "sample_data" / "wine.csv"
 LINE = re.compile(r"^metricli: (.+) \((\d+) s\)$")
 DONE = re.compile(r"^metricli: (.+) \(done in (\d+) s\)$")
 
@@ -24,9 +25,10 @@ def _progress(stderr: str) -> list[str]:
 
 
 def test_a_fit_off_a_terminal_writes_progress_lines_and_an_end_line(cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("METRICLI_PROGRESS_SECONDS", "0.05")
+    # a short interval: warm, this fit can take a tenth of a second
+    monkeypatch.setenv("METRICLI_PROGRESS_SECONDS", "0.002")
     monkeypatch.setenv("METRICLI_KNN_CHECK", "0")
-    run = cli("fit", "lmnn", IRIS, "--label", "species", "--max-iter", "40", "-o", tmp_path / "b")
+    run = cli("fit", "lmnn", WINE, "--label", "cultivar", "--max-iter", "60", "-o", tmp_path / "b")
     assert run.exit_code == 0, run.stderr
     lines = _progress(run.stderr)
     assert len(lines) >= 3, run.stderr
