@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from metricli.engines import Engine, Output, Pass, Source, is_partitioned, make_engine, operations
-from metricli.engines.operations import NEIGHBOUR_COLUMNS, DistanceLayout, References, Search, Space
+from metricli.engines.operations import DistanceLayout, References, Search, Space, neighbour_columns
 from metricli.errors import MetricliError
 from metricli.io.bundle import Bundle, load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS, STDIN, display_name, table_rows
@@ -166,6 +166,7 @@ def neighbors(
     scheduler: str | None = None,
     stream: str = "auto",
     id_column: str | None = None,
+    keep: Sequence[str] = (),
     output: PathLike | Output | None = None,
     output_format: str | None = None,
     force: bool = False,
@@ -179,6 +180,8 @@ def neighbors(
     earlier reference row. ``exclude_self``: a row is not its own neighbour (``query`` must
     be ``reference``). ``stream``: the side read in pieces (``reference``, ``query`` or
     ``auto``). With ``output`` and ``stream="query"`` the table is written as it goes.
+    ``keep``: columns of the query rows carried along, first, as :func:`transform` does.
+    Row names are ids with ``id_column`` (integers stay integers), else row numbers.
     """
     if k is None and radius is None:
         raise MetricliError("give -k K (the k nearest) or --radius R (all within distance R), or both")
@@ -188,9 +191,9 @@ def neighbors(
     bundle = _bundle(bundle)
     search = Search(k, radius, exclude_self)
     selection = {"id_column": id_column, "drop_missing": drop_missing}
-    queries = source_of(query, bundle, fmt, batch_rows, **selection)
+    queries = source_of(query, bundle, fmt, batch_rows, keep, **selection)
     references = source_of(reference, bundle, fmt, batch_rows, **selection)
-    empty = pd.DataFrame(columns=NEIGHBOUR_COLUMNS)
+    empty = pd.DataFrame(columns=neighbour_columns(keep))
     with _opened(engine, scheduler) as runner:
         side = streamed_side(runner.name, stream, reference, query, fmt, len(bundle.feature_names))
         if side == "query":
@@ -276,6 +279,7 @@ def neighbors_in_index(
     exclude_self: bool = False,
     ef: int | None = None,
     id_column: str | None = None,
+    keep: Sequence[str] = (),
     output: PathLike | Output | None = None,
     output_format: str | None = None,
     force: bool = False,
@@ -299,8 +303,8 @@ def neighbors_in_index(
     if exclude_self and (query == STDIN or built_from is None or built_from != sha256_file(query)):
         raise MetricliError("--exclude-self needs --query to be the file the index was built from")
     keys = found.keys(id_column)
-    queries = source_of(query, bundle, fmt, batch_rows, id_column=id_column, drop_missing=drop_missing)
-    target = _output(output, pd.DataFrame(columns=NEIGHBOUR_COLUMNS), output_format, force)
+    queries = source_of(query, bundle, fmt, batch_rows, keep, id_column=id_column, drop_missing=drop_missing)
+    target = _output(output, pd.DataFrame(columns=neighbour_columns(keep)), output_format, force)
     with LocalEngine() as runner:
         done = operations.neighbors_from_index(
             runner, bundle.L, found, keys, queries, Search(k, None, exclude_self), ef, target

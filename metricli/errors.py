@@ -17,5 +17,10 @@ class MetricliError(Exception):
         self.message = message
 
 
+def install_extra(extra: str) -> str:
+    """How to install an optional extra, from the package index and from a checkout."""
+    return f"pip install 'metricli[{extra}]' (from a checkout of metricli: pip install '.[{extra}]')"
+
+
 class ConvergenceWarning(UserWarning):
     """A solver stopped at its iteration limit before meeting its tolerance."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 
 #: tests (and cautious users) can pretend the machine has this many bytes free
 ENV_LIMIT = "METRICLI_MEMORY_LIMIT"
@@ -54,3 +55,66 @@ def human_bytes(n: float) -> str:
             return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} PiB"  # pragma: no cover
+
+
+#: what writing a bundle holds at its peak besides the learner (its M, the eigen-decomposition
+#: behind the axioms check, M.csv's rows), in d x d and n_components x d float64 arrays; measured
+#: with tracemalloc by benchmarks/fit_memory.py
+BUNDLE_ARRAYS = (5.0, 2.0)
+
+
+def fit_bytes(learner: object, n_features: int, bundle: bool = False, n_components: int | None = None) -> int:
+    """The bytes a fit of ``learner`` on ``n_features`` columns holds at its peak (and, with
+    ``bundle``, writing its bundle after), from the learner's ``peak_arrays``."""
+    squares, per_component = type(learner).peak_arrays  # type: ignore[attr-defined]
+    d = int(n_features)
+    k = _components(learner, d) if n_components is None else min(int(n_components), d)
+    need = 8.0 * d * (squares * d + per_component * k)
+    if bundle:
+        need = max(need, 8.0 * d * (BUNDLE_ARRAYS[0] * d + BUNDLE_ARRAYS[1] * k))
+    return int(need)
+
+
+def _components(learner: object, d: int) -> int:
+    k = getattr(learner, "n_components", None)
+    return d if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= d else k
+
+
+def require_fit_memory(learner: object, n_features: int, bundle: bool = False, where: str = "") -> None:
+    """Refuse, before anything is allocated, a fit whose d x d (or n_components x d) arrays do
+    not fit in :func:`available_bytes`: the figures, and the ways out the command has."""
+    from metricli.errors import MetricliError
+
+    d = int(n_features)
+    need, free = fit_bytes(learner, d, bundle), available_bytes()
+    if need <= free:
+        return
+    name = getattr(learner, "name", type(learner).__name__)
+    ways = []
+    k = _components(learner, d)
+    if hasattr(learner, "n_components") and type(learner).peak_arrays[1] > 0:  # type: ignore[attr-defined]
+        fits = _largest(lambda c: fit_bytes(learner, d, bundle, n_components=c) <= free, k)
+        if fits:
+            ways.append(f"lower --n-components to {fits:,} or fewer")
+    columns = _largest(lambda c: fit_bytes(learner, c, bundle, n_components=min(k, c)) <= free, d)
+    keep = f"at most {columns:,} columns" if columns else "fewer columns"
+    ways.append(f"keep {keep} with --features or --exclude, or reduce them first (e.g. with PCA)")
+    raise MetricliError(
+        f"{where + ': ' if where else ''}{name}: {d:,} features need about {human_bytes(need)} to fit (a {d:,} × {d:,} float64 "
+        f"matrix is {human_bytes(8.0 * d * d)}; the fit holds about {need / (8.0 * d * d):.0f} of "
+        f"them at once) and {human_bytes(free)} is available; {'; or '.join(ways)}"
+    )
+
+
+def _largest(fits: Callable[[int], bool], upper: int) -> int:
+    """The largest c in 1..upper with fits(c) (fits grows false with c), 0 if none."""
+    if not fits(1):
+        return 0
+    low, high = 1, upper
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low

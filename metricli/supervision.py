@@ -31,9 +31,15 @@ def is_chunk_file(value: str) -> bool:
     return Path(value).suffix.lower() in (".csv", ".tsv", ".parquet") and Path(value).is_file()
 
 
-def load_learning_data(options: dict[str, Any], notify: Callable[[str], None] = _silent) -> Dataset:
+def load_learning_data(
+    options: dict[str, Any],
+    notify: Callable[[str], None] = _silent,
+    loaded: Callable[[Dataset], None] | None = None,
+) -> Dataset:
     """DATA with the columns the options choose (features, label, target, id, chunk column);
-    its notes, and a note for each feature that alone predicts the label (a likely leak), go to ``notify``."""
+    its notes, and a note for each feature that alone predicts the label (a likely leak), go to ``notify``.
+    ``loaded`` sees the table as soon as it is read, before that per-column leak scan (a memory
+    check refuses a too-wide table at once)."""
     dataset = load_dataset(
         options["data"],
         options["fmt"],
@@ -53,6 +59,8 @@ def load_learning_data(options: dict[str, Any], notify: Callable[[str], None] = 
             ),
         ],
     )
+    if loaded is not None:
+        loaded(dataset)
     for message in dataset.notes:
         notify(message)
     if dataset.labels is not None:

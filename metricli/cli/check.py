@@ -13,6 +13,7 @@ from metricli.axioms.mahalanobis import DEFAULT_ATOL, DEFAULT_RTOL
 from metricli.cli import render, render_axioms
 from metricli.cli.common import (
     DASK_EXTRA,
+    DASK_PANEL,
     PARTITIONED,
     DelimiterOption,
     ForceOption,
@@ -206,7 +207,7 @@ def check(
             "--engine",
             help=f"With --data: local (this machine) or dask (POINTS is partitioned data: {PARTITIONED}; the "
             f"exhaustive triangle pass runs as tasks on a Dask cluster; needs {DASK_EXTRA}).",
-            rich_help_panel=PANEL_INPUT,
+            rich_help_panel=DASK_PANEL,
         ),
     ] = "local",
     scheduler: SchedulerOption = None,

@@ -10,6 +10,7 @@ against the commands' own help.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -105,10 +106,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "distance": (
         "metricli distance wine-nca a.csv --to b.csv -o d.csv",
         "metricli distance wine-nca sample_data/wine.csv --pairs pairs.csv -o d.csv",
+        "metricli distance wine-nca sample_data/wine.csv --to sample_data/wine.csv --square -o D.csv",
     ),
     "neighbors": (
         "metricli neighbors wine-nca reference.parquet --query queries.csv -k 10 -o nn.csv",
-        "metricli neighbors wine-nca sample_data/wine.csv -k 5 --exclude-self -o nn.csv",
+        "metricli neighbors wine-nca sample_data/wine.csv --query sample_data/wine.csv -k 5 --exclude-self -o nn.csv",
     ),
     "index": ("metricli index wine-nca reference.parquet -o ref.index",),
     "compare": (
@@ -119,8 +121,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "info": ("metricli info wine-nca", "metricli info wine-nca --json"),
     "report": ("metricli report wine-nca sample_data/wine.csv --label cultivar -o report.html",),
     "constraints": (
-        "metricli constraints data.csv --label y --kind pairs -n 400 --seed 0 -o pairs.csv",
-        "metricli constraints data.csv --label y --kind triplets -o triplets.csv",
+        "metricli constraints sample_data/wine.csv --label cultivar --kind pairs -n 400 --seed 0 -o pairs.csv",
+        "metricli constraints sample_data/wine.csv --label cultivar --kind triplets -o triplets.csv",
     ),
     "verify": ("metricli verify faces-model pairs.csv --data faces.csv",),
     "calibrate": ("metricli calibrate faces-model pairs.csv --data faces.csv",),
@@ -142,6 +144,41 @@ def examples(lines: tuple[str, ...]) -> str:
     return "Examples:\n\n" + "\n\n".join(lines)
 
 
+#: the sample file and the column each kind of supervision learns from
+_SAMPLE = {"regression": ("sample_data/diabetes.csv", "--target progression")}
+_WINE = ("sample_data/wine.csv", "--label cultivar")
+
+
+def learner_examples(group: str, name: str, cls: Any) -> tuple[str, ...]:
+    """Two real lines for ``fit NAME`` or ``evaluate NAME``, on a sample file its learner takes."""
+    data, column = _SAMPLE.get(cls.supervision, _WINE)
+    stem = f"{Path(data).stem}-{name}"
+    if cls.supervision == "unsupervised" and group == "fit":
+        column = "--exclude cultivar"  # evaluate scores it against the labels
+    if group == "evaluate":
+        return (f"metricli evaluate {name} {data} {column} --standardize",
+                f"metricli evaluate {name} {data} {column} -k 5 --json")  # fmt: skip
+    first = f"metricli fit {name} {data} {column} --standardize -o {stem}"
+    if cls.supervision != "weakly-supervised":
+        return (first, f"metricli check {stem}", f"metricli transform {stem} {data} -o {stem}.csv")
+    kind = cls.constraint_kinds[0]
+    return (
+        first + f"  # its {kind} drawn from the labels",
+        f"metricli constraints {data} {column} --kind {kind} --seed 0 -o {kind}.csv",
+        f"metricli fit {name} {data} --{kind} {kind}.csv --exclude cultivar -o {stem}",
+    )
+
+
+def dask_last(command: Any) -> None:
+    """Move the paragraphs of a command's help about --engine dask below its examples: the
+    everyday use comes first, as the Dask options' panel comes below the everyday options."""
+    paragraphs = (command.help or "").split("\n\n")
+    dask = [p for p in paragraphs if p.lstrip().startswith(("--engine dask", "With --engine dask"))]
+    if dask:
+        command.help = "\n\n".join(p for p in paragraphs if p not in dask)
+        command.epilog = "\n\n".join([*filter(None, [command.epilog]), *dask])
+
+
 def load_command(name: str, rich_markup_mode: Any = DEFAULT_MARKUP_MODE) -> Any:
     """The click command ``name`` stands for, its module imported now."""
     module, attribute, _ = COMMANDS[name]
@@ -156,6 +193,14 @@ def load_command(name: str, rich_markup_mode: Any = DEFAULT_MARKUP_MODE) -> Any:
         )
     command.name = name
     command.epilog = examples(EXAMPLES[name])
+    dask_last(command)
+    if name in ("fit", "evaluate"):
+        from metricli.learners import LEARNERS
+
+        for sub_name, sub in command.commands.items():
+            if sub_name in LEARNERS:
+                sub.epilog = examples(learner_examples(name, sub_name, LEARNERS[sub_name]))
+            dask_last(sub)
     return prepare(command)
 
 

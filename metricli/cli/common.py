@@ -112,6 +112,13 @@ ExcludeOption = Annotated[
         help="Columns to leave out (repeat, or comma-separate; a name that holds a comma is taken whole).",
     ),
 ]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep",
+        help="Input columns to copy to the output (e.g. an id or label; repeat or comma-separate; a name that holds a comma is taken whole).",
+    ),
+]
 IdOption = Annotated[str | None, typer.Option("--id", help="Column of unique row ids (not a feature).")]
 DropMissingOption = Annotated[
     bool,
@@ -150,12 +157,16 @@ PARTITIONED = (
     "Parquet, or CSV/TSV files, compressed too: a file, a folder of files in natural name order, or a glob"
 )
 
+#: the --help panel of the Dask options, shown below the everyday ones
+DASK_PANEL = "Dask (partitioned data on a cluster)"
+
 EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
         help=f"local: this process, streaming batches. dask: partitioned data ({PARTITIONED}) on a Dask cluster "
         f"(needs the extra: {DASK_EXTRA}).",
+        rich_help_panel=DASK_PANEL,
     ),
 ]
 SchedulerOption = Annotated[
@@ -164,6 +175,7 @@ SchedulerOption = Annotated[
         "--scheduler",
         help="With --engine dask: the scheduler address, e.g. tcp://10.0.0.5:8786 "
         "(default: a local cluster, one worker process per core).",
+        rich_help_panel=DASK_PANEL,
     ),
 ]
 

@@ -52,6 +52,7 @@ from metricli.io.bundle import fit_record, preprocessing_record, recorded_params
 from metricli.io.tables import display_name, select_columns
 from metricli.learners import LEARNERS
 from metricli.learners.base import MahalanobisLearner
+from metricli.memory import require_fit_memory
 from metricli.supervision import load_learning_data, supervision, weak_constraints
 
 _DASK_HELP = {
@@ -109,7 +110,10 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
         inspect.Parameter("force", kw, default=False, annotation=ForceOption),
         inspect.Parameter("no_knn_check", kw, default=False, annotation=knn_check.Option),
         *(weak_parameters(cls) if cls.supervision == "weakly-supervised" else []),
-        *(
+        inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
+        inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
+        *learner_parameters(cls),
+        *(  # last: their panel comes below the everyday options
             [
                 inspect.Parameter("engine", kw, default="local", annotation=EngineOption),
                 inspect.Parameter("scheduler", kw, default=None, annotation=SchedulerOption),
@@ -117,9 +121,6 @@ def _fit_parameters(cls: type[MahalanobisLearner]) -> list[inspect.Parameter]:
             if cls.distributed_fit is not None
             else []
         ),
-        inspect.Parameter("json_output", kw, default=False, annotation=JsonOption),
-        inspect.Parameter("quiet", kw, default=False, annotation=QuietOption),
-        *learner_parameters(cls),
     ]
 
 
@@ -132,10 +133,12 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     if options.get("engine", "local") != "local" or options.get("scheduler"):
         _fit_on_engine(cls, options)
         return
-    dataset = load_learning_data(options, note)
-    X, fit_args, supervision_info = supervision(cls, dataset, options, note)
     params = learner_params(cls, options)
     learner = cls(**params)
+    # refused once the table is read, before anything d x d: the fit and the bundle written after it
+    fits = lambda data: require_fit_memory(learner, len(data.feature_names), bundle=True, where=data.name)  # noqa: E731
+    dataset = load_learning_data(options, note, fits)
+    X, fit_args, supervision_info = supervision(cls, dataset, options, note)
 
     mean = np.zeros(X.shape[1])
     scale = np.ones(X.shape[1])
@@ -195,11 +198,9 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
     _save(output, L, dataset.feature_names, metadata, options["force"])
 
 
-def _save(
-    output: Path, L: np.ndarray, feature_names: list[str], metadata: dict[str, Any], force: bool
-) -> None:
-    report_axioms = check_mahalanobis(L.T @ L, feature_names)
-    save_bundle(output, L, feature_names, metadata, report_axioms, force=force)
+def _save(output: Path, L: np.ndarray, names: list[str], metadata: dict[str, Any], force: bool) -> None:
+    report_axioms = check_mahalanobis(L.T @ L, names)
+    save_bundle(output, L, names, metadata, report_axioms, force=force)
     if settings.json:
         emit_json({"output": str(output), "metadata": metadata, "verdict": report_axioms["verdict"]})
     else:

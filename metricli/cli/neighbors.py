@@ -17,6 +17,7 @@ from metricli.cli.common import (
     FormatOption,
     IdOption,
     JsonOption,
+    KeepOption,
     OutputFormatOption,
     OutputOption,
     QuietOption,
@@ -105,6 +106,7 @@ def neighbors(
         ),
     ] = None,
     id_column: IdOption = None,
+    keep: KeepOption = None,
     output: OutputOption = "-",
     fmt: FormatOption = None,
     delimiter: DelimiterOption = None,
@@ -120,8 +122,9 @@ def neighbors(
     """The k nearest REFERENCE rows of each QUERY row under the learned metric, exactly.
 
     Output: one row per (query, neighbour), nearest first, with columns query,
-    rank (1, 2, ...), reference and d. Rows are named by their 0-based row
-    number in their file, or by their --id value. Ties are broken by reference
+    rank (1, 2, ...), reference and d, after the query row's --keep columns. Rows are
+    named by their 0-based row number in their file, or by their --id value (integers
+    stay integers). Ties are broken by reference
     row order. --radius R gives every reference row within distance R instead
     (at most k of them with -k).
 
@@ -156,8 +159,8 @@ def neighbors(
             raise MetricliError("--index searches the rows it was built from; give no REFERENCE with it")
         if engine != "local":
             raise MetricliError("--index is searched in this process; use --engine local")
-        _with_index(bundle_path, index_path, query, k, radius, exclude_self, ef, id_column, output,
-                    fmt, output_format, batch_rows, drop_missing, force)  # fmt: skip
+        _with_index(bundle_path, index_path, query, k, radius, exclude_self, ef, id_column, keep or [],
+                    output, fmt, output_format, batch_rows, drop_missing, force)  # fmt: skip
         return
     if ef is not None:
         raise MetricliError("--ef tunes the search of an index; give --index INDEX")
@@ -184,6 +187,7 @@ def neighbors(
             engine=runner,
             stream=side,
             id_column=id_column,
+            keep=keep or [],
             output=output,
             output_format=streamed_format(output, output_format),
             force=force,
@@ -203,6 +207,7 @@ def _with_index(
     exclude_self: bool,
     ef: int | None,
     id_column: str | None,
+    keep: list[str],
     output: str,
     fmt: str | None,
     output_format: str | None,
@@ -227,6 +232,7 @@ def _with_index(
         exclude_self=exclude_self,
         ef=ef,
         id_column=id_column,
+        keep=keep,
         output=output,
         output_format=streamed_format(output, output_format),
         force=force,

@@ -44,7 +44,7 @@ from metricli.engines.base import (
     is_partitioned,
     points_of,
 )
-from metricli.errors import MetricliError
+from metricli.errors import MetricliError, install_extra
 from metricli.io.atomic import PARTS, atomic_path
 from metricli.io.tables import (
     Dataset,
@@ -56,7 +56,7 @@ from metricli.io.tables import (
 )
 from metricli.io.writers import TableWriter
 
-INSTALL = "pip install 'metricli[dask]'"
+INSTALL = install_extra("dask")
 
 
 def require_dask() -> Any:

@@ -6,8 +6,16 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from metricli.engines.base import Engine, Output, Pass, Persisted, PieceFunction, Source, merge_all
-from metricli.io.tables import Dataset, iter_points, load_dataset, read_table, table_rows
+from metricli.engines.base import Engine, Output, Pass, Persisted, PieceFunction, Source, merge_all, points_of
+from metricli.io.tables import (
+    Dataset,
+    detect_format,
+    iter_points,
+    kept_columns,
+    load_dataset,
+    read_table,
+    table_rows,
+)
 from metricli.io.writers import TableWriter
 from metricli.lazy import pd
 
@@ -18,8 +26,13 @@ class LocalEngine(Engine):
     name = "local"
 
     def read(self, source: Source) -> Dataset:
-        selection = source.selection()
-        points = load_dataset(source.path, source.fmt, **selection)
+        if source.keep:  # the columns carried along, beside the chosen ones
+            frame, digest = read_table(source.path, source.fmt)
+            kept_columns(frame, list(source.keep), source.name)
+            points = points_of(frame, source, detect_format(source.path, source.fmt))
+            points.sha256 = digest
+        else:
+            points = load_dataset(source.path, source.fmt, **source.selection())
         for message in points.notes:
             self.notify(message)
         return points

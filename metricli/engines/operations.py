@@ -8,7 +8,7 @@ and where the functions run. The numbers are those of :mod:`metricli.kernels`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ REFERENCE_CHUNK = 65_536
 
 def row_keys(points: Dataset) -> np.ndarray:
     """How output rows name a point: its id value, else its 0-based row in the data set."""
+    if points.id_values is not None:
+        return points.id_values
     return points.ids if points.ids is not None else points.rows
 
 
@@ -143,18 +145,35 @@ NEIGHBOUR_COLUMNS = ["query", "rank", "reference", "d"]
 
 
 def neighbour_rows(
-    query_keys: np.ndarray, counts: np.ndarray, reference_keys: np.ndarray, sq: np.ndarray
+    query_keys: np.ndarray,
+    counts: np.ndarray,
+    reference_keys: np.ndarray,
+    sq: np.ndarray,
+    kept: dict[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
-    """The output table: query, rank, reference, d; ``counts`` neighbours per query row, nearest first."""
+    """The output table: the query rows' ``kept`` columns, then query, rank, reference, d;
+    ``counts`` neighbours per query row, nearest first."""
     starts = np.repeat(np.cumsum(counts) - counts, counts)
+    carried = {column: np.repeat(values.to_numpy(), counts) for column, values in (kept or {}).items()}
     return pd.DataFrame(
         {
+            **carried,
             "query": np.repeat(query_keys, counts),
             "rank": np.arange(sq.size) - starts + 1,
             "reference": reference_keys,
             "d": np.sqrt(sq),
         }
     )
+
+
+def neighbour_columns(keep: Sequence[str] = ()) -> list[str]:
+    """The columns of the neighbour table; a kept column may not take one of their names."""
+    clash = [c for c in keep if c in NEIGHBOUR_COLUMNS]
+    if clash:
+        raise MetricliError(
+            f"--keep {clash[0]}: the neighbour table has its own '{clash[0]}' column; rename that column"
+        )
+    return [*keep, *NEIGHBOUR_COLUMNS]
 
 
 def check_k(search: Search, available: int, reference: str) -> None:
@@ -180,7 +199,7 @@ def neighbors_of_queries(
     against it and written as it is done."""
     check_k(search, reference.n_samples, reference.name)
     if output is None:
-        output = Output(None, pd.DataFrame(columns=NEIGHBOUR_COLUMNS))
+        output = Output(None, pd.DataFrame(columns=neighbour_columns(query.keep)))
     shared = (L, project(reference.X, L), reference, search)
     return engine.map(query, _query_piece, shared, output)
 
@@ -196,7 +215,7 @@ def _query_piece(points: Dataset, shared: tuple[Any, ...]) -> tuple[list[pd.Data
     for part in row_blocks(Z_ref.shape[0], REFERENCE_CHUNK):
         found.add(Z_ref[part], np.arange(part.start, part.stop))
     offsets, idx, sq = found.result()
-    return [neighbour_rows(row_keys(points), np.diff(offsets), row_keys(ref)[idx], sq)], None
+    return [neighbour_rows(row_keys(points), np.diff(offsets), row_keys(ref)[idx], sq, points.extra)], None
 
 
 def neighbors_in_reference(
@@ -214,7 +233,7 @@ def neighbors_in_reference(
     check_k(search, n_reference, reference.name)
     offsets, idx, sq = answers.result()
     keys = np.array([ids[r] for r in idx.tolist()], dtype=object) if reference.id_column else idx
-    return neighbour_rows(row_keys(queries), np.diff(offsets), keys, sq), n_reference
+    return neighbour_rows(row_keys(queries), np.diff(offsets), keys, sq, queries.extra), n_reference
 
 
 def _start_search(shared: tuple[Any, ...]) -> list[Any]:
@@ -231,7 +250,7 @@ def _search_piece(state: list[Any], points: Dataset, shared: tuple[Any, ...]) ->
         held = found.held()
         state[1] = ids = {r: ids[r] for r in held if r in ids}
         fresh = np.isin(points.rows, held)
-        ids.update(zip(points.rows[fresh].tolist(), points.ids[fresh], strict=True))
+        ids.update(zip(points.rows[fresh].tolist(), row_keys(points)[fresh].tolist(), strict=True))
     return state
 
 
@@ -268,7 +287,9 @@ def _start_index(shared: tuple[Any, Any]) -> Any:
 
 
 def _index_add(builder: Any, points: Dataset, shared: tuple[Any, Any]) -> Any:
-    builder.add(project(points.X, shared[0]), points.rows, points.ids)
+    builder.add(
+        project(points.X, shared[0]), points.rows, row_keys(points) if points.ids is not None else None
+    )
     return builder
 
 
@@ -292,7 +313,7 @@ def neighbors_from_index(
     assert search.k is not None and search.radius is None
     check_k(search, index.n, str(index.path))
     if output is None:
-        output = Output(None, pd.DataFrame(columns=NEIGHBOUR_COLUMNS))
+        output = Output(None, pd.DataFrame(columns=neighbour_columns(query.keep)))
     return engine.map(query, _index_piece, (L, index, keys, search, ef), output)
 
 
@@ -308,7 +329,7 @@ def _index_piece(points: Dataset, shared: tuple[Any, ...]) -> tuple[list[pd.Data
         found &= index.rows[np.maximum(idx, 0)] != points.rows[:, None]
         found &= np.cumsum(found, axis=1) <= k
     counts = found.sum(axis=1)
-    return [neighbour_rows(row_keys(points), counts, keys[idx[found]], sq[found])], None
+    return [neighbour_rows(row_keys(points), counts, keys[idx[found]], sq[found], points.extra)], None
 
 
 # -- kNN scoring -------------------------------------------------------------------------------------

@@ -33,7 +33,16 @@ import numpy as np
 from metricli.engines.base import Engine, Source, merge_all
 from metricli.errors import MetricliError
 from metricli.io.tables import Dataset
-from metricli.kernels import knn
+from metricli.kernels import knn, project
+from metricli.learners.candidates import (
+    best_of,
+    cell_plan,
+    keep_nearest,
+    lloyd,
+    nearest_centre,
+    nearest_in_cells,
+    probed_cells,
+)
 from metricli.learners.initialization import check_spread, initial_components
 from metricli.learners.optimize import block_bytes, check_solver_params
 from metricli.learners.stochastic import (
@@ -135,6 +144,7 @@ class PartStore:
         self.parts = [engine.submit(_training_part, part, train_handle) for part in parts]
         self.codes = engine.share(codes)
         self._pairs: Any = None
+        self._part_ids: list[np.ndarray] | None = None
 
     def distances(self, L: np.ndarray, anchors: np.ndarray, others: np.ndarray) -> np.ndarray:
         ids = np.unique(np.concatenate([anchors, others.ravel()]))
@@ -155,6 +165,55 @@ class PartStore:
             m, mode = min(m, self.n - int(np.max(np.diff(bounds)))), "other class"
         projected = [self.engine.submit(_projected, part, L) for part in self.parts]
         return self._search(projected, m, mode)
+
+    def refine(
+        self, L: np.ndarray, pool: np.ndarray, m: int, bounds: np.ndarray | None, fallback: np.ndarray
+    ) -> np.ndarray:
+        """Each point's m nearest of its ``pool``: per piece, a task carries the piece's pools
+        along every piece in turn, filling in the distances to that piece's points."""
+        projected = [self.engine.submit(_projected, part, L) for part in self.parts]
+        codes = None if bounds is None else self.codes
+        kept = []
+        for ids, zp in zip(self._ids(), projected, strict=True):
+            state = self.engine.submit(_pool_start, ids, pool[ids])
+            for zq in projected:
+                state = self.engine.submit(_pool_fill, state, zp, zq)
+            kept.append(self.engine.submit(_pool_keep, state, m, codes, fallback[ids]))
+        return self._collect(kept, m)
+
+    def clustered(
+        self, L: np.ndarray, m: int, bounds: np.ndarray | None, rng: np.random.Generator, fallback: np.ndarray
+    ) -> np.ndarray:
+        """The clustered search of :func:`~metricli.learners.candidates.clustered_lists`: k-means
+        on a sample gathered on a worker, then each pair of pieces compares cells with probed cells."""
+        sample, first = cell_plan(self.n, rng)
+        wanted = np.sort(sample)
+        projected = [self.engine.submit(_projected, part, L) for part in self.parts]
+        found = [self.engine.submit(_rows_of, z, wanted) for z in projected]
+        centres = self.engine.submit(_centres, found, wanted, sample, first)
+        probes = self.engine.submit(probed_cells, centres)
+        cells = [self.engine.submit(_cells_of, z, centres) for z in projected]
+        codes = None if bounds is None else self.codes
+        kept = []
+        for ids, zp, cp in zip(self._ids(), projected, cells, strict=True):
+            pieces = [
+                self.engine.submit(_cells_pair, zp, cp, zq, cq, probes, 2 * m, codes)
+                for zq, cq in zip(projected, cells, strict=True)
+            ]
+            kept.append(self.engine.submit(_best_of_pieces, pieces, m, fallback[ids]))
+        return self._collect(kept, m)
+
+    def _ids(self) -> list[np.ndarray]:
+        """Each piece's training point numbers (increasing), fetched once."""
+        if self._part_ids is None:
+            self._part_ids = [self.engine.fetch(self.engine.submit(_ids_of, part)) for part in self.parts]
+        return self._part_ids
+
+    def _collect(self, kept: list[Any], m: int) -> np.ndarray:
+        near = np.empty((self.n, m), dtype=np.intp)
+        for ids, handle in zip(self._ids(), kept, strict=True):
+            near[ids] = self.engine.fetch(handle)
+        return near
 
     def targets(self, k: int, bounds: np.ndarray) -> np.ndarray:
         """The k nearest same-class points in the input space; a small class's spare slots hold the point itself."""
@@ -346,7 +405,51 @@ def _part_gradient(part: Part, coefficients: tuple[np.ndarray, np.ndarray]) -> n
 
 
 def _projected(part: Part, L: np.ndarray) -> Part:
-    return Part(part.ids, part.X @ L.T)
+    return Part(part.ids, project(part.X, L))
+
+
+def _ids_of(part: Part) -> np.ndarray:
+    return part.ids
+
+
+def _pool_start(ids: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return ids, pool, np.full(pool.shape, np.inf)
+
+
+def _pool_fill(state, zp: Part, zq: Part):
+    """The distances from the rows of piece p (``zp``, the pools' rows in order) to their pool
+    entries held by piece q, filled in."""
+    ids, pool, sq_dist = state
+    found, place = _locate(zq.ids, pool.ravel())
+    if place.size:
+        diff = zq.X[place] - zp.X[np.flatnonzero(found) // pool.shape[1]]
+        sq_dist = sq_dist.copy()
+        sq_dist.ravel()[found] = np.einsum("fk,fk->f", diff, diff)
+    return ids, pool, sq_dist
+
+
+def _pool_keep(state, m: int, codes: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
+    ids, pool, sq_dist = state
+    return keep_nearest(sq_dist, pool, ids, m, codes, fallback)
+
+
+def _centres(found: list[tuple[np.ndarray, np.ndarray]], wanted: np.ndarray, sample, first) -> np.ndarray:
+    rows = _assemble(found, wanted)
+    return lloyd(rows[np.searchsorted(wanted, sample)], first)
+
+
+def _cells_of(z: Part, centres: np.ndarray) -> np.ndarray:
+    return nearest_centre(z.X, centres)
+
+
+def _cells_pair(zp: Part, cp, zq: Part, cq, probes, width: int, codes) -> tuple[np.ndarray, np.ndarray]:
+    return nearest_in_cells(zp.X, zp.ids, cp, zq.X, zq.ids, cq, probes, width, codes)
+
+
+def _best_of_pieces(pieces: list[tuple[np.ndarray, np.ndarray]], m: int, fallback: np.ndarray) -> np.ndarray:
+    found = np.concatenate([p[0] for p in pieces], axis=1)
+    dist = np.concatenate([p[1] for p in pieces], axis=1)
+    return best_of(found, dist, m, fallback)
 
 
 def _search_pair(

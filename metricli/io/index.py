@@ -9,7 +9,7 @@ Layout::
       vectors.faiss     the HNSW graph over the projected points L x (float32), in faiss' own
                         binary format
       rows.npy          int64: the row of DATA (0-based) each indexed point came from
-      ids.parquet       optional: the --id value of each indexed point (one string column)
+      ids.parquet       optional: the --id value of each indexed point (one column: integers or text)
 
 The graph is the hierarchical navigable small world of Malkov & Yashunin, "Efficient and
 robust approximate nearest neighbor search using Hierarchical Navigable Small World graphs",
@@ -35,14 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from metricli.errors import MetricliError
+from metricli.errors import MetricliError, install_extra
 from metricli.io.atomic import INDEX, atomic_path, note_input
 from metricli.io.tables import sha256_file
 
 FORMAT = "metricli-index"
 FORMAT_VERSION = 1
 GRAPH_FILE, ROWS_FILE, IDS_FILE, META_FILE = "vectors.faiss", "rows.npy", "ids.parquet", "index.json"
-INSTALL = "pip install 'metricli[index]'"
+INSTALL = install_extra("index")
 
 #: HNSW parameters: links per node, candidate-list size while building, and while searching.
 #: Chosen by benchmarks/retrieval.py (recall@10 against the exact scan at 5M rows, d = 32).
@@ -195,8 +195,13 @@ def save_index(
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            ids = np.concatenate(builder.ids)
-            pq.write_table(pa.table({"id": pa.array(ids.tolist(), type=pa.string())}), tmp / IDS_FILE)
+            ids = np.concatenate(builder.ids).tolist()
+            # integer ids stay integers, as the exact scan names them; else their text
+            whole = all(isinstance(v, int) for v in ids)
+            column = (
+                pa.array(ids, type=pa.int64()) if whole else pa.array([str(v) for v in ids], type=pa.string())
+            )
+            pq.write_table(pa.table({"id": column}), tmp / IDS_FILE)
             names.append(IDS_FILE)
         meta = {
             "format": FORMAT,

@@ -493,6 +493,8 @@ class Dataset:
     target: np.ndarray | None = None
     target_column: str | None = None
     ids: np.ndarray | None = None
+    #: the ids as output names them: integers stay integers (``ids`` is their text, for matching)
+    id_values: np.ndarray | None = None
     id_column: str | None = None
     sha256: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -600,6 +602,14 @@ def row_index_column(column: str, series: pd.Series, first: bool = False) -> boo
     lowered = str(column).strip().lower()
     named = bool(_INDEX_NAMES.fullmatch(lowered)) or (first and lowered == "x")
     return named and len(np.unique(values)) == n
+
+
+def kept_columns(frame: pd.DataFrame, keep: Sequence[str], name: str) -> list[str]:
+    """The columns ``--keep`` names (repeat or comma-separate), each required to be in ``frame``."""
+    names = column_names(keep, frame.columns)
+    for column in names:
+        _require_column(frame, column, name, "--keep")
+    return names
 
 
 def column_names(values: Sequence[str] | None, columns: Sequence[str]) -> list[str]:
@@ -763,7 +773,7 @@ def select_columns(
         )
         labels = values[keep]
 
-    ids = None
+    ids = id_values = None
     if id_column is not None:
         id_series = frame[id_column]
         if id_series.isna().any():
@@ -777,6 +787,9 @@ def select_columns(
                 f"{frame.index[first]}; ids must be unique"
             )
         ids = id_series.astype(str).to_numpy(dtype=object)[keep]
+        id_values = (
+            id_series.to_numpy(dtype=np.int64)[keep] if pd.api.types.is_integer_dtype(id_series) else ids
+        )
 
     if learning:
         notes.extend(degenerate_columns(X[keep], list(chosen), name))
@@ -790,6 +803,7 @@ def select_columns(
         target=None if target_values is None else target_values[keep],
         target_column=target,
         ids=ids,
+        id_values=id_values,
         id_column=id_column,
         sha256=sha256,
         notes=notes,
@@ -885,11 +899,9 @@ def iter_points(
     kind = detect_format(source, fmt)
     for i, batch in enumerate(iter_table(source, fmt, batch_rows)):
         if i == 0:
-            keep = column_names(keep, batch.columns)
             for column in features:
                 _require_column(batch, column, name, "--features", features_why)
-            for column in keep:
-                _require_column(batch, column, name, "--keep")
+            keep = kept_columns(batch, keep, name)
         points = select_columns(
             batch,
             name,

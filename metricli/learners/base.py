@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from metricli.errors import ConvergenceWarning, MetricliError
+from metricli.memory import require_fit_memory
 from metricli.threads import limit_blas_threads
 
 SUPERVISION_KINDS = (
@@ -56,6 +57,11 @@ class MahalanobisLearner:
     #: ``fit`` runs with :func:`metricli.threads.fit_threads` BLAS threads (default 1), which
     #: made ITML, LSML, MMC and SCML 2-9x faster than OpenBLAS's default on 2 cores
     iterative: ClassVar[bool] = False
+    #: the float64 arrays ``fit`` holds at its peak, as multiples of d x d and of n_components x d
+    #: (d features), measured with tracemalloc on wide tables (benchmarks/fit_memory.py):
+    #: :func:`metricli.memory.require_fit_memory` refuses a table too wide for the memory left
+    #: before anything is allocated (a 10,000-column metric is 763 MiB per d x d array)
+    peak_arrays: ClassVar[tuple[float, float]] = (4.0, 0.0)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -180,6 +186,8 @@ def _numerical_guard(fit: Any) -> Any:
 
     @functools.wraps(fit)
     def guarded(self: MahalanobisLearner, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], np.ndarray) and args[0].ndim == 2:
+            require_fit_memory(self, args[0].shape[1])
         try:
             if self.iterative:
                 with limit_blas_threads():

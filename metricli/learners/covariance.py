@@ -29,6 +29,7 @@ class Covariance(MahalanobisLearner):
 
     name = "covariance"
     supervision = "unsupervised"
+    peak_arrays = (4.0, 0.0)
     summary = "Inverse covariance (whitening); pseudo-inverse when the data are singular"
     reference = "Mahalanobis, Proc. Natl. Inst. Sci. India 1936"
     distributed_fit = "scatter"

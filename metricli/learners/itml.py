@@ -114,6 +114,7 @@ class ITML(MahalanobisLearner):
     iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("pairs",)
+    peak_arrays = (44.0, 0.0)
     summary = "Information-theoretic metric learning: LogDet-closest metric meeting pair distance bounds"
     reference = "Davis, Kulis, Jain, Sra & Dhillon, ICML 2007"
     param_help = {

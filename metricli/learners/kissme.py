@@ -65,6 +65,7 @@ class KISSME(MahalanobisLearner):
     supervision = "weakly-supervised"
     constraint_kinds = ("pairs",)
     distributed_fit = "named rows"
+    peak_arrays = (6.2, 0.0)
     summary = "KISSME: inverse covariance of similar minus dissimilar pair differences, made PSD"
     reference = "Köstinger, Hirzer, Wohlhart, Roth & Bischof, CVPR 2012"
     param_help = {

@@ -145,6 +145,7 @@ class LFDA(MahalanobisLearner):
 
     name = "lfda"
     supervision = "supervised"
+    peak_arrays = (9.2, 0.0)
     summary = "Local Fisher discriminant analysis: Fisher's criterion on locally weighted pairs"
     reference = "Sugiyama, JMLR 8:1027-1061, 2007"
     param_help = {

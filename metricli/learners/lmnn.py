@@ -76,6 +76,7 @@ class LMNN(MahalanobisLearner):
     iterative = True
     distributed_fit = "stochastic"
     supervision = "supervised"
+    peak_arrays = (6.5, 38.0)
     summary = "Large Margin Nearest Neighbour: pull target neighbours, push impostors past a margin"
     reference = "Weinberger & Saul, JMLR 2009"
     param_help = {

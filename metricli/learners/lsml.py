@@ -66,6 +66,7 @@ class LSML(MahalanobisLearner):
     iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("quadruplets",)
+    peak_arrays = (47.0, 0.0)
     summary = "Least-squared-residual metric learning from relative comparisons d(a,b) < d(c,d)"
     reference = "Liu, Fan, Huang & Yu, ICDM 2012"
     param_help = {

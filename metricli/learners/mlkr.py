@@ -58,6 +58,7 @@ class MLKR(MahalanobisLearner):
     iterative = True
     distributed_fit = "stochastic"
     supervision = "regression"
+    peak_arrays = (3.4, 38.0)
     summary = "Metric Learning for Kernel Regression: minimise leave-one-out kernel regression error"
     reference = "Weinberger & Tesauro, AISTATS 2007"
     param_help = {

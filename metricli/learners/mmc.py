@@ -136,6 +136,7 @@ class MMC(MahalanobisLearner):
     iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("pairs",)
+    peak_arrays = (45.7, 0.0)
     summary = "Mahalanobis metric for clustering: dissimilar pairs far apart, similar pairs close"
     reference = "Xing, Ng, Jordan & Russell, NIPS 2002"
     param_help = {

@@ -70,6 +70,7 @@ class NCA(MahalanobisLearner):
     iterative = True
     distributed_fit = "stochastic"
     supervision = "supervised"
+    peak_arrays = (3.5, 38.0)
     summary = "Neighbourhood Components Analysis: maximise stochastic leave-one-out kNN accuracy"
     reference = "Goldberger, Roweis, Hinton & Salakhutdinov, NIPS 2004"
     param_help = {

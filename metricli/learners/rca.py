@@ -61,6 +61,7 @@ class RCA(MahalanobisLearner):
     supervision = "weakly-supervised"
     constraint_kinds = ("chunks",)
     distributed_fit = "chunks"
+    peak_arrays = (5.3, 0.0)
     summary = "Relevant component analysis: whiten the variation within chunklets of equivalent points"
     reference = "Bar-Hillel, Hertz, Shental & Weinshall, JMLR 6:937-965, 2005"
     param_help = {

@@ -176,6 +176,7 @@ class SCML(MahalanobisLearner):
     iterative = True
     supervision = "weakly-supervised"
     constraint_kinds = ("triplets",)
+    peak_arrays = (98.0, 0.0)
     summary = "Sparse compositional metric learning: sparse weights on local discriminative bases"
     reference = "Shi, Bellet & Sha, AAAI 2014"
     param_help = {

@@ -108,6 +108,7 @@ class SDML(MahalanobisLearner):
     name = "sdml"
     supervision = "weakly-supervised"
     constraint_kinds = ("pairs",)
+    peak_arrays = (15.5, 0.0)
     summary = "Sparse metric learning: L1-penalized LogDet problem solved as a graphical lasso"
     reference = "Qi, Tang, Zha, Chua & Zhang, ICML 2009"
     param_help = {

@@ -83,6 +83,7 @@ class SELF(LFDA):
 
     name = "self"
     supervision = "semi-supervised"
+    peak_arrays = (11.2, 0.0)
     summary = "Semi-supervised LFDA: LFDA on the labelled rows, PCA on all rows, traded off by beta"
     reference = "Sugiyama, Idé, Nakajima & Sese, Machine Learning 78:35-61, 2010"
     param_help = {

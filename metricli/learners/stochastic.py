@@ -33,7 +33,6 @@ O(n·c·d·k) plus the neighbour search.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,15 @@ from metricli.errors import MetricliError
 from metricli.evaluation import knn_classify
 from metricli.kernels import iter_sq_distances, knn, project
 from metricli.learners.base import MahalanobisLearner
+from metricli.learners.candidates import (
+    EXACT_LISTS_UP_TO,
+    approximate_lists,
+    class_codes,
+    clustered_lists,
+    keep_nearest,
+    nearest_others,
+    pool_distances,
+)
 
 Solver = Literal["auto", "full", "stochastic"]
 SOLVERS: tuple[str, ...] = ("auto", "full", "stochastic")
@@ -127,26 +135,6 @@ class StochasticPlan:
 # -- candidate sets ----------------------------------------------------------------------
 
 
-def nearest_others(
-    Z: np.ndarray, m: int, bounds: np.ndarray | None = None, memory: int = 2**22
-) -> np.ndarray:
-    """The m nearest other points of each row of Z (exact, blocked), as row indices (n x m).
-
-    With ``bounds`` (Z sorted by class, class c in rows bounds[c]:bounds[c + 1]) only points
-    of other classes count: LMNN's impostor candidates. m is at most the fewest available.
-    """
-    n = Z.shape[0]
-    if bounds is None:
-        return knn(Z, Z, min(m, n - 1), exclude_self=True, block_bytes=memory)[0]
-    m = min(m, n - int(np.max(np.diff(bounds))))
-    found = np.empty((n, m), dtype=np.intp)
-    for lo, hi in itertools.pairwise(bounds):
-        others = np.r_[0:lo, hi:n]
-        idx, _ = knn(Z[lo:hi], Z[others], m, block_bytes=memory)
-        found[lo:hi] = others[idx]
-    return found
-
-
 @dataclass
 class CandidateBatch:
     """Anchors (b), their candidates (b x c) and the candidates' weights ω (b x c; 0 = unused)."""
@@ -213,6 +201,23 @@ class InMemoryPoints:
 
     def nearest(self, L: np.ndarray, m: int, bounds: np.ndarray | None) -> np.ndarray:
         return nearest_others(project(self.X, L), m, bounds, self.memory)
+
+    def refine(
+        self, L: np.ndarray, pool: np.ndarray, m: int, bounds: np.ndarray | None, fallback: np.ndarray
+    ) -> np.ndarray:
+        """Each point's m nearest of its ``pool`` in x -> L x (keep_nearest), in blocks."""
+        Z = project(self.X, L)
+        codes = None if bounds is None else class_codes(bounds)
+        found = np.empty((self.n, m), dtype=np.intp)
+        step = max(256, self.memory // (8 * pool.shape[1] * max(Z.shape[1], 1)))
+        for start in range(0, self.n, step):
+            rows = np.arange(start, min(start + step, self.n))
+            sq_dist = pool_distances(Z, pool[rows], rows)
+            found[rows] = keep_nearest(sq_dist, pool[rows], rows, m, codes, fallback[rows])
+        return found
+
+    def clustered(self, L: np.ndarray, m: int, bounds: np.ndarray | None, rng, fallback: np.ndarray):
+        return clustered_lists(project(self.X, L), m, bounds, rng, fallback)
 
     def targets(self, k: int, bounds: np.ndarray) -> np.ndarray:
         from metricli.learners.lmnn import target_neighbours
@@ -704,7 +709,12 @@ def run_stochastic(
     lists: dict[str, np.ndarray] = {}
 
     def refresh(L: np.ndarray) -> None:
-        lists["near"] = store.nearest(L, int(learner.candidates), bounds)
+        if store.n <= EXACT_LISTS_UP_TO:
+            lists["near"] = store.nearest(L, int(learner.candidates), bounds)
+        else:
+            lists["near"] = approximate_lists(
+                store, L, int(learner.candidates), bounds, lists.get("near"), rng
+            )
 
     def batch_loss(anchors: np.ndarray, L: np.ndarray, batch_rng: np.random.Generator):
         batch = draw_candidates(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from metricli.errors import MetricliError
+from metricli.errors import MetricliError, install_extra
+from metricli.report.figures import score_name
 
 PALETTE = [
     "#4C72B0",
@@ -30,6 +32,8 @@ PALETTE = [
 ]
 INK = "#222222"
 MUTED = "#8C8C8C"
+#: every figure is drawn this wide (inches) and shown at the page's width (CSS img.plot)
+WIDTH = 9.6
 
 
 def _matplotlib():
@@ -39,7 +43,7 @@ def _matplotlib():
     except ImportError:
         raise MetricliError(
             "metricli report draws with matplotlib, which is not installed; "
-            "install the extra: pip install 'metricli[report]'"
+            f"install the extra: {install_extra('report')}"
         ) from None
     return matplotlib, Figure
 
@@ -62,7 +66,10 @@ def _figure(width: float, height: float, ncols: int = 1):
     return fig, axes
 
 
-def spectrum_svg(spectrum: dict[str, Any]) -> str:
+def spectrum_bars(spectrum: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float]:
+    """What the spectrum plot draws: each eigenvalue's kind (positive, null, negative), its size
+    relative to the largest, and the floor of the log axis, a decade below the smallest
+    eigenvalue that is not null, where the null ones are marked."""
     values = np.array(spectrum["eigenvalues"])  # largest first
     n = len(values)
     kind = np.full(n, "positive", dtype=object)
@@ -72,26 +79,40 @@ def spectrum_svg(spectrum: dict[str, Any]) -> str:
         kind[n - negative :] = "negative"
     if null:
         kind[n - negative - null : n - negative] = "null"
-    fig, (ax,) = _figure(6.4, 2.6)
+    relative = np.abs(values) / (float(np.abs(values).max()) or 1.0)
+    seen = relative[(kind != "null") & (relative > 0)]
+    floor = float(10 ** (np.floor(np.log10(seen.min() if seen.size else 1.0)) - 1))
+    return kind, relative, floor
+
+
+def spectrum_svg(spectrum: dict[str, Any]) -> str:
+    """The eigenvalues of M relative to the largest, on a log axis: a metric of full rank whose
+    smallest eigenvalue is 10⁻⁴ of its largest shows every direction stretched (on a linear
+    axis it looked null); null directions, zero on any scale, are marked at the floor."""
+    kind, relative, floor = spectrum_bars(spectrum)
+    n = len(kind)
+    fig, (ax,) = _figure(WIDTH, 3.0)
     index = np.arange(1, n + 1)
-    shown = np.abs(values)
-    floor = max(float(shown[kind == "positive"].min()) if (kind == "positive").any() else 1.0, 1e-300) / 100
-    heights = np.where(kind == "positive", shown, np.maximum(shown, floor))
+    base = floor / 10  # the bars rise from a decade below the floor
     styles = {
         "positive": (PALETTE[0], "stretched (λ > 0)"),
-        "null": (MUTED, "null: the distance ignores it"),
         "negative": (PALETTE[3], "negative: not a distance"),
     }
     for name, (colour, label) in styles.items():
-        mask = kind == name
+        mask = (kind == name) & (relative > floor)
         if mask.any():
-            ax.bar(index[mask], heights[mask], color=colour, label=label)
-    if heights.max() / heights.min() > 100:
-        ax.set_yscale("log")
+            ax.bar(index[mask], relative[mask] - base, bottom=base, color=colour, label=label)
+    flat = (kind == "null") | (relative <= floor)
+    if flat.any():
+        ax.plot(index[flat], np.full(flat.sum(), floor), "x", color=MUTED, markersize=7, mew=2,
+                label="null: the distance ignores it")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_ylim(base, 1.6)
+    ax.set_title(f"rank {spectrum['rank']} of {n}", fontsize=9, color=INK)
     ax.set_xlabel("eigen-direction of M (largest first)", fontsize=9)
-    ax.set_ylabel("|eigenvalue|", fontsize=9)
+    ax.set_ylabel("eigenvalue / largest (log)", fontsize=9)
     ax.set_xticks(index if n <= 20 else index[:: max(1, n // 10)])
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg(fig)
 
 
@@ -113,7 +134,7 @@ def _scatter(ax: Any, panel: dict[str, Any], colour_by: dict[str, Any]) -> Any:
 
 
 def scatter_svg(scatter: dict[str, Any]) -> str:
-    fig, axes = _figure(9.6, 3.8, ncols=2)
+    fig, axes = _figure(WIDTH, 3.8, ncols=2)
     _scatter(axes[0], scatter["before"], scatter["colour_by"])
     handle = _scatter(axes[1], scatter["after"], scatter["colour_by"])
     if scatter["colour_by"]["kind"] == "class":
@@ -128,7 +149,7 @@ def scatter_svg(scatter: dict[str, Any]) -> str:
 
 
 def objective_svg(history: list[float]) -> str:
-    fig, (ax,) = _figure(6.4, 2.6)
+    fig, (ax,) = _figure(WIDTH, 3.0)
     ax.plot(
         np.arange(1, len(history) + 1),
         history,
@@ -148,17 +169,12 @@ def _objective_course(history: list[float]) -> str:
     return f"It {way} from {first:.4g} to {last:.4g} in {len(history)} iterations."
 
 
-def headline(evaluation: dict[str, Any]) -> str:
-    """The figure a report leads with: kNN accuracy, or RMSE for regression."""
-    return "accuracy" if evaluation["task"] == "classification" else "rmse"
-
-
 def evaluation_svg(evaluation: dict[str, Any]) -> str:
-    score = headline(evaluation)
+    score = score_name(evaluation)
     folds = evaluation["folds"]
     euclidean = [f["euclidean"][score] for f in folds]
     learned = [f["learned"][score] for f in folds]
-    fig, (ax,) = _figure(6.4, 2.6)
+    fig, (ax,) = _figure(WIDTH, 3.0)
     index = np.arange(len(folds))
     width = 0.38
     ax.bar(index - width / 2, euclidean, width, color=MUTED, label="Euclidean")
@@ -174,7 +190,7 @@ def evaluation_svg(evaluation: dict[str, Any]) -> str:
 def verification_svg(verification: dict[str, Any]) -> str:
     """ROC (TAR against FAR, FAR on a log axis) and DET (FRR against FAR, both log): learned
     beside Euclidean."""
-    fig, (roc, det) = _figure(9.6, 3.4, ncols=2)
+    fig, (roc, det) = _figure(WIDTH, 3.4, ncols=2)
     for side, colour, name in (("euclidean", MUTED, "Euclidean"), ("learned", PALETTE[0], "learned metric")):
         far = np.asarray(verification["curves"][side]["far"])
         tar = np.asarray(verification["curves"][side]["tar"])
@@ -241,7 +257,8 @@ th, td { text-align: left; padding: .25rem .9rem .25rem 0; border-bottom: 1px so
 th { color: #555; font-weight: 600; }
 td.num { font-variant-numeric: tabular-nums; text-align: right; }
 .yes { color: #1d6b35; } .no { color: #9c1c1c; font-weight: 600; }
-img { display: block; max-width: 100%; height: auto; margin: .6rem 0; }
+img { display: block; width: 100%; height: auto; margin: .6rem 0; }
+.headline { font-size: 1.08rem; font-weight: 600; margin: .4rem 0 0; }
 .note { color: #666; font-size: .9rem; }
 code { background: #f5f5f5; padding: 0 .25rem; border-radius: 3px; }
 """
@@ -288,7 +305,7 @@ def _axiom_table(axioms: dict[str, Any]) -> str:
 def _evaluation_section(evaluation: dict[str, Any] | None) -> str:
     if not evaluation:
         return "<p class='note'>Not computed (pass <code>--cv N</code> with labels or a target).</p>"
-    score = headline(evaluation)
+    score = score_name(evaluation)
     summary = evaluation["summary"]
     head = "<tr><th>fold</th><th>Euclidean</th><th>learned</th></tr>"
     body = "".join(
@@ -373,7 +390,9 @@ def render_html(figures: dict[str, Any]) -> str:
     sections = [
         f"<h1>{_e(figures['title'])}</h1>",
         f"<p class='sub'>{_e(figures['algorithm'])} ({_e(figures['supervision'])}) · bundle "
-        f"<code>{_e(figures['bundle'])}</code> · points from <code>{_e(figures['data'])}</code></p>",
+        f"<code>{_e(Path(figures['bundle']).name)}</code> · points from "
+        f"<code>{_e(Path(figures['data']).name)}</code></p>",
+        *([f"<p class='headline'>{_e(figures['headline'])}</p>"] if figures.get("headline") else []),
         "<h2>Verdict</h2>",
         f"<p><span class='verdict {badge}'>{_e(verdict)}</span> &nbsp; rank {spectrum['rank']} of "
         f"{len(spectrum['eigenvalues'])}, condition number {_num(figures['axioms']['condition_number'])}</p>",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -80,3 +81,44 @@ def test_skipped_text_columns_are_one_note(cli, tmp_path):
     assert len(notes) == 1, run.stderr
     assert "9 text columns" in notes[0]
     assert all(f"'{c}'" in notes[0] for c in ["species", *(f"t{i}" for i in range(8))])
+
+
+@pytest.mark.parametrize("stream", ["query", "reference"])
+def test_neighbors_keeps_columns_and_the_ids_type(cli, iris_bundle, iris_with_ids, stream):
+    frame, path = iris_with_ids
+    common = ("neighbors", iris_bundle, path, "--query", path, "-k", "2", "--stream", stream, "--json")
+    for id_column, kind in (("code", int), ("name", str)):
+        run = cli(*common, "--id", id_column, "--keep", "species,sepal_width")
+        assert run.exit_code == 0, run.stderr
+        rows = [json.loads(line) for line in run.stdout.splitlines()]
+        assert len(rows) == 2 * len(frame)
+        assert list(rows[0]) == ["species", "sepal_width", "query", "rank", "reference", "d"]
+        by_id = frame.set_index(id_column)
+        for row in rows:
+            assert type(row["query"]) is kind and type(row["reference"]) is kind
+            assert row["species"] == by_id.loc[row["query"], "species"]
+            assert row["sepal_width"] == by_id.loc[row["query"], "sepal_width"]
+        assert [r["query"] for r in rows[::2]] == frame[id_column].tolist()
+    plain = [json.loads(line) for line in cli(*common).stdout.splitlines()]
+    assert [r["query"] for r in plain[::2]] == list(range(len(frame)))  # row numbers, as before
+
+
+def test_neighbors_keep_refuses_a_missing_or_clashing_column(cli, iris_bundle, iris_with_ids):
+    _, path = iris_with_ids
+    base = ("neighbors", iris_bundle, path, "--query", path, "-k", "2")
+    assert_one_line_error(cli(*base, "--keep", "nope"), "no column 'nope'", "--keep")
+    assert_one_line_error(cli(*base, "--keep", "rank"), "--keep rank", "its own 'rank' column")
+
+
+def test_neighbors_in_an_index_keep_columns_and_integer_ids(cli, iris_bundle, iris_with_ids, tmp_path):
+    pytest.importorskip("faiss")
+    frame, path = iris_with_ids
+    index = tmp_path / "ix"
+    assert cli("index", iris_bundle, path, "--id", "code", "-o", index).exit_code == 0
+    run = cli("neighbors", iris_bundle, "--index", index, "--query", path, "-k", "1", "--id", "code",
+              "--keep", "name", "--json")  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [r["name"] for r in rows] == frame["name"].tolist()
+    assert all(type(r["query"]) is int and type(r["reference"]) is int for r in rows)
+    assert [r["query"] for r in rows] == frame["code"].tolist()

@@ -26,7 +26,8 @@ def test_a_missing_faiss_is_one_line_naming_the_extra(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["index", str(bundle), str(IRIS), "-o", str(tmp_path / "index")])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "metricli: error: the neighbour index needs faiss; install the extra: pip install 'metricli[index]'"
+        "metricli: error: the neighbour index needs faiss; install the extra: pip install 'metricli[index]' "
+        "(from a checkout of metricli: pip install '.[index]')"
     )
     assert not (tmp_path / "index").exists()
 

@@ -11,7 +11,7 @@ import pytest
 
 from metricli.engines import Source, make_engine
 from metricli.engines.fitting import fit_from_pieces
-from metricli.learners import LMNN, MLKR
+from metricli.learners import LMNN, MLKR, NCA, candidates
 
 from ..conftest import assert_one_line_error
 from .conftest import write_partitioned
@@ -97,3 +97,37 @@ def test_solver_full_on_dask_is_one_line(cli, on_cluster, noisy, tmp_path):
     )
     assert_one_line_error(run, "lmnn: --solver full needs every pair of points in one place")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(("cls", "column"), [(NCA, "species"), (LMNN, "species"), (MLKR, "t")])
+def test_approximate_candidate_lists_on_dask_give_the_local_metric(client, noisy, monkeypatch, cls, column):
+    """Above EXACT_LISTS_UP_TO points the lists come from the clustered search (epoch 1) and
+    neighbour descent (epoch 2): lowered here to 0, with 15 cells of 20 points, so that the
+    300 points take that path; the pieces' tasks must find the lists the local fit finds."""
+    monkeypatch.setattr("metricli.learners.stochastic.EXACT_LISTS_UP_TO", 0)
+    monkeypatch.setattr("metricli.learners.candidates.CELL_SIZE", 20)
+    calls = []
+    real = candidates.approximate_lists
+
+    def counted(store, *args):
+        calls.append(type(store).__name__)
+        return real(store, *args)
+
+    monkeypatch.setattr("metricli.learners.stochastic.approximate_lists", counted)
+    folder, _, frame = noisy
+    params = {"solver": "stochastic", "random_state": 4, "max_epochs": 2, "n_components": 3}
+    supervision = frame[column].to_numpy()
+    here = cls(**params).fit(frame[FEATURES].to_numpy(), supervision)
+    there = cls(**params)
+    source = Source(
+        str(folder),
+        tuple(FEATURES),
+        label=None if cls is MLKR else column,
+        target=column if cls is MLKR else None,
+    )
+    with make_engine("dask", client.scheduler.address) as engine:
+        fit_from_pieces(engine, there, source)
+    assert calls == ["InMemoryPoints"] * 2 + ["PartStore"] * 2
+    np.testing.assert_allclose(there.objective_history_, here.objective_history_, rtol=1e-9)
+    scale = np.max(np.abs(here.components_))
+    assert np.max(np.abs(there.components_ - here.components_)) <= 1e-8 * scale

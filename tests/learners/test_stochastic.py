@@ -14,6 +14,7 @@ from metricli.errors import MetricliError
 from metricli.evaluation import knn_classify, standardization
 from metricli.kernels import DifferenceScatter
 from metricli.learners import LMNN, MLKR, NCA
+from metricli.learners.candidates import nearest_others
 from metricli.learners.labels import class_layout
 from metricli.learners.lmnn import lmnn_objective, target_neighbours
 from metricli.learners.mlkr import mlkr_objective
@@ -26,7 +27,6 @@ from metricli.learners.stochastic import (
     lmnn_batch,
     mlkr_batch,
     nca_batch,
-    nearest_others,
 )
 
 from .weak_fixtures import central_difference

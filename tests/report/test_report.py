@@ -2,11 +2,12 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from metricli.axioms import check_mahalanobis
 
-from ..conftest import IRIS
+from ..conftest import IRIS, WINE, assert_one_line_error
 from .chromium import find_chromium, inspect_page
 
 pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is not installed")
@@ -110,3 +111,81 @@ def test_objective_section_says_which_way_the_objective_went(cli, tmp_path):
     html = page.read_text()
     assert "objective fell" not in html
     assert f"It rose from {history[0]:.4g} to {history[-1]:.4g} in {len(history)} iterations." in html
+
+
+def _figure_widths(page: str) -> list[float]:
+    import base64
+    import re
+
+    widths = []
+    for data in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page):
+        svg = base64.b64decode(data).decode("utf-8")
+        widths.append(float(re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', svg).group(1)))
+    return widths
+
+
+def test_headline_says_plainly_whether_the_metric_beats_euclidean(cli, tmp_path, iris_report):
+    # covariance whitening loses to Euclidean on iris (.920 vs .960) and wins on raw wine
+    _, page, figures = iris_report
+    assert figures["headline"].startswith("learned .920 vs Euclidean .960: no gain on this data")
+    assert f"<p class='headline'>{figures['headline']}" in page.read_text()
+    wine = tmp_path / "wine-cov"
+    assert cli("fit", "covariance", WINE, "--label", "cultivar", "-o", wine).exit_code == 0
+    run = cli("report", wine, WINE, "--label", "cultivar", "-o", tmp_path / "w.html", "--json")
+    headline = json.loads(run.stdout)["headline"]
+    assert headline.startswith("learned .950 vs Euclidean .719: the learned metric does better"), headline
+    assert "no gain" not in headline
+
+
+def test_title_names_the_bundle_folder_never_an_absolute_path(cli, tmp_path, iris_report):
+    bundle, page, figures = iris_report
+    assert bundle.is_absolute()
+    assert figures["title"] == "metricli report: covariance · B"
+    text = page.read_text()
+    assert "<title>metricli report: covariance · B</title>" in text
+    head = text.split("<h2>", 1)[0]
+    assert str(tmp_path) not in head and str(IRIS) not in head
+
+
+def test_plots_use_the_page_width(iris_report):
+    _, page, _ = iris_report
+    text = page.read_text()
+    assert "img { display: block; width: 100%" in text
+    widths = _figure_widths(text)
+    assert len(widths) >= 3 and max(widths) / min(widths) < 1.25, widths  # drawn alike, shown page-wide
+
+
+def test_spectrum_of_a_full_rank_metric_with_small_eigenvalues_shows_none_null(cli, tmp_path, iris_frame):
+    from metricli.report.html import spectrum_bars
+
+    # nine features, one of them a thousand times wider: M's eigenvalues span 10⁶, all positive
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        rng.normal(size=(200, 9)) * np.r_[1000.0, np.ones(8)], columns=[f"f{j}" for j in range(9)]
+    )
+    data = tmp_path / "wide.csv"
+    frame.to_csv(data, index=False)
+    bundle = tmp_path / "cov"
+    assert cli("fit", "covariance", data, "-o", bundle).exit_code == 0
+    run = cli("report", bundle, data, "-o", tmp_path / "r.html", "--json")
+    spectrum = json.loads(run.stdout)["spectrum"]
+    assert spectrum["rank"] == 9 and spectrum["null_dimension"] == 0
+    kind, relative, floor = spectrum_bars(spectrum)
+    assert (kind == "positive").all() and relative.min() < 1e-5  # the old linear bars were invisible
+    assert (relative >= 10 * floor).all()  # on the log axis each bar is at least a decade tall
+    # a rank-deficient metric: its null directions are marked at the floor, the others drawn
+    kind, relative, floor = spectrum_bars(
+        {"eigenvalues": [4.0, 1.0, 1e-18], "null_dimension": 1, "negative": 0}
+    )
+    assert list(kind) == ["positive", "positive", "null"] and floor == pytest.approx(0.01)
+
+
+def test_a_missing_matplotlib_names_both_install_lines(cli, tmp_path, monkeypatch):
+    import sys
+
+    bundle = tmp_path / "B"
+    assert cli("fit", "covariance", IRIS, "-o", bundle).exit_code == 0
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    run = cli("report", bundle, IRIS, "-o", tmp_path / "r.html", "--cv", "0")
+    assert_one_line_error(run, "pip install 'metricli[report]'", "pip install '.[report]'")
+    assert not (tmp_path / "r.html").exists()
