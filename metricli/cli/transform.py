@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from metricli import api
 from metricli.cli.common import (
     BatchRowsOption,
     BundleArgument,
@@ -28,7 +27,6 @@ from metricli.cli.common import (
     open_engine,
     settings,
 )
-from metricli.cli.streaming import output_format as output_format_of
 from metricli.io.atomic import refuse_to_overwrite
 from metricli.io.bundle import load_bundle
 from metricli.io.tables import DEFAULT_BATCH_ROWS
@@ -63,9 +61,60 @@ def transform(
     Parquet file per partition, rows in the same order.
     """
     configure(json_output, quiet)
+    written, dropped, on_dask, components = None, 0, {}, 0
+    if engine == "local" and scheduler is None and not keep and id_column is None:
+        # a small plain CSV needs no pandas: the direct path, or None (then the general one)
+        from metricli.io.plain_csv import transform_plain
+
+        bundle = load_bundle(bundle_path)
+        components = bundle.L.shape[0]
+        if output != "-":
+            refuse_to_overwrite(output, force)
+        if not (settings.json and output == "-"):
+            written = transform_plain(bundle.L, bundle.feature_names, data, output, fmt, output_format, force)
+    if written is None:
+        written, dropped, on_dask, components = _transform(
+            bundle_path, data, output, fmt, output_format, keep, id_column, batch_rows,
+            drop_missing, force, engine, scheduler,
+        )  # fmt: skip
+    if output == "-":
+        return
+    if settings.json:
+        emit_json(
+            {
+                "output": output,
+                "rows": written,
+                "dropped": dropped,
+                "components": components,
+                **on_dask,
+            }
+        )
+    else:
+        where = f"{output}/ (Dask)" if on_dask else output
+        note(f"wrote {written} rows x {components} components to {where}")
+
+
+def _transform(
+    bundle_path: str,
+    data: str,
+    output: str,
+    fmt: str | None,
+    output_format: str | None,
+    keep: list[str] | None,
+    id_column: str | None,
+    batch_rows: int,
+    drop_missing: bool,
+    force: bool,
+    engine: str,
+    scheduler: str | None,
+) -> tuple[int, int, dict[str, str], int]:
+    """The general path, through an engine: rows written and dropped, the engine if Dask, and
+    the number of components."""
+    from metricli import api
+    from metricli.cli.streaming import output_format as output_format_of
+
     runner = open_engine(engine, scheduler, output)
     bundle = load_bundle(bundle_path)
-    kept = list(keep or [])
     if output != "-":
         refuse_to_overwrite(output, force)  # before a cluster starts
     with runner:
@@ -73,7 +122,7 @@ def transform(
             bundle,
             data,
             engine=runner,
-            keep=kept,
+            keep=list(keep or []),
             id_column=id_column,
             output=output,
             output_format=output_format_of(output, output_format),
@@ -82,20 +131,5 @@ def transform(
             batch_rows=batch_rows,
             drop_missing=drop_missing,
         )
-    if output == "-":
-        return
-    components = bundle.L.shape[0]
     on_dask = {"engine": "dask"} if runner.name == "dask" else {}
-    if settings.json:
-        emit_json(
-            {
-                "output": output,
-                "rows": done.written,
-                "dropped": done.dropped,
-                "components": components,
-                **on_dask,
-            }
-        )
-    else:
-        where = f"{output}/ (Dask)" if on_dask else output
-        note(f"wrote {done.written} rows x {components} components to {where}")
+    return done.written, done.dropped, on_dask, bundle.L.shape[0]

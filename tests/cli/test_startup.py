@@ -104,7 +104,8 @@ def test_check_and_info_of_a_bundle_import_no_table_or_solver_library(tmp_path, 
     assert _heavy_after(tmp_path, "info", str(bundle)) == []
 
 
-def test_transform_imports_pandas_but_no_solver_or_pydantic(tmp_path, bundle):
+def test_transform_of_a_small_plain_csv_imports_no_table_library(tmp_path, bundle):
+    # the direct path (metricli.io.plain_csv); a file it does not take goes through pandas
     table = tmp_path / "points.csv"
     table.write_text(
         IRIS.read_text(encoding="utf-8")
@@ -114,10 +115,15 @@ def test_transform_imports_pandas_but_no_solver_or_pydantic(tmp_path, bundle):
         .replace(",virginica", ""),
         encoding="utf-8",
     )
-    assert _heavy_after(tmp_path, "transform", str(bundle), str(table), "-o", str(tmp_path / "z.csv")) == [
+    assert _heavy_after(tmp_path, "transform", str(bundle), str(table), "-o", str(tmp_path / "z.csv")) == []
+    assert _heavy_after(tmp_path, "transform", str(bundle), str(table)) == []
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(IRIS.read_text(encoding="utf-8").replace("setosa", '"setosa"'), encoding="utf-8")
+    assert _heavy_after(tmp_path, "transform", str(bundle), str(quoted), "-o", str(tmp_path / "q.csv")) == [
         "pandas",
         "pyarrow",  # pandas imports it when it is installed
     ]
+    assert (tmp_path / "z.csv").read_text() == (tmp_path / "q.csv").read_text()
 
 
 def _walk(command, path=()):
