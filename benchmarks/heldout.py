@@ -19,6 +19,8 @@ files two packages ship (no network beyond the package index):
     python benchmarks/heldout.py                      # mean / worst delta per learner, from results/heldout.json
     python benchmarks/heldout.py --compare itml --setting '{}' --setting '{"bounds": "squared"}'
                                                       # two settings of one learner, same folds
+    python benchmarks/heldout.py --per-seed mmc --results heldout,mmc-seed1,mmc-seed2
+                                                      # one learner against its peer, seed by seed
 
 The cache ``benchmarks/.data`` is git-ignored; tests never read it.
 """
@@ -238,6 +240,44 @@ def _within_metricli(records: list[dict]) -> list[str]:
     return lines
 
 
+# -- one learner against its peer over several fold seeds (one results file per seed) ------------------
+
+
+def per_seed(learner: str, paths: list[Path]) -> str:
+    """Per data set: the learner's and its peer's accuracy averaged over the seeds that both
+    sides finished, and the difference (points) seed by seed. The seed of a record is read
+    from its protocol ("5-fold stratified CV, seed S"); a later file wins for the same seed."""
+    import numpy as np
+
+    scores: dict[str, dict[str, dict[int, float]]] = {}
+    for path in paths:
+        for r in json.loads(path.read_text())["records"]:
+            if "score" not in r or (r["learner"] != learner and r["side"] != "baseline"):
+                continue
+            seed = int(r.get("protocol", "seed 0").rsplit("seed", 1)[1])
+            scores.setdefault(r["dataset"], {}).setdefault(r["side"], {})[seed] = r["score"]
+    lines = [
+        f"| set | seeds | Euclidean | {learner}, metricli | {learner}, peer | metricli − peer (points), per seed | mean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    means = []
+    for name, sides in scores.items():
+        ours, peer, base = (sides.get(k, {}) for k in ("metricli", "peer", "baseline"))
+        seeds = sorted(set(ours) & set(peer))
+        if not seeds:
+            continue
+        gaps = [100 * (ours[s] - peer[s]) for s in seeds]
+        means.append(float(np.mean(gaps)))
+        lines.append(
+            f"| {name} | {', '.join(map(str, seeds))} | {np.mean([base[s] for s in seeds if s in base]):.3f} "
+            f"| {np.mean([ours[s] for s in seeds]):.3f} | {np.mean([peer[s] for s in seeds]):.3f} "
+            f"| {' / '.join(f'{g:+.1f}' for g in gaps)} | {np.mean(gaps):+.1f} |"
+        )
+    if means:
+        lines.append(f"\nmean over the sets {np.mean(means):+.1f}, worst set {min(means):+.1f}")
+    return "\n".join(lines)
+
+
 # -- one learner's settings side by side, metricli only, on the harness's folds and constraints -------
 
 
@@ -346,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="JSON",
         help='parameters of one column, e.g. \'{"bounds": "squared"}\' (repeat; {} is the default)',
     )
+    parser.add_argument(
+        "--per-seed",
+        metavar="LEARNER",
+        help="LEARNER against its peer per data set over the seeds of the --results files",
+    )
     args = parser.parse_args(argv)
     if args.fetch:
         names = args.datasets.split(",") if args.datasets else list(SOURCES)
@@ -358,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         if not path.exists():
             raise SystemExit(f"no {path}; run benchmarks/run.py --output {path.stem} first")
+    if args.per_seed:
+        print(per_seed(args.per_seed, paths))
+        return 0
     if args.compare:
         print(compare(args.compare, [json.loads(s) for s in args.setting] or [{}], paths))
         return 0
