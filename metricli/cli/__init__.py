@@ -23,6 +23,7 @@ from metricli.cli.commands import COMMANDS, load_command, prepare
 from metricli.cli.common import drop_notes, err, flush_notes, settings
 from metricli.errors import MetricliError
 from metricli.io.atomic import forget_inputs
+from metricli.io.dialect import use_delimiter
 
 
 class Terminated(BaseException):
@@ -121,6 +122,7 @@ class MetricliGroup(TyperGroup):
         _json_errors[0] = "--json" in argv
         _signalled.clear()
         forget_inputs()
+        use_delimiter(None)  # a run reads with ',' (or what it sniffs) unless it says --delimiter
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             for sig in previous:
