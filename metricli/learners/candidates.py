@@ -114,7 +114,8 @@ def descent_pool(near: np.ndarray, bounds: np.ndarray | None, rng: np.random.Gen
     of random other points (so that a list can leave a wrong region)."""
     n, m = near.shape
     s = min(DESCENT_FANOUT, m)
-    second = near[near[:, :s]][:, :, :s].reshape(n, s * s)
+    first = near[:, :s]
+    second = first[first].reshape(n, s * s)
     return np.concatenate([near, second, random_others(n, max(1, m // 2), bounds, rng)], axis=1)
 
 
@@ -178,8 +179,10 @@ def nearest_in_cells(
     r_order = np.argsort(r_cells, kind="stable")
     r_starts = np.searchsorted(r_cells[r_order], np.arange(probes.shape[0] + 1))
     r_sq = squared_norms(Zr)
-    for c in np.unique(q_cells):
-        rows = np.flatnonzero(q_cells == c)
+    q_order = np.argsort(q_cells, kind="stable")
+    q_starts = np.searchsorted(q_cells[q_order], np.arange(probes.shape[0] + 1))
+    for c in np.flatnonzero(np.diff(q_starts)):
+        rows = q_order[q_starts[c] : q_starts[c + 1]]
         pool = np.concatenate([r_order[r_starts[p] : r_starts[p + 1]] for p in probes[c]])
         if pool.size == 0:
             continue

@@ -257,3 +257,36 @@ def test_same_seed_same_metric_and_the_solver_is_recorded():
     np.testing.assert_array_equal(first.components_, second.components_)
     assert first.solver_reason_ == "asked for (--solver stochastic)"
     assert NCA().fit(X, y).solver_ == "full"
+
+
+@pytest.mark.parametrize(("gain", "epochs"), [(0.0005, 4), (0.0015, 7), (-0.01, 4)])
+def test_an_epoch_must_gain_a_tenth_of_a_percent_to_count(gain, epochs):
+    """Held-out scores 1, 1 + g, 1 + 2g, ...: gains under IMPROVEMENT (0.1%) of the score are
+    stale epochs (PATIENCE = 4 of them stop the solver, each halving the step); larger gains run
+    to max_epochs. The L returned is the best-scoring one either way."""
+    from metricli.learners.stochastic import IMPROVEMENT, PATIENCE, minimize_stochastic
+
+    assert (IMPROVEMENT, PATIENCE) == (1e-3, 4)
+    seen = []
+
+    def score(L):
+        seen.append(L.copy())
+        return 1.0 + gain * (len(seen) - 1), {}
+
+    def batch_loss(anchors, L, rng):
+        return 0.0, -np.ones_like(L), {}  # every step moves L, so that each epoch's L differs
+
+    result = minimize_stochastic(
+        batch_loss,
+        np.eye(2),
+        n_train=64,
+        batch_size=64,
+        max_epochs=7,
+        rng=np.random.default_rng(0),
+        refresh=lambda L: None,
+        score=score,
+    )
+    assert result.n_iter == epochs
+    assert result.converged == (epochs < 7)
+    best = len(seen) - 1 if gain > 0 else 0
+    np.testing.assert_array_equal(result.components, seen[best])
