@@ -133,18 +133,21 @@ class DaskEngine(Engine):
         files, fmt = text
         # on the client, one line per file, before any task runs: the workers are handed each
         # file's separator (--delimiter, or sniffed), which they could not know
-        seps = {file: text_separator(file, fmt) for file in files}
-        header = text_header(files[0], fmt, seps[files[0]])
+        seps = {file: text_separator(file, fmt) for file in files}  # (separator, decimal mark)
+        header = text_header(files[0], fmt, seps[files[0]][0])
         for file in files:
-            names = text_header(file, fmt, seps[file])
+            names = text_header(file, fmt, seps[file][0])
             require_listed(names, source.features, file, source.features_why or "a feature")
             require_listed(names, source.supervision_columns(), file, "from --label, --target or --id")
         wanted = list(dict.fromkeys([*columns, *_existing(source.keep, header)]))
-        lengths = dask.compute(*[dask.delayed(count_text_rows)(file, fmt, seps[file]) for file in files])
+        lengths = dask.compute(*[dask.delayed(count_text_rows)(file, fmt, seps[file][0]) for file in files])
         starts = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))])
         if starts[-1] == 0:
             raise MetricliError(f"{source.name}: header only, no data rows")
-        parts = [dask.delayed(read_text_part)(file, fmt, wanted, sep=seps[file]) for file in files]
+        parts = [
+            dask.delayed(read_text_part)(file, fmt, wanted, sep=seps[file][0], decimal=seps[file][1])
+            for file in files
+        ]
         return parts, starts, fmt, list(files)
 
     def _columns(self, source: Source) -> list[str]:
@@ -177,10 +180,13 @@ class DaskEngine(Engine):
 
             files, kind = text
             seps = {file: text_separator(file, kind) for file in files}
-            header = text_header(files[0], kind, seps[files[0]])
+            header = text_header(files[0], kind, seps[files[0]][0])
             wanted = [c for c in dict.fromkeys(columns) if c in header]
             frames = dask.compute(
-                *[dask.delayed(read_text_part)(file, kind, wanted, sep=seps[file]) for file in files]
+                *[
+                    dask.delayed(read_text_part)(file, kind, wanted, sep=seps[file][0], decimal=seps[file][1])
+                    for file in files
+                ]
             )
             whole = pd.concat(frames, ignore_index=True)
             if len(whole) == 0:

@@ -15,6 +15,7 @@ file metricli wrote, beside data separated by ';') is still read as written.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable
 
 from metricli.errors import MetricliError
@@ -95,6 +96,26 @@ def separator(fmt: str, header: bytes, name: str) -> str:
         f"{name}: read with delimiter {shown(best)} (its header has no comma); pass --delimiter to choose another",
     )
     return best
+
+
+#: a cell written with a decimal comma (5,1), and one with a decimal point (5.1)
+_COMMA_NUMBER = re.compile(rb"[+-]?[0-9]+,[0-9]+(?:[eE][+-]?[0-9]+)?")
+_POINT_NUMBER = re.compile(rb"[+-]?[0-9]*\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+
+
+def decimal_mark(sep: str, sample: bytes, name: str) -> str:
+    """'.' or ',': the decimal mark of a table separated by ``sep``, from the first bytes of
+    the file (``sample``, header first). A file not separated by commas whose data cells
+    hold numbers like 5,1 and none like 5.1 was written with decimal commas (R's
+    ``write.csv2``, spreadsheets in most of Europe): read so, with a note."""
+    if sep == ",":
+        return "."
+    lines = sample.split(b"\n")[1:-1][:50]  # the last line of a sample may be cut short
+    cells = [c.strip().strip(b'"') for line in lines for c in line.rstrip(b"\r").split(sep.encode())]
+    if any(_COMMA_NUMBER.fullmatch(c) for c in cells) and not any(_POINT_NUMBER.fullmatch(c) for c in cells):
+        _note(f"{name} decimal", f"{name}: read with decimal commas (5,1 is 5.1)")
+        return ","
+    return "."
 
 
 def _note(name: str, message: str) -> None:

@@ -147,11 +147,11 @@ class Guarded(io.RawIOBase):
         return len(data)
 
 
-def text_stream(stream: Any, fmt: str, name: str) -> tuple[bytes, io.BufferedReader]:
-    """A text table's stream (stdin or a pipe) sniffed and guarded: its first line, and a reader
-    of the whole stream, that line included."""
+def text_stream(stream: Any, fmt: str, name: str) -> tuple[bytes, io.BufferedReader, bytes]:
+    """A text table's stream (stdin or a pipe) sniffed and guarded: its first line, a reader
+    of the whole stream, that line included, and its first :data:`SNIFF_BYTES` (a sample)."""
     head = stream.read(SNIFF_BYTES)
     sniff(head, fmt, name)
     rest = io.BufferedReader(Guarded(head, stream, name))
     first = first_line(rest, name)
-    return first, io.BufferedReader(Guarded(first, rest, name))
+    return first, io.BufferedReader(Guarded(first, rest, name)), head

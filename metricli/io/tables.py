@@ -26,7 +26,7 @@ import numpy as np
 
 from metricli.errors import MetricliError
 from metricli.io.atomic import note_input
-from metricli.io.dialect import separator
+from metricli.io.dialect import decimal_mark, separator
 from metricli.io.streams import first_line, read_all, sniff_file, text_stream
 from metricli.lazy import pd
 
@@ -120,6 +120,21 @@ def _header_line(path: str | Path) -> bytes:
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
     with opener(path, "rb") as handle:
         return first_line(handle, str(path))
+
+
+#: bytes at the start of a text table that its decimal mark is told from
+SAMPLE_BYTES = 1 << 16
+
+
+def _head_bytes(path: str | Path) -> bytes:
+    """The first :data:`SAMPLE_BYTES` of a text table, decompressed as :func:`_header_line` does."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
+    with opener(path, "rb") as handle:
+        return handle.read(SAMPLE_BYTES)
 
 
 def display_name(source: str) -> str:
@@ -262,7 +277,9 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
             first = raw.getvalue().split(b"\n", 1)[0] if isinstance(raw, io.BytesIO) else _header_line(raw)
             sep = separator(fmt, first, name)
             _check_header(first, sep, name)
-            frame = next(_strict_rows(read_text_table(raw, sep, name), name, first, sep))
+            sample = raw.getvalue()[:SAMPLE_BYTES] if isinstance(raw, io.BytesIO) else _head_bytes(raw)
+            decimal = decimal_mark(sep, sample, name)
+            frame = next(_strict_rows(read_text_table(raw, sep, name, decimal=decimal), name, first, sep))
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -306,15 +323,17 @@ def iter_table(
         if fmt in ("csv", "tsv"):
             if source == STDIN or is_pipe(source):
                 stream = sys.stdin.buffer if source == STDIN else open(source, "rb")  # noqa: SIM115
-                first, raw = text_stream(stream, fmt, name)
+                first, raw, sample = text_stream(stream, fmt, name)
             else:
                 sniff_file(source, fmt, name)
                 first = _header_line(source)
                 raw = source
+                sample = _head_bytes(source)
             sep = separator(fmt, first, name)
             _check_header(first, sep, name)
+            decimal = decimal_mark(sep, sample, name)
             batches: Iterator[pd.DataFrame] = _strict_rows(
-                read_text_table(raw, sep, name, chunksize=batch_rows), name, first, sep
+                read_text_table(raw, sep, name, chunksize=batch_rows, decimal=decimal), name, first, sep
             )
         elif fmt == "parquet":
             # Parquet's footer is at the end: a pipe cannot be seeked, so stdin is read whole first
@@ -954,11 +973,12 @@ def part_files(source: str, fmt: str | None = None) -> tuple[list[str], str]:
     return sorted(files, key=_natural_key), kind
 
 
-def text_separator(path: str, fmt: str) -> str:
-    """The separator of a CSV or TSV file (:func:`~metricli.io.dialect.separator`), chosen from
-    its first line where the run's ``--delimiter`` is known: on the client, before tasks run."""
+def text_separator(path: str, fmt: str) -> tuple[str, str]:
+    """The separator and decimal mark of a CSV or TSV file (:mod:`metricli.io.dialect`), told
+    from its first bytes where the run's ``--delimiter`` is known: on the client, before tasks run."""
     with reading(path):
-        return separator(fmt, _header_line(path), path)
+        sep = separator(fmt, _header_line(path), path)
+        return sep, decimal_mark(sep, _head_bytes(path), path)
 
 
 def text_header(path: str, fmt: str, sep: str | None = None) -> list[str]:
@@ -978,12 +998,15 @@ def read_text_part(
     columns: Sequence[str] | None = None,
     nrows: int | None = None,
     sep: str | None = None,
+    decimal: str = ".",
 ) -> pd.DataFrame:
     """One CSV or TSV file of a data set in several files (compressed too), only ``columns``,
     rows numbered from 0 in this file, so errors name the file and its row. A header-only
     file is a part with no rows. The errors are those of :func:`read_table`. A Dask worker
-    is given ``sep`` (:func:`text_separator`): the run's --delimiter is not known there."""
-    sep = sep or text_separator(path, fmt)
+    is given ``sep`` and ``decimal`` (:func:`text_separator`): the run's --delimiter is not
+    known there."""
+    if sep is None:
+        sep, decimal = text_separator(path, fmt)
     text_header(path, fmt, sep)
     try:
         with reading(path):
@@ -993,6 +1016,7 @@ def read_text_part(
                 usecols=list(columns) if columns is not None else None,
                 nrows=nrows,
                 index_col=False,
+                decimal=decimal,
             )
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{path}: empty file, no header and no rows") from None

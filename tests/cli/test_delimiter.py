@@ -98,3 +98,36 @@ def test_a_delimiter_of_not_one_character_is_refused(cli, tmp_path, value):
     run = cli("fit", "lfda", IRIS, "--label", "species", "--delimiter", value, "-o", tmp_path / "b")
     assert_one_line_error(run, "--delimiter", "not one character")
     assert not (tmp_path / "b").exists()
+
+
+def test_decimal_commas_under_semicolons_are_read_as_numbers(cli, tmp_path, iris):
+    # R's write.csv2 and spreadsheets in most of Europe: ';' between fields, ',' in numbers
+    path = tmp_path / "csv2.csv"
+    iris.to_csv(path, sep=";", decimal=",", index=False)
+    assert "5,1;3,5" in path.read_text()
+    run = cli("fit", "lfda", path, "--label", "species", "-o", tmp_path / "b")
+    assert run.exit_code == 0, run.stderr
+    assert "read with decimal commas" in run.stderr
+    assert cli("fit", "lfda", IRIS, "--label", "species", "-o", tmp_path / "ref").exit_code == 0
+    np.testing.assert_array_equal(
+        pd.read_csv(tmp_path / "b" / "M.csv", index_col=0),
+        pd.read_csv(tmp_path / "ref" / "M.csv", index_col=0),
+    )
+    expected = cli("transform", tmp_path / "ref", IRIS).stdout
+    assert cli("transform", tmp_path / "ref", "-", input=path.read_bytes()).stdout == expected
+    assert cli("transform", tmp_path / "ref", path).stdout == expected
+
+
+def test_points_keep_their_decimal_mark_beside_commas_in_text(cli, tmp_path, iris):
+    # a ';' file with decimal points, whose text column holds '1,2': read with points
+    frame = iris.assign(note=["1,2"] * len(iris))
+    path = tmp_path / "points.csv"
+    frame.to_csv(path, sep=";", index=False)
+    run = cli("fit", "lfda", path, "--label", "species", "-o", tmp_path / "b")
+    assert run.exit_code == 0, run.stderr
+    assert "decimal commas" not in run.stderr
+    assert cli("fit", "lfda", IRIS, "--label", "species", "-o", tmp_path / "ref").exit_code == 0
+    np.testing.assert_array_equal(
+        pd.read_csv(tmp_path / "b" / "M.csv", index_col=0),
+        pd.read_csv(tmp_path / "ref" / "M.csv", index_col=0),
+    )

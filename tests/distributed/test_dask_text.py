@@ -122,14 +122,21 @@ def test_the_library_functions_give_the_same_numbers_on_both_engines(
     )
 
 
-@pytest.mark.parametrize("given", [False, True], ids=["sniffed", "given"])
-def test_csv_files_separated_by_semicolons_read_as_locally(cli, on_cluster, bundle, copies, tmp_path, given):
-    # the workers are handed each file's separator: --delimiter is known only to the client
+@pytest.mark.parametrize(
+    ("given", "decimal"),
+    [(False, "."), (True, "."), (False, ",")],
+    ids=["sniffed", "given", "decimal-commas"],
+)
+def test_csv_files_separated_by_semicolons_read_as_locally(
+    cli, on_cluster, bundle, copies, tmp_path, given, decimal
+):
+    # the workers are handed each file's separator and decimal mark: --delimiter is known only
+    # to the client
     _, _, frame = copies
     folder = tmp_path / "semi"
     folder.mkdir()
     for name, (a, b) in zip(["part-1", "part-2"], [(0, 200), (200, len(frame))], strict=True):
-        frame.iloc[a:b].to_csv(folder / f"{name}.csv", sep=";", index=False)
+        frame.iloc[a:b].to_csv(folder / f"{name}.csv", sep=";", decimal=decimal, index=False)
     whole = tmp_path / "whole.csv"
     frame.to_csv(whole, index=False)
     out, local = tmp_path / "out", tmp_path / "local.csv"
