@@ -392,7 +392,8 @@ def triangle_check(
 
 def _best_pivot(D: np.ndarray, i: int, j: int, combine: np.ufunc) -> int:
     """argmin over k ∉ {i, j} of combine(d(i, k), d(k, j))."""
-    through = combine(D[i, :], D[:, j])
+    with np.errstate(over="ignore"):  # past float64's largest: inf, no shortcut through k
+        through = combine(D[i, :], D[:, j])
     through[[i, j]] = np.inf
     return int(np.argmin(through))
 
@@ -504,7 +505,8 @@ def sampled_triangle_check(
         rng = np.random.default_rng(seed)
         for part in kernels.row_blocks(n_samples, _SAMPLE_CHUNK):
             t = _sample_triplets(n, part.stop - part.start, rng)
-            d_ij, bound = D[t[:, 0], t[:, 1]], combine(D[t[:, 0], t[:, 2]], D[t[:, 2], t[:, 1]])
+            with np.errstate(over="ignore"):  # past float64's largest: inf, no shortcut through k
+                d_ij, bound = D[t[:, 0], t[:, 1]], combine(D[t[:, 0], t[:, 2]], D[t[:, 2], t[:, 1]])
             bad = bound < d_ij - tol
             violations.add(d_ij[bad] - bound[bad], t[bad])
             if combine is np.add:
@@ -555,6 +557,10 @@ def euclidean_embedding(D: np.ndarray, tol: Tolerance) -> dict[str, Any]:
     from scipy.linalg import eigh
 
     n = D.shape[0]
+    # on D / 2^e, exactly, so that D∘D cannot overflow (a D holding 1e308); eigenvalues scale by 4^e
+    top = float(np.max(np.abs(D), initial=0.0))
+    exponent = int(np.frexp(top)[1]) if np.isfinite(top) and not 1e-100 < top < 1e100 and top > 0 else 0
+    D = np.ldexp(D, -exponent)
     B = np.empty((n, n))
     row_means = np.empty(n)
     for rows in kernels.row_blocks(n, _PAIR_TILE_ROWS):
@@ -571,17 +577,19 @@ def euclidean_embedding(D: np.ndarray, tol: Tolerance) -> dict[str, Any]:
         B[rows] -= row_means[None, :]
         B[rows] += total
         B[rows] *= -0.5
-    values = eigh(B, eigvals_only=True, overwrite_a=True, check_finite=False)
-    threshold = tol.atol + tol.rtol * float(np.abs(values).max(initial=0.0))
-    negative = values < -threshold
-    magnitude = float(np.abs(values).sum())
+    scaled = eigh(B, eigvals_only=True, overwrite_a=True, check_finite=False)
+    cut = float(np.ldexp(tol.atol, -2 * exponent)) + tol.rtol * float(np.abs(scaled).max(initial=0.0))
+    negative = scaled < -cut
+    fraction = float(np.abs(scaled[negative]).sum()) / float(np.abs(scaled).sum() or 1.0)
+    with np.errstate(over="ignore"):  # eigenvalues of D∘D at 1e308 are past float64: reported as inf
+        values, threshold = np.ldexp(scaled, 2 * exponent), float(np.ldexp(cut, 2 * exponent))
     return {
         "embeddable": not negative.any(),
-        "dimension": int(np.count_nonzero(values > threshold)),
+        "dimension": int(np.count_nonzero(scaled > cut)),
         "negative_eigenvalues": int(negative.sum()),
         "min_eigenvalue": float(values.min()),
         "max_eigenvalue": float(values.max()),
-        "negative_fraction": float(np.abs(values[negative]).sum()) / magnitude if magnitude > 0 else 0.0,
+        "negative_fraction": fraction,
         "threshold": threshold,
     }
 
@@ -614,6 +622,7 @@ def _with_witnesses(entry: dict[str, Any], witnesses: list[dict[str, Any]]) -> d
     return entry
 
 
+@kernels.overflow_is_inf
 def check_distance(
     D: Any,
     ids: Sequence[str] | None = None,

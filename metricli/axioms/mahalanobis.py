@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from metricli import kernels
 from metricli.errors import MetricliError
 
 DEFAULT_RTOL = 1e-9
@@ -49,6 +50,7 @@ def _clean_direction(v: np.ndarray) -> np.ndarray:
     return v
 
 
+@kernels.overflow_is_inf
 def check_mahalanobis(
     M: np.ndarray,
     feature_names: Sequence[str] | None = None,
@@ -72,8 +74,12 @@ def check_mahalanobis(
     d = M.shape[0]
     asymmetry = float(np.max(np.abs(M - M.T))) if M.size else 0.0
     scale = float(np.max(np.abs(M))) if M.size else 0.0
-    S = (M + M.T) / 2
-    values = np.linalg.eigvalsh(S) if d else np.zeros(0)
+    S = M / 2 + M.T / 2  # (M + Mᵀ) / 2 overflows for entries near float64's largest
+    # entries past 1e100 (or below 1e-100) are decided on S / 2^e, exactly: LAPACK's eigenvalues
+    # of a matrix holding 1e308 overflow to -inf; M's own are 2^e times these
+    e = int(np.frexp(scale)[1]) if np.isfinite(scale) and scale > 0 and not 1e-100 < scale < 1e100 else 0
+    S = np.ldexp(S, -e)
+    values = np.ldexp(np.linalg.eigvalsh(S), e) if d else np.zeros(0)
     # Which directions are null or negative must not depend on the units of the features
     # (a feature in millimetres instead of metres scales its row and column of M by 1e-6).
     # So the signs are read off T = D S D with D = diag(1/sqrt|S_jj|): a congruence, which
@@ -95,7 +101,7 @@ def check_mahalanobis(
     axioms: dict[str, Any] = {}
     if negative.any():
         v = _clean_direction(vectors[:, int(np.argmin(scaled))].copy())
-        squared = float(v @ S @ v)
+        squared = float(np.ldexp(v @ S @ v, e))
         axioms["non_negativity"] = {
             "holds": False,
             "negative_eigenvalues": int(negative.sum()),
@@ -129,7 +135,7 @@ def check_mahalanobis(
             "witness": {
                 "x": _named_point(np.zeros(d), feature_names),
                 "y": _named_point(v, feature_names),
-                "distance": float(np.sqrt(max(float(v @ S @ v), 0.0))),
+                "distance": float(np.sqrt(max(float(np.ldexp(v @ S @ v, e)), 0.0))),
             },
         }
     else:

@@ -61,8 +61,9 @@ def shortest_path_closure(
     for done, K in enumerate(blocks, start=1):
         # 1. Floyd-Warshall inside the diagonal block
         diagonal = W[K, K]
-        for k in range(K.stop - K.start):
-            np.minimum(diagonal, diagonal[:, k, None] + diagonal[None, k, :], out=diagonal)
+        with np.errstate(over="ignore"):  # a path longer than float64's largest is no shortcut (inf)
+            for k in range(K.stop - K.start):
+                np.minimum(diagonal, diagonal[:, k, None] + diagonal[None, k, :], out=diagonal)
         # 2. the pivot rows, through the closed block (in place: values only shrink and
         #    stay lengths of real paths, so reading updated rows is harmless)
         kernels.tropical_accumulate(W[K, :], np.ascontiguousarray(diagonal.T), W[K, :])
@@ -139,6 +140,7 @@ def metric_repair(
         np.minimum(R[rows], R[:, rows].T, out=R[rows])
 
     changed = symmetrized = 0
+    unit = float(np.max(np.abs(D), initial=0.0)) or 1.0
     max_drop, where = 0.0, None
     sum_sq_drop = sum_sq = 0.0
     unchanged = True
@@ -150,8 +152,9 @@ def metric_repair(
         drop = S - block
         upper = np.arange(n)[None, :] > np.arange(rows.start, rows.stop)[:, None]
         changed += int(np.count_nonzero(drop[upper] > 0))
-        sum_sq_drop += float(np.square(drop[upper]).sum())
-        sum_sq += float(np.square(S[upper]).sum())
+        # relative change in units of max|D|, so that squares of entries near 1e308 stay finite
+        sum_sq_drop += float(np.square(drop[upper] / unit).sum())
+        sum_sq += float(np.square(S[upper] / unit).sum())
         symmetrized += int(np.count_nonzero((D[rows, :] != D[:, rows].T)[upper]))
         unchanged = unchanged and np.array_equal(block, D[rows])
         if drop.max() > max_drop:
@@ -183,6 +186,10 @@ def nearest_psd(
     M = np.asarray(M, dtype=np.float64)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
         raise MetricliError(f"M must be a non-empty square matrix; got shape {'x'.join(map(str, M.shape))}")
+    # entries past 1e100 are clipped on M / 2^e (exact): LAPACK overflows on a matrix holding 1e308
+    top = float(np.max(np.abs(M)))
+    e = int(np.frexp(top)[1]) if np.isfinite(top) and top > 0 and not 1e-100 < top < 1e100 else 0
+    M = np.ldexp(M, -e)
     S = (M + M.T) / 2
     values, vectors = np.linalg.eigh(S)
     threshold = atol + rtol * float(np.max(np.abs(values)))
@@ -194,14 +201,15 @@ def nearest_psd(
         P = S
     change = M - P
     norm = float(np.linalg.norm(M))
-    summary = {
-        "method": "eigenvalue clipping of (M + Mᵀ)/2",
-        "eigenvalues_clipped": int(negative.sum()),
-        "clipped_mass": float(-values[negative].sum()),
-        "min_eigenvalue_before": float(values.min()),
-        "frobenius_change": float(np.linalg.norm(change)),
-        "relative_change": float(np.linalg.norm(change)) / norm if norm > 0 else 0.0,
-        "max_entry_change": float(np.abs(change).max()),
-        "unchanged": bool(not negative.any() and np.array_equal(P, M)),
-    }
-    return P, summary
+    with np.errstate(over="ignore"):  # figures past float64's largest are reported as inf
+        summary = {
+            "method": "eigenvalue clipping of (M + Mᵀ)/2",
+            "eigenvalues_clipped": int(negative.sum()),
+            "clipped_mass": float(np.ldexp(-values[negative].sum(), e)),
+            "min_eigenvalue_before": float(np.ldexp(values.min(), e)),
+            "frobenius_change": float(np.ldexp(np.linalg.norm(change), e)),
+            "relative_change": float(np.linalg.norm(change)) / norm if norm > 0 else 0.0,
+            "max_entry_change": float(np.ldexp(np.abs(change).max(), e)),
+            "unchanged": bool(not negative.any() and np.array_equal(P, M)),
+        }
+        return (np.ldexp(P, e) if e else P), summary

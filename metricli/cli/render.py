@@ -110,13 +110,20 @@ def _figures_table(task: str, sides: dict[str, dict[str, Any]], show: Any) -> No
 
 @contextlib.contextmanager
 def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A transient progress bar on stderr; yields the callback (done, total), or None."""
+    """A transient progress bar on stderr (off a terminal, a plain line every few seconds);
+    yields the callback (done, total), or None."""
     if not enabled:
         yield None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn(label), BarColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+    from metricli.cli.progress import PlainProgress
+
+    with (
+        Progress(TextColumn(label), BarColumn(), TimeRemainingColumn(), console=err, transient=True)
+        if err.is_terminal
+        else PlainProgress()
+    ) as bar:
         task = bar.add_task(label, total=None)
 
         def tick(done: int, total: int) -> None:

@@ -23,6 +23,7 @@ import json
 import math
 import platform
 import re
+import stat
 import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,9 +205,119 @@ def _metadata_digest(meta: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _read_json(path: Path, where: str) -> dict[str, Any]:
+#: the largest JSON file of a bundle read (metadata.json with 100,000 feature names is ~2 MiB):
+#: a bigger one is refused from its size, never read whole
+JSON_CAP = 16 << 20
+
+
+#: how deep a bundle's JSON may nest (metadata.json nests 4 levels); deeper is refused before
+#: the recursive steps after it (the checksum, the display) reach Python's recursion limit
+JSON_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of a JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= JSON_DEPTH:
+                stack.extend(
+                    (child, level + 1) for child in (item.values() if isinstance(item, dict) else item)
+                )
+    return deepest
+
+
+_NUMBER = (int, float, type(None))
+_TEXT = (str, type(None))
+#: what ``fit`` writes in metadata.json, by type; checked on load, because the checksums carry
+#: no key: a resealed metadata.json must still be what the commands that read it expect.
+#: A dict spec lists required keys; [spec] is a list of such items; a tuple of types, any of them.
+METADATA_SCHEMA: dict[str, Any] = {
+    "algorithm": str,
+    "supervision": _TEXT,
+    "params": dict,
+    "seed": (int, type(None)),
+    "preprocessing": (dict, type(None)),
+    "input": (dict, type(None)),
+    "fit": (dict, type(None)),
+    "n_features": int,
+    "n_components": int,
+    "created": _TEXT,
+    "versions": (dict, type(None)),
+    "selection": (
+        type(None),
+        {
+            "figure": str,
+            "cv": int,
+            "verdict": str,
+            "leaderboard": [{"name": str, "mean": (int, float)}],
+            "skipped": [{"name": str}],
+        },
+    ),
+}
+
+
+def _conforms(value: Any, spec: Any) -> bool:
+    if isinstance(spec, dict):
+        return isinstance(value, dict) and all(k in value and _conforms(value[k], v) for k, v in spec.items())
+    if isinstance(spec, list):
+        return isinstance(value, list) and all(_conforms(item, spec[0]) for item in value)
+    if isinstance(spec, tuple) and any(isinstance(s, dict | list) for s in spec):
+        return any(_conforms(value, s) for s in spec)
+    if spec in (int, (int, type(None))) and isinstance(value, bool):
+        return False
+    return isinstance(value, spec)
+
+
+def _check_schema(metadata: dict[str, Any], where: str) -> None:
+    for key, spec in METADATA_SCHEMA.items():
+        if key in metadata and not _conforms(metadata[key], spec):
+            raise MetricliError(
+                f"{where}: corrupt bundle, metadata.json's '{key}' is not what fit writes there"
+            )
+
+
+def _regular_file(path: Path, where: str, missing: str = "is missing") -> None:
+    """Refuse, by name, a bundle member that is not a regular file: a symbolic link, a named
+    pipe (which would block the read), a device, a socket or a folder; or one not there."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        raise MetricliError(f"{where}: corrupt bundle, {path.name} {missing}") from None
+    except OSError as exc:
+        raise MetricliError(f"{where}: cannot read {path.name} ({exc.strerror or exc})") from None
+    what = (
+        "a symbolic link" if stat.S_ISLNK(mode)
+        else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a folder" if stat.S_ISDIR(mode)
+        else None
+    )  # fmt: skip
+    if what is not None:
+        raise MetricliError(f"{where}: corrupt bundle, {path.name} is {what}, not a regular file")
+
+
+def _read_json(path: Path, where: str) -> dict[str, Any]:
+    _regular_file(path, where)
+    size = path.stat().st_size
+    if size > JSON_CAP:
+        raise MetricliError(
+            f"{where}: corrupt bundle, {path.name} is {size:,} bytes; a bundle's is a few KiB "
+            f"(at most {JSON_CAP >> 20} MiB is read)"
+        )
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(JSON_CAP + 1)
+        value = json.loads(text)
+        if _depth(value) > JSON_DEPTH:
+            raise RecursionError
+    except RecursionError:
+        raise MetricliError(
+            f"{where}: corrupt bundle, {path.name} nests its values too deeply to be a bundle's"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MetricliError(f"{where}: corrupt bundle, cannot read {path.name} ({exc})") from None
     if not isinstance(value, dict):
@@ -225,16 +336,24 @@ def _read_npy(path: Path, where: str) -> np.ndarray:
 
 
 def is_bundle(path: str | Path) -> bool:
-    return Path(path).is_dir() and (Path(path) / "metadata.json").is_file()
+    """A folder holding a metadata.json of any kind (a link or a pipe there is refused by name
+    when the bundle is loaded, not taken for a table)."""
+    metadata = Path(path) / "metadata.json"
+    return Path(path).is_dir() and (metadata.exists() or metadata.is_symlink())
 
 
 def load_bundle(path: str | Path) -> Bundle:
     """Load and verify a bundle; any mismatch is refused with a MetricliError."""
     root = Path(path)
     where = str(root)
+    if root.is_symlink():
+        raise MetricliError(
+            f"{where}: the bundle folder is a symbolic link; give the folder it points to "
+            "(a link could swap the bundle between its checks and its use)"
+        )
     if not root.exists():
         raise MetricliError(f"{where}: no such bundle")
-    if not root.is_dir() or not (root / "metadata.json").is_file() or (root / "metadata.json").is_symlink():
+    if not root.is_dir() or not ((root / "metadata.json").exists() or (root / "metadata.json").is_symlink()):
         raise MetricliError(f"{where}: not a metricli bundle (no metadata.json)")
     note_input(root)
     metadata = _read_json(root / "metadata.json", where)
@@ -254,8 +373,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise MetricliError(f"{where}: corrupt bundle, metadata.json lists no file checksums")
     for name in DATA_FILES:
         file = root / name
-        if not file.is_file() or file.is_symlink():
-            raise MetricliError(f"{where}: corrupt bundle, {name} is missing")
+        _regular_file(file, where)
         if sha256_file(file) != checksums.get(name):
             raise MetricliError(
                 f"{where}: {name} does not match the checksum in metadata.json; the bundle was "
@@ -263,6 +381,7 @@ def load_bundle(path: str | Path) -> Bundle:
             )
     M = _read_npy(root / "M.npy", where)
     L = _read_npy(root / "L.npy", where)
+    _check_schema(metadata, where)
     names = metadata.get("feature_names")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise MetricliError(f"{where}: corrupt bundle, metadata.json has no list of feature names")
@@ -328,8 +447,7 @@ def _read_threshold(root: Path, checksums: dict[str, Any], where: str) -> dict[s
                 "remove the file or calibrate again"
             )
         return None
-    if not file.is_file() or file.is_symlink():
-        raise MetricliError(f"{where}: corrupt bundle, {THRESHOLD_FILE} is missing")
+    _regular_file(file, where)
     if sha256_file(file) != recorded:
         raise MetricliError(
             f"{where}: {THRESHOLD_FILE} does not match the checksum in metadata.json; the bundle was "

@@ -15,6 +15,7 @@ file metricli wrote, beside data separated by ';') is still read as written.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable
 
@@ -85,7 +86,7 @@ def separator(fmt: str, header: bytes, name: str) -> str:
             return given
         _note(name, f"{name}: read with delimiter {shown(own)} (its header holds no {shown(given)})")
         return own
-    if fmt != "csv" or len(next(csv.reader([text]), [])) != 1:
+    if fmt != "csv" or len(next(csv.reader(io.StringIO(text, newline="")), [])) != 1:
         return own
     counts = {sep: text.count(sep) for sep in SNIFFED}
     best = max(SNIFFED, key=lambda sep: counts[sep])

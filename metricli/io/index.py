@@ -37,6 +37,7 @@ import numpy as np
 
 from metricli.errors import MetricliError, install_extra
 from metricli.io.atomic import INDEX, atomic_path, note_input
+from metricli.io.bundle import JSON_CAP
 from metricli.io.tables import sha256_file
 
 FORMAT = "metricli-index"
@@ -245,8 +246,12 @@ def load_index(path: str | Path, bundle: Any = None) -> NeighbourIndex:
     if not root.is_dir() or not meta_file.is_file() or meta_file.is_symlink():
         raise MetricliError(f"{where}: not a metricli index (no {META_FILE}); build one with metricli index")
     note_input(root)
+    if meta_file.stat().st_size > JSON_CAP:
+        raise MetricliError(f"{where}: corrupt index, {META_FILE} is larger than {JSON_CAP >> 20} MiB")
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise MetricliError(f"{where}: corrupt index, {META_FILE} nests its values too deeply") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MetricliError(f"{where}: corrupt index, cannot read {META_FILE} ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

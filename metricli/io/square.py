@@ -70,7 +70,7 @@ def _lines(raw: bytes | Path) -> Iterator[str]:
 
 def _fields(line: str, sep: str) -> list[str]:
     if '"' in line:
-        return next(csv.reader([line], delimiter=sep))
+        return next(csv.reader(io.StringIO(line, newline=""), delimiter=sep), [])
     return line.rstrip("\r\n").split(sep)
 
 

@@ -295,6 +295,8 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
         raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
+    except csv.Error as exc:  # the standard library's reader (a lone carriage return, say)
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
     except (MetricliError, MemoryError):  # a table too large for memory is not a corrupt file
         raise
     except Exception as exc:  # pyarrow raises a zoo of types for corrupt files
@@ -342,7 +344,7 @@ def iter_table(
         else:
             raw = _whole_or_path(source, fmt, name)
             array = _load_npy(raw, name, mmap=source != STDIN)
-            _npy_frame(array[:0], name)
+            _npy_frame(array if array.ndim != 2 else array[:0], name)  # its dtype and shape refused first
             batches = (
                 _npy_frame(np.asarray(array[i : i + batch_rows]), name)
                 for i in range(0, array.shape[0], batch_rows)
@@ -447,7 +449,8 @@ def header_names(line: bytes, sep: str) -> list[str]:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:
         return []
-    return next(csv.reader([text.rstrip("\r\n")], delimiter=sep), [])
+    # a lone carriage return ends the line, as the parser reads it (in a list, csv.reader refused it)
+    return next(csv.reader(io.StringIO(text.rstrip("\r\n"), newline=""), delimiter=sep), [])
 
 
 def _check_header(line: bytes, sep: str, name: str) -> None:
