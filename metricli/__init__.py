@@ -54,37 +54,5 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = [
-    "ITML",
-    "KISSME",
-    "LEARNERS",
-    "LFDA",
-    "LMNN",
-    "LSML",
-    "MLKR",
-    "MMC",
-    "NCA",
-    "RCA",
-    "SCML",
-    "SDML",
-    "SELF",
-    "Bundle",
-    "Covariance",
-    "MahalanobisLearner",
-    "MetricliError",
-    "__version__",
-    "build_index",
-    "check_distance",
-    "check_mahalanobis",
-    "distances",
-    "evaluate",
-    "get_learner",
-    "load_bundle",
-    "make_engine",
-    "metric_repair",
-    "nearest_psd",
-    "neighbors",
-    "neighbors_in_index",
-    "save_bundle",
-    "transform",
-]
+#: the public names: the version and every lazily imported name above (one list, not two)
+__all__ = ["__version__", *_LAZY]

@@ -65,28 +65,41 @@ def test_nca_on_dask_gives_the_local_stochastic_metric_and_records_the_solver(
     assert meta["fit"]["iterations"] == json.loads((local / "metadata.json").read_text())["fit"]["iterations"]
 
 
-@pytest.mark.parametrize(("cls", "column"), [(LMNN, "species"), (MLKR, "t")])
-def test_lmnn_and_mlkr_on_dask_give_the_local_stochastic_metric(client, noisy, cls, column):
+def fit_here_and_there(client, noisy, cls, column: str, params: dict):
+    """The learner fitted on the rows here and on the four Parquet pieces on the test cluster:
+    (local learner, Dask learner, what the Dask fit read)."""
     folder, _, frame = noisy
-    params = {"solver": "stochastic", "random_state": 5, "max_epochs": 2, "n_components": 3}
-    supervision = frame[column].to_numpy()
-    here = cls(**params).fit(frame[FEATURES].to_numpy(), supervision)
+    here = cls(**params).fit(frame[FEATURES].to_numpy(), frame[column].to_numpy())
     there = cls(**params)
+    regression = cls is MLKR
     source = Source(
         str(folder),
         tuple(FEATURES),
-        label=column if cls is LMNN else None,
-        target=column if cls is MLKR else None,
+        label=None if regression else column,
+        target=column if regression else None,
     )
     with make_engine("dask", client.scheduler.address) as engine:
         done = fit_from_pieces(engine, there, source)
-    assert done == {"read": 300, "used": 300}
-    assert there.n_iter_ == here.n_iter_ == 2
+    return here, there, done
+
+
+def assert_same_fit(here, there) -> float:
     np.testing.assert_allclose(there.objective_history_, here.objective_history_, rtol=1e-9)
     scale = np.max(np.abs(here.components_))
     assert np.max(np.abs(there.components_ - here.components_)) <= 1e-8 * scale
+    return scale
+
+
+@pytest.mark.parametrize(("cls", "column"), [(LMNN, "species"), (MLKR, "t")])
+def test_lmnn_and_mlkr_on_dask_give_the_local_stochastic_metric(client, noisy, cls, column):
+    params = {"solver": "stochastic", "random_state": 5, "max_epochs": 2, "n_components": 3}
+    here, there, done = fit_here_and_there(client, noisy, cls, column, params)
+    assert done == {"read": 300, "used": 300}
+    assert there.n_iter_ == here.n_iter_ == 2
+    scale = assert_same_fit(here, there)
     # and the metric moved from where it started: the comparison is not of two copies of the init
-    start = cls(**{**params, "max_epochs": 1}).fit(frame[FEATURES].to_numpy(), supervision)
+    frame = noisy[2]
+    start = cls(**{**params, "max_epochs": 1}).fit(frame[FEATURES].to_numpy(), frame[column].to_numpy())
     assert np.max(np.abs(start.components_ - here.components_)) > 1e-3 * scale
 
 
@@ -114,20 +127,7 @@ def test_approximate_candidate_lists_on_dask_give_the_local_metric(client, noisy
         return real(store, *args)
 
     monkeypatch.setattr("metricli.learners.stochastic.approximate_lists", counted)
-    folder, _, frame = noisy
     params = {"solver": "stochastic", "random_state": 4, "max_epochs": 2, "n_components": 3}
-    supervision = frame[column].to_numpy()
-    here = cls(**params).fit(frame[FEATURES].to_numpy(), supervision)
-    there = cls(**params)
-    source = Source(
-        str(folder),
-        tuple(FEATURES),
-        label=None if cls is MLKR else column,
-        target=column if cls is MLKR else None,
-    )
-    with make_engine("dask", client.scheduler.address) as engine:
-        fit_from_pieces(engine, there, source)
+    here, there, _ = fit_here_and_there(client, noisy, cls, column, params)
     assert calls == ["InMemoryPoints"] * 2 + ["PartStore"] * 2
-    np.testing.assert_allclose(there.objective_history_, here.objective_history_, rtol=1e-9)
-    scale = np.max(np.abs(here.components_))
-    assert np.max(np.abs(there.components_ - here.components_)) <= 1e-8 * scale
+    assert_same_fit(here, there)
