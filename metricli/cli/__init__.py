@@ -231,4 +231,8 @@ def _global_options(
 
 
 def main() -> None:
+    from metricli.cli import watchdog
+    from metricli.io.atomic import remove_active_temporaries
+
+    watchdog.install(remove_active_temporaries)  # a signal inside a long C call (LAPACK) still ends the run
     typer.main.get_command(app)(prog_name="metricli")

@@ -215,6 +215,7 @@ def atomic_path(
         raise MetricliError(f"{target}: folder {parent} does not exist")
     remove_stale_temporaries(parent)
     tmp = _temporary_name(target, parent, "tmp")
+    _ACTIVE.add(tmp)
     try:
         try:
             yield tmp
@@ -226,6 +227,18 @@ def atomic_path(
     except BaseException:
         _remove(tmp)
         raise
+    finally:
+        _ACTIVE.discard(tmp)
+
+
+#: the temporary paths being written now, for a signal that must end the run from another thread
+_ACTIVE: set[Path] = set()
+
+
+def remove_active_temporaries() -> None:
+    """Remove what this run is writing (metricli/cli/watchdog.py calls it before ending the run)."""
+    for path in list(_ACTIVE):
+        _remove(path)
 
 
 def _temporary_name(target: Path, parent: Path, suffix: str) -> Path:

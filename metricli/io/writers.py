@@ -87,6 +87,8 @@ class TableWriter:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(str(self._tmp), table.schema)
+            elif not table.schema.equals(self._parquet.schema, check_metadata=False):
+                table = self._as_first(table)
             self._parquet.write_table(table)
         elif self.fmt == "jsonl":
             if len(frame):
@@ -101,6 +103,25 @@ class TableWriter:
             self._handle.flush()
         self.rows += len(frame)
         self._started = True
+
+    def _as_first(self, table: Any) -> Any:
+        """A later batch in the first batch's column types (a CSV read in batches may type a
+        column anew in each, e.g. ids 1, 2, ... then 'A7'), or an error naming the column."""
+        import pyarrow as pa
+
+        first = self._parquet.schema
+        try:
+            return table.select(first.names).cast(first)
+        except (pa.ArrowException, KeyError, ValueError):
+            changed = [
+                f.name
+                for f in first
+                if f.name not in table.schema.names or table.schema.field(f.name).type != f.type
+            ]
+            raise MetricliError(
+                f"{self.path}: column {changed[0]!r} changes type between batches of rows "
+                f"({first.field(changed[0]).type} first); write CSV, or raise --batch-rows to read it whole"
+            ) from None
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._parquet is not None:

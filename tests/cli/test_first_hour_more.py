@@ -122,3 +122,36 @@ def test_neighbors_in_an_index_keep_columns_and_integer_ids(cli, iris_bundle, ir
     assert [r["name"] for r in rows] == frame["name"].tolist()
     assert all(type(r["query"]) is int and type(r["reference"]) is int for r in rows)
     assert [r["query"] for r in rows] == frame["code"].tolist()
+
+
+def test_a_column_typed_anew_in_a_later_batch_is_cast_or_named(cli, iris_bundle, tmp_path):
+    # a CSV read in batches is typed per batch: ids 1000, 1001, ... then 'A7'
+    frame = pd.read_csv(IRIS).drop(columns="species")
+    frame["code"] = [str(1000 + i) for i in range(len(frame))]
+    frame.loc[120, "code"] = "A7"
+    path = tmp_path / "mixed.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "n.parquet"
+    run = cli(
+        "neighbors",
+        iris_bundle,
+        path,
+        "--query",
+        path,
+        "-k",
+        "1",
+        "--id",
+        "code",
+        "--batch-rows",
+        "50",
+        "-o",
+        out,
+    )
+    assert_one_line_error(run, "n.parquet: column 'query' changes type between batches", "--batch-rows")
+    assert not out.exists()
+    # text first, numbers later: the numbers are written as text
+    frame["code"] = frame["code"].iloc[::-1].to_numpy()
+    frame.to_csv(path, index=False)
+    run = cli("transform", iris_bundle, path, "--keep", "code", "--batch-rows", "50", "-o", out)
+    assert run.exit_code == 0, run.stderr
+    assert pd.read_parquet(out)["code"].tolist() == frame["code"].tolist()
