@@ -24,6 +24,7 @@ import math
 import platform
 import re
 import stat
+import tokenize
 import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -328,7 +329,7 @@ def _read_json(path: Path, where: str) -> dict[str, Any]:
 def _read_npy(path: Path, where: str) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError) as exc:
         raise MetricliError(f"{where}: corrupt bundle, cannot read {path.name} ({exc})") from None
     if array.dtype != np.float64 or array.ndim != 2:
         raise MetricliError(f"{where}: corrupt bundle, {path.name} is not a 2-D float64 matrix")
@@ -498,7 +499,7 @@ def read_matrix_file(path: str | Path, square: bool = True) -> tuple[np.ndarray,
     if p.suffix.lower() == ".npy":
         try:
             array = np.load(p, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError) as exc:
             raise MetricliError(f"{where}: not a plain numeric .npy matrix ({exc})") from None
         names = None
     else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,7 +239,7 @@ def _read_npy(source: str, name: str) -> np.ndarray:
     require_npy_size(raw, name)
     try:
         array = np.load(raw, allow_pickle=False, mmap_mode=None if source == STDIN else "r")
-    except ValueError as exc:
+    except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy tokenizes the header
         raise MetricliError(f"{name}: not a plain numeric .npy array ({exc})") from None
     except (OSError, EOFError) as exc:
         raise MetricliError(f"{name}: cannot read as .npy ({exc})") from None

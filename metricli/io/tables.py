@@ -16,6 +16,7 @@ import re
 import shlex
 import stat
 import sys
+import tokenize
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -212,7 +213,7 @@ def _load_npy(raw: object, name: str, mmap: bool = False) -> np.ndarray:
     require_npy_size(raw, name)
     try:
         return np.load(raw, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except ValueError as exc:
+    except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy tokenizes the header
         raise MetricliError(f"{name}: not a plain numeric .npy array ({exc})") from None
     except (OSError, EOFError) as exc:
         raise MetricliError(f"{name}: cannot read as .npy ({exc})") from None
@@ -237,7 +238,7 @@ def require_npy_size(raw: object, name: str) -> None:
                 else np.lib.format.read_array_header_2_0
             )
             shape, _, dtype = read(handle, max_header_size=10_000)
-        except (ValueError, EOFError, TypeError, SyntaxError, UnicodeDecodeError):
+        except (ValueError, EOFError, TypeError, SyntaxError, UnicodeDecodeError, tokenize.TokenError):
             return  # np.load names the problem
         offset = handle.tell()
         handle.seek(0, os.SEEK_END)
