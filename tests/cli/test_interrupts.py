@@ -188,3 +188,36 @@ def test_a_signal_during_start_up_is_one_line(tmp_path, sig, status):
 def _env() -> dict:
     root = str(IRIS.parents[1])
     return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def test_an_early_exit_swallowed_by_the_import_machinery_still_ends_the_run(monkeypatch, capsys):
+    """The start-up handler's SystemExit can be swallowed (raised in an import-lock callback,
+    Python only hands it to sys.unraisablehook): the run must stop after the imports anyway,
+    with the one line written once and nothing shown for the swallowed exception."""
+    import sys as system
+    import types
+
+    from metricli import entry
+
+    ran = []
+
+    def during_import(name):  # the import machinery meets the signal and swallows the exit
+        if name != "main":
+            raise AttributeError(name)
+        try:
+            entry._early_signal(signal.SIGTERM, None)
+        except SystemExit as exc:
+            system.unraisablehook(types.SimpleNamespace(exc_type=SystemExit, exc_value=exc))
+        return lambda: ran.append(True)
+
+    fake = types.ModuleType("metricli.cli")
+    fake.__getattr__ = during_import
+    monkeypatch.setitem(system.modules, "metricli.cli", fake)
+    monkeypatch.setattr(entry, "_received", [])
+    monkeypatch.setattr(entry.signal, "signal", lambda sig, handler: None)
+    monkeypatch.setattr(system, "unraisablehook", system.unraisablehook)
+    with pytest.raises(SystemExit) as exit_:
+        entry.main()
+    assert exit_.value.code == 143
+    assert ran == []
+    assert capsys.readouterr().err == "metricli: error: terminated; no output was written\n"
