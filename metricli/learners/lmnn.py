@@ -17,15 +17,13 @@ from metricli.kernels import (
     knn,
     pair_sq_distances,
 )
-from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
-from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
+from metricli.learners.base import MahalanobisLearner
+from metricli.learners.initialization import INIT_HELP, initial_components
 from metricli.learners.labels import class_layout
 from metricli.learners.optimize import (
     BLOCK_SIZE_HELP,
     LBFGS_PARAM_HELP,
     LbfgsResult,
-    block_bytes,
-    check_solver_params,
     minimize_lbfgs,
 )
 from metricli.learners.stochastic import (
@@ -33,6 +31,7 @@ from metricli.learners.stochastic import (
     Solver,
     StochasticPlan,
     StochasticResult,
+    checked_points,
     fit_on_candidates,
     lmnn_objective_on,
     solver_for,
@@ -164,11 +163,7 @@ class LMNN(MahalanobisLearner):
         )
 
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
-        X = check_points(X, min_rows=2)
-        check_not_all_identical(X)
-        check_unit_scale(X, self.name)
-        check_solver_params(self.name, self.max_iter, self.tol)
-        memory = block_bytes(self.block_size, self.name)
+        X, memory = checked_points(self, X, min_rows=2)
         plan = self._plan(y, X.shape[0])
         k, mu = plan.margin
         layout = class_layout(y, X.shape[0], self.name)

@@ -8,14 +8,12 @@ import numpy as np
 
 from metricli.errors import MetricliError
 from metricli.kernels import DifferenceScatter, csr_row_indices, iter_neighbour_softmax, sparse
-from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
-from metricli.learners.initialization import check_unit_scale, initial_components
+from metricli.learners.base import MahalanobisLearner
+from metricli.learners.initialization import initial_components
 from metricli.learners.optimize import (
     BLOCK_SIZE_HELP,
     LBFGS_PARAM_HELP,
     LbfgsResult,
-    block_bytes,
-    check_solver_params,
     minimize_lbfgs,
 )
 from metricli.learners.stochastic import (
@@ -23,6 +21,7 @@ from metricli.learners.stochastic import (
     Solver,
     StochasticPlan,
     StochasticResult,
+    checked_points,
     fit_on_candidates,
     mlkr_objective_on,
     solver_for,
@@ -119,11 +118,7 @@ class MLKR(MahalanobisLearner):
         )
 
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
-        X = check_points(X, min_rows=3)
-        check_not_all_identical(X)
-        check_unit_scale(X, self.name)
-        check_solver_params(self.name, self.max_iter, self.tol)
-        memory = block_bytes(self.block_size, self.name)
+        X, memory = checked_points(self, X, min_rows=3)
         plan = self._plan(y, X.shape[0])
         t = plan.supervision
         Xc = X - X.mean(axis=0)

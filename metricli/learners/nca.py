@@ -15,15 +15,13 @@ from metricli.kernels import (
     row_blocks,
     sparse,
 )
-from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
-from metricli.learners.initialization import INIT_HELP, check_unit_scale, initial_components
+from metricli.learners.base import MahalanobisLearner
+from metricli.learners.initialization import INIT_HELP, initial_components
 from metricli.learners.labels import class_layout
 from metricli.learners.optimize import (
     BLOCK_SIZE_HELP,
     LBFGS_PARAM_HELP,
     LbfgsResult,
-    block_bytes,
-    check_solver_params,
     minimize_lbfgs,
 )
 from metricli.learners.stochastic import (
@@ -31,6 +29,7 @@ from metricli.learners.stochastic import (
     Solver,
     StochasticPlan,
     StochasticResult,
+    checked_points,
     fit_on_candidates,
     nca_objective_on,
     solver_for,
@@ -120,11 +119,7 @@ class NCA(MahalanobisLearner):
         )
 
     def _solve(self, X: np.ndarray, y: np.ndarray) -> LbfgsResult | StochasticResult:
-        X = check_points(X, min_rows=2)
-        check_not_all_identical(X)
-        check_unit_scale(X, self.name)
-        check_solver_params(self.name, self.max_iter, self.tol)
-        memory = block_bytes(self.block_size, self.name)
+        X, memory = checked_points(self, X, min_rows=2)
         layout = class_layout(y, X.shape[0], self.name)
         plan = self._plan(y, X.shape[0])
         # sorted by class, the points of a class are one slice of columns

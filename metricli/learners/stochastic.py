@@ -43,7 +43,7 @@ import numpy as np
 from metricli.errors import MetricliError
 from metricli.evaluation import knn_classify
 from metricli.kernels import iter_sq_distances, knn, project
-from metricli.learners.base import MahalanobisLearner
+from metricli.learners.base import MahalanobisLearner, check_not_all_identical, check_points
 from metricli.learners.candidates import (
     EXACT_LISTS_UP_TO,
     approximate_lists,
@@ -53,6 +53,8 @@ from metricli.learners.candidates import (
     nearest_others,
     pool_distances,
 )
+from metricli.learners.initialization import check_unit_scale
+from metricli.learners.optimize import block_bytes, check_solver_params
 
 Solver = Literal["auto", "full", "stochastic"]
 SOLVERS: tuple[str, ...] = ("auto", "full", "stochastic")
@@ -112,6 +114,16 @@ def solver_for(learner: Any, n: int) -> tuple[str, str]:
     """:func:`choose_solver` for a learner's ``solver``, its stochastic parameters checked whichever runs."""
     check_stochastic_params(learner.name, learner.batch_size, learner.candidates, learner.max_epochs)
     return choose_solver(learner.solver, n, learner.name)
+
+
+def checked_points(learner: Any, X: np.ndarray, min_rows: int) -> tuple[np.ndarray, int]:
+    """(X, block bytes): the checks NCA, LMNN and MLKR make before either solver runs, on the
+    points (enough rows, not all identical, near unit scale) and on the solver's parameters."""
+    X = check_points(X, min_rows=min_rows)
+    check_not_all_identical(X)
+    check_unit_scale(X, learner.name)
+    check_solver_params(learner.name, learner.max_iter, learner.tol)
+    return X, block_bytes(learner.block_size, learner.name)
 
 
 def check_stochastic_params(learner: str, batch_size: int, candidates: int, max_epochs: int) -> None:
