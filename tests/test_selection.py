@@ -364,13 +364,12 @@ def _paired(better: int, worse: int, n: int = 400) -> tuple[list[int], list[int]
     return base, learner
 
 
-def test_the_verdict_says_why_the_pick_was_made_or_not() -> None:
+def _nca_board(better: int, worse: int) -> dict:
+    """The leaderboard of the two baselines and an NCA better than Euclidean on ``better`` of
+    400 rows and worse on ``worse``, over 4 folds."""
     euclidean, standardized = BASELINES
-    # 400 rows, 7 better and 1 worse: gain 6/400 = +1.5 points, 95% CI 0.015 -+ (1.959964 *
-    # sqrt(8 - 36/400) / 400 + 1/400) = -0.13 to +3.13 points; McNemar p = 2 * 9/256 = 0.0703:
-    # not a significant gain, but a loss of more than half a point is ruled out
-    base, learner = _paired(7, 1)
-    board = leaderboard(
+    base, learner = _paired(better, worse)
+    return leaderboard(
         [
             _outcome(euclidean, base, folds=4),
             _outcome(standardized, [1] * 200 + [0] * 200, folds=4),
@@ -378,6 +377,13 @@ def test_the_verdict_says_why_the_pick_was_made_or_not() -> None:
         ],
         "classification",
     )
+
+
+def test_the_verdict_says_why_the_pick_was_made_or_not() -> None:
+    # 400 rows, 7 better and 1 worse: gain 6/400 = +1.5 points, 95% CI 0.015 -+ (1.959964 *
+    # sqrt(8 - 36/400) / 400 + 1/400) = -0.13 to +3.13 points; McNemar p = 2 * 9/256 = 0.0703:
+    # not a significant gain, but a loss of more than half a point is ruled out
+    board = _nca_board(7, 1)
     nca = next(r for r in board["rows"] if r["name"] == "nca")
     assert nca["gain"]["p_value"] == pytest.approx(18 / 256)
     assert nca["gain"]["low"] == pytest.approx(0.015 - 1.959964 * math.sqrt(8 - 0.09) / 400 - 0.0025)
@@ -388,15 +394,7 @@ def test_the_verdict_says_why_the_pick_was_made_or_not() -> None:
         "the largest gain whose CI rules out a loss of more than 0.5 points"
     )
     # 3 better and 1 worse: +0.5 points, lower end 0.005 - 1.959964 * sqrt(3.99) / 400 - 0.0025 = -0.73
-    base, learner = _paired(3, 1)
-    board = leaderboard(
-        [
-            _outcome(euclidean, base, folds=4),
-            _outcome(standardized, [1] * 200 + [0] * 200, folds=4),
-            _outcome(Candidate("nca", NCA), learner, folds=4),
-        ],
-        "classification",
-    )
+    board = _nca_board(3, 1)
     assert board["choice"] is None
     assert board["verdict"] == (
         "no learned metric beats Euclidean here (best learner nca: +0.5 points of accuracy over "
