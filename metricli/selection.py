@@ -233,6 +233,47 @@ class Outcome:
         return float(np.std(self.scores))
 
 
+def merge_repeats(runs: list[list[Outcome]]) -> list[Outcome]:
+    """One outcome per candidate from repeated cross-validations of the same candidates.
+
+    ``runs`` holds one list of outcomes per fold seed. A candidate scored in every run gets the
+    fold scores, fit times and fold sizes of all runs one after the other, and for each row the
+    mean of its held-out values over the runs (its share of right votes, or its mean squared
+    error), so that :func:`paired_rows` pairs rows as before with less of the noise of one
+    split (Bouckaert & Frank, "Evaluating the Replicability of Significance Tests for Comparing
+    Learning Algorithms", PAKDD 2004, on repeated cross-validation); :func:`paired_difference`
+    over the runs' folds is then Nadeau & Bengio's corrected repeated cross-validation test.
+    A candidate skipped in any run is skipped, with the first run's reason.
+    """
+    merged = []
+    for same in zip(*runs, strict=True):
+        first = same[0]
+        if any(o.candidate != first.candidate for o in same):
+            raise ValueError("repeated runs must list the same candidates in the same order")
+        skipped = next((o for o in same if o.skipped is not None), None)
+        if skipped is not None:
+            merged.append(
+                Outcome(first.candidate, estimate_seconds=first.estimate_seconds, skipped=skipped.skipped)
+            )
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rows never held out: NaN in every run
+            row_values = np.nanmean(np.vstack([o.row_values for o in same]), axis=0)
+        merged.append(
+            Outcome(
+                first.candidate,
+                scores=[v for o in same for v in o.scores],
+                fit_seconds=[v for o in same for v in o.fit_seconds],
+                n_train=[v for o in same for v in o.n_train],
+                n_test=[v for o in same for v in o.n_test],
+                estimate_seconds=first.estimate_seconds,
+                warnings=sorted({w for o in same for w in o.warnings}),
+                row_values=row_values,
+            )
+        )
+    return merged
+
+
 def _score_candidate(
     candidate: Candidate,
     X: np.ndarray,
@@ -344,14 +385,26 @@ def paired_rows(
     gain in accuracy is (b - c)/n, its interval the Wald interval for paired proportions,
     variance (b + c - (b - c)²/n)/n² (Agresti, Categorical Data Analysis, 10.1), widened by the
     continuity correction 1/n (Fleiss, Statistical Methods for Rates and Proportions, 8.1) so
-    that it agrees with the p-value, McNemar's exact test (b against b + c fair coin flips). Regression: the gain in
-    mean squared error is the mean of e_base² - e² over the rows, with a normal interval; it
-    is reported on the RMSE scale, sqrt(MSE_base) - sqrt(MSE_base - gain), endpoints alike.
+    that it agrees with the p-value, McNemar's exact test (b against b + c fair coin flips).
+    After repeated cross-validation (:func:`merge_repeats`) a row's value is its share of right
+    votes over the repeats: the gain is then the mean of the row differences d_i, and the same
+    interval is written in them, mean ± z·sqrt(var(d)/n) + 1/n (var with divisor n, which for
+    d_i in {-1, 0, 1} is the variance above), with a normal p-value in place of McNemar's.
+    Regression: the gain in mean squared error is the mean of e_base² - e² over the rows, with
+    a normal interval; it is reported on the RMSE scale, sqrt(MSE_base) - sqrt(MSE_base - gain),
+    endpoints alike.
     """
     both = np.isfinite(values) & np.isfinite(baseline)
     x, y = values[both], baseline[both]
     n = x.size
     z = float(stats.norm.ppf(0.5 + confidence / 2))
+    if task == "classification" and not _votes(x, y):
+        d = x - y
+        mean = float(d.mean())
+        se = math.sqrt(max(float(np.mean(d * d)) - mean * mean, 0.0) / n)
+        half = z * se + (1.0 / n if np.any(d != 0) else 0.0)
+        p = float(2 * stats.norm.sf(abs(mean) / se)) if se > 0 else float(mean == 0.0)
+        return {"mean": mean, "low": mean - half, "high": mean + half, "p_value": p}
     if task == "classification":
         b = int(np.sum((x == 1) & (y == 0)))
         c = int(np.sum((x == 0) & (y == 1)))
@@ -381,6 +434,11 @@ def paired_rows(
         "high": on_rmse(mean + z * se),
         "p_value": p,
     }
+
+
+def _votes(*values: np.ndarray) -> bool:
+    """Whether held-out values are single votes, 1 right or 0 wrong (not shares over repeats)."""
+    return all(bool(np.all((v == 0) | (v == 1))) for v in values)
 
 
 def beats(gain: dict[str, float], confidence: float = CONFIDENCE) -> bool:
@@ -621,6 +679,34 @@ def _verdict(
     return line
 
 
+def _supervision(
+    X: np.ndarray, labels: np.ndarray | None, target: np.ndarray | None
+) -> tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None, int]:
+    """The task, the arrays as float64 / object, and the number of classes (0 for a target)."""
+    task = task_of(labels, target)
+    if labels is not None:
+        labels = np.asarray(labels, dtype=object)
+    if target is not None:
+        target = np.asarray(target, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    n_classes = 0 if labels is None else len({str(v) for v in labels if v is not None})
+    if labels is not None and n_classes < 2:
+        found = "a single class" if n_classes else "no labelled rows"
+        raise MetricliError(f"the labels have {found}; comparing metrics by kNN accuracy needs at least two")
+    return task, X, labels, target, n_classes
+
+
+def _cheapest_first(
+    candidates: list[Candidate], n: int, d: int, n_classes: int, n_splits: int
+) -> list[Candidate]:
+    """Baselines first, then the learners from the cheapest estimate; ties keep the given order."""
+    n_fit = _training_rows(n, n_splits)
+    return sorted(
+        candidates,
+        key=lambda c: (not c.is_baseline, estimate_fit_seconds(c, n_fit, d, n_classes)),
+    )
+
+
 def compare(
     X: np.ndarray,
     *,
@@ -641,28 +727,10 @@ def compare(
     ``metricli evaluate``'s Euclidean figure. Cheaper learners run first, so that a budget
     spends itself on as many of them as it can.
     """
-    task = task_of(labels, target)
-    if labels is not None:
-        labels = np.asarray(labels, dtype=object)
-    if target is not None:
-        target = np.asarray(target, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
+    task, X, labels, target, n_classes = _supervision(X, labels, target)
     candidates = default_candidates(task) if candidates is None else candidates
-    n_classes = 0 if labels is None else len({str(v) for v in labels if v is not None})
-    if labels is not None and n_classes < 2:
-        found = "a single class" if n_classes else "no labelled rows"
-        raise MetricliError(f"the labels have {found}; comparing metrics by kNN accuracy needs at least two")
-    n_fit = _training_rows(X.shape[0], n_splits)
-    # baselines first, then the learners from the cheapest; ties keep the given order
-    order = sorted(
-        range(len(candidates)),
-        key=lambda i: (
-            not candidates[i].is_baseline,
-            estimate_fit_seconds(candidates[i], n_fit, X.shape[1], n_classes),
-        ),
-    )
     outcomes = run_candidates(
-        [candidates[i] for i in order],
+        _cheapest_first(candidates, X.shape[0], X.shape[1], n_classes, n_splits),
         X,
         labels,
         target,
@@ -713,6 +781,10 @@ def _variant(cls: type[MahalanobisLearner], params: dict[str, Any]) -> Candidate
     return Candidate(f"{cls.name} {detail}", cls, params)
 
 
+#: how many inner cross-validations (fold seeds seed, seed + 1, ...) ``fit auto`` averages at most
+REPEATS = 8
+
+
 def choose(
     X: np.ndarray,
     *,
@@ -724,92 +796,95 @@ def choose(
     budget: float | None = None,
     candidates: list[Candidate] | None = None,
     finalists: int = 2,
+    repeats: int = REPEATS,
     margin_points: float = MARGIN_POINTS,
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Choose a metric by cross-validation: defaults first, then a grid around the best learners.
+    """Choose a metric by cross-validation: defaults first, then a grid, then repeats of it all.
 
     Round 1 is :func:`compare` with every learner at its defaults, on half the budget. Round 2
     (successive halving in two rungs) keeps the ``finalists`` learners that have a grid with the
-    highest mean gain over the better baseline and cross-validates their :func:`parameter_grid` on the same
-    folds with what is left; learners round 1 skipped for their estimate then get whatever is
-    still left, cheapest first. The choice is :func:`pick`'s over all rounds (the largest gain
-    whose interval rules out a loss of more than ``margin_points``); when there is none, the
-    better baseline.
+    highest mean gain over the better baseline and cross-validates their :func:`parameter_grid`
+    on the same folds with what is left; learners round 1 skipped for their estimate then get
+    whatever is still left, cheapest first. Round 3 repeats the cross-validation of everything
+    scored so far on other folds (seeds ``seed + 1``, ``seed + 2``, ... up to ``repeats`` runs
+    in all) while one more run, timed by the first, fits in what is left of the budget; the runs
+    are averaged row by row (:func:`merge_repeats`), which takes out some of the noise of one
+    split of a few hundred rows. The choice is :func:`pick`'s on that one board; when there is
+    none, the better baseline.
     """
     start = clock()
-    first_budget = None if budget is None else budget / 2
-    first = compare(
-        X,
-        labels=labels,
-        target=target,
-        n_splits=n_splits,
-        seed=seed,
-        k=k,
-        budget=first_budget,
-        candidates=candidates,
-        clock=clock,
-        progress=progress,
+
+    def left() -> float | None:
+        return None if budget is None else max(budget - (clock() - start), 0.0)
+
+    task, X, labels, target, n_classes = _supervision(X, labels, target)
+    candidates = default_candidates(task) if candidates is None else candidates
+    by_name = {c.name: c for c in candidates}
+    n, d = X.shape
+
+    def run(pool: list[Candidate], fold_seed: int | None, seconds: float | None) -> list[Outcome]:
+        return run_candidates(
+            pool,
+            X,
+            labels,
+            target,
+            n_splits=n_splits,
+            seed=fold_seed,
+            k=k,
+            budget=seconds,
+            clock=clock,
+            progress=progress,
+        )
+
+    outcomes = run(
+        _cheapest_first(candidates, n, d, n_classes, n_splits), seed, None if budget is None else budget / 2
     )
-    by_name = {c.name: c for c in (candidates or default_candidates(first["task"]))}
-    d, c = first["n_features"], first["n_classes"] or 0
+    first = leaderboard(outcomes, task)
     tunable = [
-        r for r in first["rows"] if not r["baseline"] and parameter_grid(by_name[r["name"]].learner, d, c)
+        r
+        for r in first["rows"]
+        if not r["baseline"] and parameter_grid(by_name[r["name"]].learner, d, n_classes)
     ]
     tunable.sort(key=lambda r: -r["gain"]["mean"])
     variants = [
         _variant(by_name[r["name"]].learner, params)
         for r in tunable[:finalists]
-        for params in parameter_grid(by_name[r["name"]].learner, d, c)
+        for params in parameter_grid(by_name[r["name"]].learner, d, n_classes)
     ]
-    rows, skipped = list(first["rows"]), list(first["skipped"])
     if variants:
-        left = None if budget is None else max(budget - (clock() - start), 0.0)
-        task = first["task"]
-        labels_ = None if labels is None else np.asarray(labels, dtype=object)
-        target_ = None if target is None else np.asarray(target, dtype=np.float64)
-        outcomes = run_candidates(
-            [EUCLIDEAN, STANDARDIZED, *variants],
-            np.asarray(X, dtype=np.float64),
-            labels_,
-            target_,
-            n_splits=n_splits,
-            seed=seed,
-            k=k,
-            budget=left,
-            clock=clock,
-            progress=progress,
-        )
-        second = leaderboard(outcomes, task)
-        rows += [r for r in second["rows"] if not r["baseline"]]
-        skipped += second["skipped"]
+        outcomes += run(variants, seed, left())
     # what round 1 left out for want of time gets what round 2 left over, cheapest first
-    postponed = [by_name[s["name"]] for s in skipped if s["reason"].startswith(_WOULD_TAKE)]
-    if postponed and budget is not None and budget - (clock() - start) > 0:
-        outcomes = run_candidates(
-            [EUCLIDEAN, STANDARDIZED, *postponed],
-            np.asarray(X, dtype=np.float64),
-            None if labels is None else np.asarray(labels, dtype=object),
-            None if target is None else np.asarray(target, dtype=np.float64),
-            n_splits=n_splits,
-            seed=seed,
-            k=k,
-            budget=max(budget - (clock() - start), 0.0),
-            clock=clock,
-            progress=progress,
-        )
-        third = leaderboard(outcomes, first["task"])
-        rows += [r for r in third["rows"] if not r["baseline"]]
+    postponed = [o.candidate for o in outcomes if o.skipped is not None and o.skipped.startswith(_WOULD_TAKE)]
+    if postponed and (budget is None or left() > 0):
         names = {c.name for c in postponed}
-        skipped = [s for s in skipped if s["name"] not in names] + third["skipped"]
-    # one board over all rounds: the same folds and baselines, so the gains compare directly
-    higher = first["higher_is_better"]
-    rows.sort(key=lambda r: -r["mean"] if higher else r["mean"])
-    choice = pick(rows, first["task"], margin_points)
-    baseline = first["best_baseline"]
-    result = {
-        **first,
+        outcomes = [o for o in outcomes if o.candidate.name not in names] + run(postponed, seed, left())
+    scored = [o for o in outcomes if o.skipped is None]
+    runs = [scored]
+    # one more run of what was scored costs about what the first took, on the budget's clock
+    first_run = clock() - start
+    for extra in range(1, max(repeats, 1)):
+        if budget is not None and first_run > left():
+            break
+        again = run([o.candidate for o in scored], None if seed is None else seed + extra, left())
+        if any(o.skipped is not None for o in again):  # out of time or failed on these folds: keep what ran
+            break
+        runs.append(again)
+    board = leaderboard(merge_repeats(runs) + [o for o in outcomes if o.skipped is not None], task)
+    rows, skipped = board["rows"], board["skipped"]
+    choice = pick(rows, task, margin_points)
+    baseline = board["best_baseline"]
+    return {
+        "n_rows": int(n),
+        "n_features": int(d),
+        "n_classes": n_classes if labels is not None else None,
+        "cv": n_splits,
+        "seed": seed,
+        "k": k,
+        "budget_seconds": budget,
+        "repeats": len(runs),
+        **board,
         "rows": rows,
         "skipped": skipped,
         "choice": choice["name"] if choice else baseline,
@@ -821,12 +896,11 @@ def choose(
             rows,
             baseline,
             BASELINE_TITLES[baseline],
-            first["figure"],
-            first["confidence"],
+            board["figure"],
+            board["confidence"],
             margin_points,
         ),
     }
-    return result
 
 
 def refit(

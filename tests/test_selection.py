@@ -516,13 +516,15 @@ def test_nested_cross_validation_scores_the_choice_on_the_outer_folds() -> None:
         r["name"] for r in selection.choose(X, labels=y, n_splits=5, candidates=QUICK)["rows"]
     }
     assert {fold["choice"] for fold in result["folds"]} <= names
-    # the choices, made without the held-out rows, still beat Euclidean on them
-    assert learned > euclidean
-    # and come within the margin (half a point) of the best single learner on the same outer
-    # folds, a learner picked with the held-out rows' help (kissme 0.9800; fit auto 0.9867)
+    # the choices, made without the held-out rows, beat Euclidean on them by the ~15 points the
+    # noise columns cost it (Euclidean 0.82)
+    assert learned > euclidean + 0.1
+    # and come within the noise of the best single learner on the same outer folds, a learner
+    # picked with the held-out rows' help: kissme 0.980, fit auto 0.967 (LFDA on every outer
+    # part), two rows of 150 apart; RCA at its defaults, 0.947, would fail this
     board = compare(X, labels=y, n_splits=3, seed=0, candidates=QUICK)
     best = max(row["mean"] for row in board["rows"] if not row["baseline"])
-    assert learned >= best - 0.005
+    assert learned >= best - 0.02
 
 
 def test_choose_gives_a_learner_round_one_had_no_time_for_what_round_two_left() -> None:
@@ -545,3 +547,96 @@ def test_choose_gives_a_learner_round_one_had_no_time_for_what_round_two_left() 
     )
     assert result["skipped"] == []
     assert "scml" in {row["name"] for row in result["rows"]}
+
+
+# -- repeated inner cross-validation -----------------------------------------------------------
+
+
+def test_paired_rows_of_shares_over_repeats_by_hand() -> None:
+    # four rows, two repeats: the learner's shares of right votes and the baseline's
+    x = np.array([1.0, 0.5, 0.5, 0.0])
+    y = np.array([0.5, 0.5, 1.0, 0.0])
+    gain = selection.paired_rows(x, y, "classification")
+    # d = (0.5, 0, -0.5, 0): mean 0, variance (0.25 + 0.25)/4 = 0.125 (divisor n)
+    half = 1.959964 * math.sqrt(0.125 / 4) + 1 / 4
+    assert gain["mean"] == 0.0
+    assert gain["low"] == pytest.approx(-half, rel=1e-6)
+    assert gain["high"] == pytest.approx(half, rel=1e-6)
+    assert gain["p_value"] == 1.0
+    # the same formula on single votes is the Wald interval for paired proportions
+    votes = np.array([1.0, 1.0, 0.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0, 0.0, 0.0])
+    d = votes[0] - votes[1]
+    wald = 1.959964 * math.sqrt((np.mean(d * d) - d.mean() ** 2) / 5) + 1 / 5
+    vote_gain = selection.paired_rows(*votes, "classification")
+    assert vote_gain["high"] - vote_gain["mean"] == pytest.approx(wald, rel=1e-6)
+    assert vote_gain["p_value"] == pytest.approx(stats_binom_two_sided(2, 3))
+
+
+def stats_binom_two_sided(b: int, n: int) -> float:
+    """McNemar's exact p-value: b of n discordant rows against a fair coin, two-sided."""
+    tail = sum(math.comb(n, i) for i in range(0, min(b, n - b) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def test_merge_repeats_averages_each_row_and_keeps_every_fold() -> None:
+    lfda = Candidate("lfda", LFDA)
+    first = [_outcome(BASELINES[0], [1, 1, 0, 0, 1, 0]), _outcome(lfda, [1, 1, 1, 0, 1, 0])]
+    second = [_outcome(BASELINES[0], [1, 0, 0, 1, 1, 0]), _outcome(lfda, [1, 1, 1, 1, 0, 0])]
+    second[1].warnings = ["slow"]
+    merged = selection.merge_repeats([first, second])
+    assert [o.candidate for o in merged] == [BASELINES[0], lfda]
+    np.testing.assert_array_equal(merged[1].row_values, [1, 1, 1, 0.5, 0.5, 0])
+    assert merged[1].scores == first[1].scores + second[1].scores
+    assert len(merged[0].n_test) == 6 and merged[1].warnings == ["slow"]
+    # a row never held out (NaN in every run) stays NaN; a candidate skipped once is skipped
+    first[0].row_values[2] = second[0].row_values[2] = np.nan
+    second[1] = Outcome(lfda, skipped="stopped after 1 of 3 folds: the budget ran out")
+    merged = selection.merge_repeats([first, second])
+    assert np.isnan(merged[0].row_values[2])
+    assert merged[1].skipped == "stopped after 1 of 3 folds: the budget ran out"
+    with pytest.raises(ValueError):
+        selection.merge_repeats([first, first[::-1]])
+
+
+def test_choose_repeats_the_cross_validation_on_other_folds() -> None:
+    X, y = iris_with_noise(extra=2)
+    quick = [*BASELINES, Candidate("rca", selection.LEARNERS["rca"])]
+    once = selection.choose(X, labels=y, n_splits=3, seed=0, candidates=quick, repeats=1)
+    thrice = selection.choose(X, labels=y, n_splits=3, seed=0, candidates=quick, repeats=3)
+    assert (once["repeats"], thrice["repeats"]) == (1, 3)
+    rows = {r["name"]: r for r in thrice["rows"]}
+    first = {r["name"]: r for r in once["rows"]}
+    for name in ("euclidean", "standardized", "rca"):
+        # the first run's folds, then those of seeds 1 and 2: other folds, other scores
+        assert rows[name]["scores"][:3] == first[name]["scores"]
+        assert len(rows[name]["scores"]) == 9
+        assert rows[name]["scores"][3:6] != rows[name]["scores"][:3]
+        again = compare(X, labels=y, n_splits=3, seed=2, candidates=quick)
+        assert rows[name]["scores"][6:] == next(r for r in again["rows"] if r["name"] == name)["scores"]
+
+
+def test_choose_repeats_only_while_one_more_run_fits_in_the_budget() -> None:
+    X, y = iris_with_noise(extra=2)
+    now = [0.0]
+
+    class TenSecondRCA(selection.LEARNERS["rca"]):
+        """RCA whose every fit takes ten seconds on the test's clock (RCA has no grid)."""
+
+        def fit(self, X, chunks):
+            now[0] += 10.0
+            return super().fit(X, chunks)
+
+    candidates = [*BASELINES, Candidate("rca", TenSecondRCA)]
+
+    def repeats(budget: float | None) -> int:
+        now[0] = 0.0
+        result = selection.choose(
+            X, labels=y, n_splits=3, budget=budget, candidates=candidates, repeats=4, clock=lambda: now[0]
+        )
+        assert len(next(r for r in result["rows"] if r["name"] == "rca")["scores"]) == 3 * result["repeats"]
+        return result["repeats"]
+
+    # one run is 3 fits, 30 s: after it, 100 s leave 70 (two more runs, then 10 s < 30 s)
+    assert repeats(100.0) == 3
+    assert repeats(59.0) == 1
+    assert repeats(None) == 4
