@@ -96,7 +96,7 @@ def _outcome(candidate: Candidate, right: list[int], folds: int = 3) -> Outcome:
         fit_seconds=[0.0] * folds,
         n_train=[values.size - p.size for p in parts],
         n_test=[p.size for p in parts],
-        row_values=values,
+        row_values=[values],
     )
 
 
@@ -143,7 +143,7 @@ def test_regression_gain_is_the_baselines_rmse_minus_the_learners() -> None:
             fit_seconds=[0.0, 0.0],
             n_train=[2, 2],
             n_test=[2, 2],
-            row_values=values,
+            row_values=[values],
         )
 
     board = leaderboard(
@@ -552,50 +552,57 @@ def test_choose_gives_a_learner_round_one_had_no_time_for_what_round_two_left() 
 # -- repeated inner cross-validation -----------------------------------------------------------
 
 
-def test_paired_rows_of_shares_over_repeats_by_hand() -> None:
-    # four rows, two repeats: the learner's shares of right votes and the baseline's
-    x = np.array([1.0, 0.5, 0.5, 0.0])
-    y = np.array([0.5, 0.5, 1.0, 0.0])
-    gain = selection.paired_rows(x, y, "classification")
-    # d = (0.5, 0, -0.5, 0): mean 0, variance (0.25 + 0.25)/4 = 0.125 (divisor n)
-    half = 1.959964 * math.sqrt(0.125 / 4) + 1 / 4
-    assert gain["mean"] == 0.0
-    assert gain["low"] == pytest.approx(-half, rel=1e-6)
-    assert gain["high"] == pytest.approx(half, rel=1e-6)
-    assert gain["p_value"] == 1.0
-    # the same formula on single votes is the Wald interval for paired proportions
-    votes = np.array([1.0, 1.0, 0.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0, 0.0, 0.0])
-    d = votes[0] - votes[1]
-    wald = 1.959964 * math.sqrt((np.mean(d * d) - d.mean() ** 2) / 5) + 1 / 5
-    vote_gain = selection.paired_rows(*votes, "classification")
-    assert vote_gain["high"] - vote_gain["mean"] == pytest.approx(wald, rel=1e-6)
-    assert vote_gain["p_value"] == pytest.approx(stats_binom_two_sided(2, 3))
+def test_paired_runs_average_the_runs_gains_and_keep_one_runs_width() -> None:
+    # two runs over the same 400 rows: 7 better / 1 worse, then 3 better / 1 worse
+    base1, learner1 = _paired(7, 1)
+    base2, learner2 = _paired(3, 1)
+    runs = [np.array(learner1, float), np.array(learner2, float)]
+    bases = [np.array(base1, float), np.array(base2, float)]
+    one, two = (selection.paired_rows(x, y, "classification") for x, y in zip(runs, bases, strict=True))
+    gain = selection.paired_runs(runs, bases, "classification")
+    assert gain["mean"] == pytest.approx((0.015 + 0.005) / 2)
+    # the width is the runs' mean width, not that of 800 rows: repeats share their rows
+    width = ((one["high"] - one["low"]) + (two["high"] - two["low"])) / 2
+    assert gain["high"] - gain["low"] == pytest.approx(width)
+    assert gain["low"] == pytest.approx(0.01 - (one["mean"] - one["low"] + two["mean"] - two["low"]) / 2)
+    assert gain["p_value"] == pytest.approx((one["p_value"] + two["p_value"]) / 2)  # median of two
+    assert gain["runs"] == 2
+    # one run is paired_rows itself
+    assert selection.paired_runs(runs[:1], bases[:1], "classification") == one
 
 
-def stats_binom_two_sided(b: int, n: int) -> float:
-    """McNemar's exact p-value: b of n discordant rows against a fair coin, two-sided."""
-    tail = sum(math.comb(n, i) for i in range(0, min(b, n - b) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def test_merge_repeats_averages_each_row_and_keeps_every_fold() -> None:
+def test_merge_repeats_keeps_every_run_and_fold() -> None:
     lfda = Candidate("lfda", LFDA)
     first = [_outcome(BASELINES[0], [1, 1, 0, 0, 1, 0]), _outcome(lfda, [1, 1, 1, 0, 1, 0])]
     second = [_outcome(BASELINES[0], [1, 0, 0, 1, 1, 0]), _outcome(lfda, [1, 1, 1, 1, 0, 0])]
     second[1].warnings = ["slow"]
     merged = selection.merge_repeats([first, second])
     assert [o.candidate for o in merged] == [BASELINES[0], lfda]
-    np.testing.assert_array_equal(merged[1].row_values, [1, 1, 1, 0.5, 0.5, 0])
+    assert len(merged[1].row_values) == 2
+    np.testing.assert_array_equal(merged[1].row_values[1], [1, 1, 1, 1, 0, 0])
     assert merged[1].scores == first[1].scores + second[1].scores
     assert len(merged[0].n_test) == 6 and merged[1].warnings == ["slow"]
-    # a row never held out (NaN in every run) stays NaN; a candidate skipped once is skipped
-    first[0].row_values[2] = second[0].row_values[2] = np.nan
+    # the leaderboard's gain is the two runs' gains averaged
+    standardized = selection.merge_repeats([[_outcome(BASELINES[1], [0] * 6)]] * 2)
+    board = leaderboard([*merged, *standardized], "classification")
+    row = next(r for r in board["rows"] if r["name"] == "lfda")
+    assert row["gain"]["mean"] == pytest.approx((1 / 6 + 1 / 6) / 2)
+    # a candidate skipped in one run is skipped
     second[1] = Outcome(lfda, skipped="stopped after 1 of 3 folds: the budget ran out")
     merged = selection.merge_repeats([first, second])
-    assert np.isnan(merged[0].row_values[2])
     assert merged[1].skipped == "stopped after 1 of 3 folds: the budget ran out"
     with pytest.raises(ValueError):
         selection.merge_repeats([first, first[::-1]])
+
+
+def test_repeats_do_not_let_a_learner_through_on_pure_noise() -> None:
+    # with an interval of the row-averaged differences over 2 to 7 runs, ITML (gamma 0.1) or LFDA
+    # came through on these noise features with gains of 3-5 points; with one run's width, none does
+    X, y = pure_noise()
+    for repeats in (2, 3, 6):
+        result = selection.choose(X, labels=y, n_splits=3, seed=0, repeats=repeats)
+        assert result["repeats"] == repeats
+        assert result["choice"] == result["best_baseline"], repeats
 
 
 def test_choose_repeats_the_cross_validation_on_other_folds() -> None:
