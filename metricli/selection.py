@@ -977,8 +977,10 @@ def bundle_selection(result: dict[str, Any]) -> dict[str, Any]:
         "fit_seconds",
     )
     return {
-        "method": "cross-validation: every learner at its defaults, then a grid around the two best; "
-        "the largest gain over the better baseline whose interval rules out a loss of more than the margin",
+        "method": "cross-validation: every learner at its defaults, then a grid around the two best, "
+        "repeated on other folds while the budget allows; the largest gain over the better baseline "
+        "(averaged over the runs) whose interval rules out a loss of more than the margin",
+        "repeats": result.get("repeats", 1),
         "task": result["task"],
         "figure": result["figure"],
         "higher_is_better": result["higher_is_better"],

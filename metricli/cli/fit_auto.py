@@ -76,7 +76,9 @@ def fit_auto(
     Round 1 cross-validates every applicable learner at its defaults beside Euclidean and
     standardized Euclidean (as 'metricli compare', on half the --budget); round 2 tries a
     small grid of the two best learners' key parameters (LMNN's k and regularization,
-    NCA's and MLKR's rank, LFDA's and SELF's k and rank, ITML's gamma) on the same folds.
+    NCA's and MLKR's rank, LFDA's and SELF's k and rank, ITML's gamma) on the same folds;
+    round 3 repeats it all on other folds (at most 4 runs) while the budget allows, and
+    averages each candidate's gain over the runs.
     The chosen one has the largest gain over the better baseline among those whose 95%
     interval rules out a loss of more than half a point (paired held-out predictions, as
     'metricli compare' judges; equal gains go to the cheaper learner). When none qualifies,
