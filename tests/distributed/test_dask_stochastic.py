@@ -113,12 +113,18 @@ def test_solver_full_on_dask_is_one_line(cli, on_cluster, noisy, tmp_path):
 
 
 @pytest.mark.parametrize(("cls", "column"), [(NCA, "species"), (LMNN, "species"), (MLKR, "t")])
-def test_approximate_candidate_lists_on_dask_give_the_local_metric(client, noisy, monkeypatch, cls, column):
+def test_approximate_candidate_lists_on_dask_give_the_local_metric(
+    client, noisy, monkeypatch, request, cls, column
+):
     """Above EXACT_LISTS_UP_TO points the lists come from the clustered search (epoch 1) and
     neighbour descent (epoch 2): lowered here to 0, with 15 cells of 20 points, so that the
-    300 points take that path; the pieces' tasks must find the lists the local fit finds."""
+    300 points take that path; the worker's search must find the lists the local fit finds."""
     monkeypatch.setattr("metricli.learners.stochastic.EXACT_LISTS_UP_TO", 0)
+    # the Dask fit searches on a worker: the same cell size there, restored afterwards
+    usual = candidates.CELL_SIZE
     monkeypatch.setattr("metricli.learners.candidates.CELL_SIZE", 20)
+    client.run(_set_cell_size, 20)
+    request.addfinalizer(lambda: client.run(_set_cell_size, usual))
     calls = []
     real = candidates.approximate_lists
 
@@ -131,3 +137,7 @@ def test_approximate_candidate_lists_on_dask_give_the_local_metric(client, noisy
     here, there, _ = fit_here_and_there(client, noisy, cls, column, params)
     assert calls == ["InMemoryPoints"] * 2 + ["PartStore"] * 2
     assert_same_fit(here, there)
+
+
+def _set_cell_size(size: int) -> None:
+    candidates.CELL_SIZE = size
