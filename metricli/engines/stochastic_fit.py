@@ -28,7 +28,6 @@ two fits' L drift apart by a fraction of a percent over a few epochs.
 from __future__ import annotations
 
 import copy
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +54,13 @@ from metricli.learners.stochastic import (
     take_steps,
 )
 
-#: the rows one stepping task gathers, at most about (bytes of float64 rows): a chunk of batches
+#: the training rows go to one worker once, for the whole fit, up to this many bytes of them
+#: (the n x m candidate lists the solver holds are of the same order); above, each chunk of
+#: batches gathers the rows it touches, about CHUNK_BYTES of them
+GATHER_BYTES = 2 * 2**30
 CHUNK_BYTES = 64 * 2**20
+#: with the rows on one worker, a chunk holds batches of about this many anchor and candidate slots
+CHUNK_SLOTS = 2**20
 #: chunks queued on the cluster at a time: the next ones' rows are gathered while one steps
 IN_FLIGHT = 3
 
@@ -151,6 +155,10 @@ class PartStore:
         self.parts = [engine.submit(_training_part, part, train_handle) for part in parts]
         self.codes = engine.share(codes)
         self.d = int(engine.fetch(engine.submit(_width, self.parts[0]))) if self.parts else 0
+        #: every training row on one worker, for the whole fit, when they take at most GATHER_BYTES
+        self.gathered = (
+            engine.submit(_all_rows, self.parts, self.n) if 8 * self.n * self.d <= GATHER_BYTES else None
+        )
         self._objective: tuple[Any, Any] | None = None
         self._lists: tuple[np.ndarray, Any] | None = None
 
@@ -165,38 +173,32 @@ class PartStore:
     ) -> tuple[np.ndarray, AMSGrad, float, dict[str, Any]]:
         """An epoch's AMSGrad steps where the points are, in chunks of batches.
 
-        The batches are drawn here, in order, and cut into chunks whose rows (anchors,
-        candidates, targets; :meth:`objective.rows`) come to about CHUNK_BYTES. Each chunk
-        goes to the cluster once; there its rows are gathered from the pieces onto one
-        worker, which takes the chunk's steps (:func:`take_steps`) from the L and optimiser
-        state the previous chunk left. The chunks are chained on the cluster, so an epoch
-        costs a round trip per IN_FLIGHT chunks rather than two per batch, and the next
-        chunk's rows are gathered while a chunk steps. The rows move between workers only.
+        The batches are drawn here, in order, and sent to the cluster in chunks; a task takes
+        a chunk's steps (:func:`take_steps`) from the L and optimiser state the previous
+        chunk left, on the worker that holds every training row (:attr:`gathered`) or, when
+        they exceed GATHER_BYTES, on the rows the chunk touches (anchors, candidates,
+        targets: :meth:`objective.rows`, about CHUNK_BYTES of them), gathered from the
+        pieces. The chunks are chained on the cluster, so an epoch costs a round trip per
+        chunk, pipelined IN_FLIGHT deep, rather than two per batch. Rows move between
+        workers only.
         """
         if self._objective is None or self._objective[0] is not objective:
             self._objective = objective, self.engine.share(objective)
         shared = self._objective[1]
-        limit = max(1, CHUNK_BYTES // (8 * self.d))
+        limit = CHUNK_SLOTS if self.gathered is not None else max(1, CHUNK_BYTES // (8 * self.d))
         state: Any = (L, optimiser, 0.0, {})
         chained: list[Any] = []
-        chunk: list[CandidateBatch] = []
-        size = 0
-        for batch in itertools.chain(batches, [None]):
-            if batch is not None:
-                chunk.append(batch)
-                size += objective.rows(batch).size
-                if size < limit:
-                    continue
-            if not chunk:
-                break
+        for chunk in chunks_of(batches, objective, limit):
             sent = self.engine.submit(_chunk_of, chunk)
-            ids = self.engine.submit(_chunk_rows, shared, sent)
-            found = [self.engine.submit(_rows_of, part, ids) for part in self.parts]
-            state = self.engine.submit(_chunk_steps, state, found, ids, shared, sent, epoch, name)
+            if self.gathered is not None:
+                state = self.engine.submit(_steps_on_all, state, self.gathered, shared, sent, epoch, name)
+            else:
+                ids = self.engine.submit(_chunk_rows, shared, sent)
+                found = [self.engine.submit(_rows_of, part, ids) for part in self.parts]
+                state = self.engine.submit(_chunk_steps, state, found, ids, shared, sent, epoch, name)
             chained.append(state)
             if len(chained) > IN_FLIGHT:
                 self.engine.fetch(chained.pop(0))  # wait: at most IN_FLIGHT chunks queued on the cluster
-            chunk, size = [], 0
         return self.engine.fetch(state) if chained else state
 
     def nearest(self, L: np.ndarray, m: int, bounds: np.ndarray | None) -> np.ndarray:
@@ -218,8 +220,12 @@ class PartStore:
         solver's generator goes along and comes back advanced, and the lists stay there as
         the next refresh's starting point: only the new lists travel back.
         """
-        projected = [self.engine.submit(_projected, part, L) for part in self.parts]
-        Z = self.engine.submit(_all_rows, projected, self.n)
+        if self.gathered is not None:
+            Z = self.engine.submit(project, self.gathered, L)
+        else:
+            Z = self.engine.submit(
+                _all_rows, [self.engine.submit(_projected, p, L) for p in self.parts], self.n
+            )
         if previous is None:
             held = None
         elif self._lists is not None and self._lists[0] is previous:
@@ -252,6 +258,23 @@ class PartStore:
             ids, best = self.engine.fetch(handle)
             near[ids] = best
         return near
+
+
+def chunks_of(
+    batches: Iterator[CandidateBatch], objective: BatchObjective, limit: int
+) -> Iterator[list[CandidateBatch]]:
+    """The batches in order, in lists whose rows (:meth:`objective.rows`, repeats counted)
+    first reach ``limit``; the last list may hold fewer."""
+    chunk: list[CandidateBatch] = []
+    size = 0
+    for batch in batches:
+        chunk.append(batch)
+        size += objective.rows(batch).size
+        if size >= limit:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 class PartStatistics:
@@ -402,6 +425,15 @@ class GatheredPoints(InMemoryPoints):
 
     def distances(self, L: np.ndarray, anchors: np.ndarray, others: np.ndarray) -> np.ndarray:
         return super().distances(L, np.searchsorted(self.ids, anchors), np.searchsorted(self.ids, others))
+
+
+def _steps_on_all(state, X: np.ndarray, objective: BatchObjective, chunk, epoch: int, name: str):
+    """A chunk's steps on every training row, from a copy of the state the previous chunk left."""
+    L, optimiser, total, _ = state
+    L, optimiser, more, info = take_steps(
+        objective, InMemoryPoints(X), L.copy(), copy.deepcopy(optimiser), chunk, epoch, name
+    )
+    return L, optimiser, total + more, info
 
 
 def _chunk_steps(state, found, ids: np.ndarray, objective: BatchObjective, chunk, epoch: int, name: str):

@@ -141,3 +141,31 @@ def test_approximate_candidate_lists_on_dask_give_the_local_metric(
 
 def _set_cell_size(size: int) -> None:
     candidates.CELL_SIZE = size
+
+
+@pytest.mark.parametrize("gathered", [True, False])
+def test_chunks_of_steps_on_gathered_or_pieces_rows_give_the_local_metric(
+    client, noisy, monkeypatch, gathered
+):
+    """An epoch's steps run in chunks on the cluster: on the training rows gathered onto one
+    worker (within GATHER_BYTES), or on each chunk's rows gathered from the pieces (above it).
+    Chunks of about 600 slots (a few batches each) here, so that each epoch is a chain of
+    several chunks whose optimiser state passes from one to the next."""
+    from metricli.engines import stochastic_fit
+
+    monkeypatch.setattr(stochastic_fit, "GATHER_BYTES", 2**40 if gathered else 0)
+    monkeypatch.setattr(stochastic_fit, "CHUNK_SLOTS", 600)
+    monkeypatch.setattr(stochastic_fit, "CHUNK_BYTES", 600 * 8 * len(FEATURES))
+    chunks = []
+    real = stochastic_fit.chunks_of
+
+    def counted(*args):
+        for chunk in real(*args):
+            chunks.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(stochastic_fit, "chunks_of", counted)
+    params = {"solver": "stochastic", "random_state": 2, "max_epochs": 2, "n_components": 3, "k": 2}
+    here, there, _ = fit_here_and_there(client, noisy, LMNN, "species", params)
+    assert len(chunks) > 2 * 2 and sum(chunks) == 2 * 8  # 8 batches an epoch, in several chunks
+    assert_same_fit(here, there)
