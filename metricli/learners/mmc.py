@@ -166,8 +166,10 @@ class MMC(MahalanobisLearner):
         self.tol = tol
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, pairs: Pairs) -> MMC:
-        X, pairs = check_weak_input(X, pairs, Pairs, self.name)
+    def fit(self, X: np.ndarray, y: Pairs | np.ndarray) -> MMC:
+        """Learn M from points (n x d) and pairs, or class labels (one per point) to draw
+        them from (seeded with ``random_state``); returns self."""
+        X, pairs = check_weak_input(X, y, Pairs, self.name, seed=self.random_state)
         d = X.shape[1]
         if not pairs.similar.any() or pairs.similar.all():
             raise MetricliError(
