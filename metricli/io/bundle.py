@@ -64,6 +64,13 @@ class Bundle:
     def algorithm(self) -> str:
         return str(self.metadata.get("algorithm", "?"))
 
+    def section(self, name: str) -> dict[str, Any]:
+        """A section of metadata.json (``params``, ``input``, ``preprocessing``, ``fit``,
+        ``versions``), or {} where the bundle has none (null, or absent: a bundle written by the
+        library holds what its caller gave)."""
+        value = self.metadata.get(name)
+        return value if isinstance(value, dict) else {}
+
 
 def to_json(obj: Any) -> str:
     """JSON with non-finite floats written as null (JSON has no inf or NaN)."""
@@ -232,6 +239,25 @@ def _depth(value: Any) -> int:
 
 _NUMBER = (int, float, type(None))
 _TEXT = (str, type(None))
+_COUNT = (int, type(None))
+
+
+class _Keys(dict):
+    """A dict spec whose keys may be absent (a bundle written by the library holds only what
+    its caller gave); a key that is there must conform."""
+
+
+#: the sections the commands read inside: ``info`` and ``report`` show them, ``report`` draws
+#: the objective per iteration, ``evaluate`` and ``report`` use the standardization
+_PREPROCESSING = _Keys(
+    standardize=bool, mean=(type(None), [_NUMBER]), scale=(type(None), [_NUMBER]), note=_TEXT
+)
+_INPUT = _Keys(
+    path=_TEXT, sha256=_TEXT, rows_read=_COUNT, rows_used=_COUNT, label=_TEXT, target=_TEXT, id=_TEXT
+)
+_FIT = _Keys(
+    iterations=_COUNT, objective=_NUMBER, converged=bool, seconds=_NUMBER, objective_history=[_NUMBER]
+)
 #: what ``fit`` writes in metadata.json, by type; checked on load, because the checksums carry
 #: no key: a resealed metadata.json must still be what the commands that read it expect.
 #: A dict spec lists required keys; [spec] is a list of such items; a tuple of types, any of them.
@@ -239,14 +265,14 @@ METADATA_SCHEMA: dict[str, Any] = {
     "algorithm": str,
     "supervision": _TEXT,
     "params": dict,
-    "seed": (int, type(None)),
-    "preprocessing": (dict, type(None)),
-    "input": (dict, type(None)),
-    "fit": (dict, type(None)),
+    "seed": _COUNT,
+    "preprocessing": (type(None), _PREPROCESSING),
+    "input": (type(None), _INPUT),
+    "fit": (type(None), _FIT),
     "n_features": int,
     "n_components": int,
     "created": _TEXT,
-    "versions": (dict, type(None)),
+    "versions": (type(None), _Keys()),
     "selection": (
         type(None),
         {
@@ -261,13 +287,17 @@ METADATA_SCHEMA: dict[str, Any] = {
 
 
 def _conforms(value: Any, spec: Any) -> bool:
+    if isinstance(spec, _Keys):
+        return isinstance(value, dict) and all(
+            k not in value or _conforms(value[k], v) for k, v in spec.items()
+        )
     if isinstance(spec, dict):
         return isinstance(value, dict) and all(k in value and _conforms(value[k], v) for k, v in spec.items())
     if isinstance(spec, list):
         return isinstance(value, list) and all(_conforms(item, spec[0]) for item in value)
     if isinstance(spec, tuple) and any(isinstance(s, dict | list) for s in spec):
         return any(_conforms(value, s) for s in spec)
-    if spec in (int, (int, type(None))) and isinstance(value, bool):
+    if spec in (int, _COUNT, _NUMBER, (int, float)) and isinstance(value, bool):
         return False
     return isinstance(value, spec)
 

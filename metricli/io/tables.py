@@ -152,7 +152,7 @@ def reading(name: str) -> Iterator[None]:
 
 
 def unreadable(name: str, exc: OSError) -> MetricliError:
-    return MetricliError(f"{name}: cannot read ({exc.strerror or exc})")
+    return MetricliError(f"{name}: cannot read ({exc.strerror or message_line(exc)})")
 
 
 def _open_source(source: str, fmt: str) -> tuple[object, str]:
@@ -293,17 +293,17 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{name}: empty file, no header and no rows") from None
     except pd.errors.ParserError as exc:
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     except csv.Error as exc:  # the standard library's reader (a lone carriage return, say)
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except (MetricliError, MemoryError):  # a table too large for memory is not a corrupt file
         raise
     except Exception as exc:  # pyarrow raises a zoo of types for corrupt files
         if fmt != "parquet":
             raise
-        raise MetricliError(f"{name}: cannot read as Parquet ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
     if frame.shape[1] == 0:
         raise MetricliError(f"{name}: empty file, no columns")
     if frame.shape[0] == 0:
@@ -358,7 +358,7 @@ def iter_table(
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{name}: empty file, no header and no rows") from None
     except pd.errors.ParserError as exc:
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     except OSError as exc:
@@ -386,7 +386,7 @@ def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.Dat
         # the file. Unbuffered, buffered reads hold about one row group at a time.
         parquet = pq.ParquetFile(raw, pre_buffer=False, buffer_size=1 << 20)
     except Exception as exc:
-        raise MetricliError(f"{name}: cannot read as Parquet ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
     require_unique_names(parquet.schema_arrow.names, name)
     for record_batch in parquet.iter_batches(batch_size=batch_rows):
         yield record_batch.to_pandas()
@@ -485,7 +485,9 @@ def require_unique_names(names: Sequence[str], name: str) -> None:
         seen.add(column)
 
 
-def _first_line(exc: BaseException) -> str:
+def message_line(exc: BaseException) -> str:
+    """An exception's message for a one-line error: its first line (pyarrow's run over several),
+    or its type's name when it has none."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -1025,7 +1027,7 @@ def read_text_part(
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{path}: empty file, no header and no rows") from None
     except pd.errors.ParserError as exc:
-        raise MetricliError(f"{path}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{path}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{path}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     frame.columns = [str(c) for c in frame.columns]
