@@ -18,7 +18,7 @@ import stat
 import sys
 import tokenize
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,8 +388,21 @@ def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.Dat
     except Exception as exc:
         raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
     require_unique_names(parquet.schema_arrow.names, name)
-    for record_batch in parquet.iter_batches(batch_size=batch_rows):
-        yield record_batch.to_pandas()
+    batches = parquet.iter_batches(batch_size=batch_rows)
+    while True:
+        # a corrupt page or pandas metadata shows only now, in pyarrow's zoo of exception types
+        try:
+            record_batch = next(batches, None)
+            frame = None if record_batch is None else record_batch.to_pandas()
+        except (MetricliError, MemoryError):
+            raise
+        except OSError as exc:
+            raise unreadable(name, exc) from None
+        except Exception as exc:
+            raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
+        if frame is None:
+            return
+        yield frame
 
 
 def read_text_table(raw: object, sep: str, name: str, **options: Any) -> Any:
@@ -878,12 +891,55 @@ def _label_text(value: object) -> str:
     return str(value)
 
 
-def load_dataset(source: str, fmt: str | None = None, **selection) -> Dataset:
-    """Read ``source`` and choose its columns: :func:`read_table` then :func:`select_columns`."""
+def load_dataset(
+    source: str,
+    fmt: str | None = None,
+    fits_width: Callable[[int, str], None] | None = None,
+    **selection,
+) -> Dataset:
+    """Read ``source`` and choose its columns: :func:`read_table` then :func:`select_columns`.
+
+    ``fits_width(n, name)`` sees :func:`fewest_features` of the table read, before the columns
+    are chosen one by one, so that a memory check refuses a table too wide at once."""
     frame, digest = read_table(source, fmt)
+    if fits_width is not None:
+        fits_width(fewest_features(frame, **selection), display_name(source))
     return select_columns(
         frame, display_name(source), fmt=detect_format(source, fmt), sha256=digest, **selection
     )
+
+
+def fewest_features(
+    frame: pd.DataFrame,
+    *,
+    label: str | None = None,
+    target: str | None = None,
+    id_column: str | None = None,
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    extra_columns: Sequence[str] = (),
+    **_: Any,
+) -> int:
+    """At most as many feature columns as :func:`select_columns` will choose, from whole columns
+    at once: the columns ``features`` names, or by default the float columns (not the label,
+    target, id or excluded) holding a fraction, which no rule leaves out (a column of whole
+    numbers may be row numbers, a column of text is not a float column)."""
+    excluded = set(column_names(exclude, frame.columns))
+    excluded |= {c for c in (label, target, id_column, *extra_columns) if c is not None}
+    named = column_names(features, frame.columns)
+    if named:
+        return len({c for c in named if c in set(frame.columns)} - excluded)
+    floats = [
+        j
+        for j, (column, dtype) in enumerate(zip(frame.columns, frame.dtypes, strict=True))
+        if column not in excluded and pd.api.types.is_float_dtype(dtype)
+    ]
+    if not floats:
+        return 0
+    values = frame.iloc[:, floats].to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        fractional = (values != np.round(values)) & np.isfinite(values)
+    return int(fractional.any(axis=0).sum())
 
 
 def table_rows(source: str, fmt: str | None = None) -> int | None:

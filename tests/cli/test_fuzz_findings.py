@@ -2,7 +2,8 @@
 fixed and kept here through the CLI:
 
 - a Parquet file whose page header is corrupt: pyarrow's three-line message came out as three
-  lines of error (`transform`, exit 2 but not one line);
+  lines of error (`transform`, exit 2 but not one line); one whose pandas metadata is not JSON:
+  exit 70 (JSONDecodeError) from `transform`, which reads Parquet in batches;
 - a resealed metadata.json whose `input`, `fit`, `preprocessing` or `versions` is null:
   `info` exit 70 (AttributeError); and a nested field of the wrong type (a string for a count,
   a list of text for the objective per iteration) reached the commands unchecked;
@@ -55,6 +56,18 @@ def test_a_parquet_page_header_that_does_not_parse_is_one_line(cli, tmp_path, bu
     path.write_bytes(data[:4] + b"\x00" + data[4:])  # one byte spliced in after the magic
     run = cli("transform", bundle, path, "-o", tmp_path / "out.csv")
     assert_one_line_error(run, "t.parquet: cannot read (Couldn't deserialize thrift")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_parquet_pandas_metadata_that_is_not_json_is_one_line(cli, tmp_path, bundle):
+    buffer = io.BytesIO()
+    pd.DataFrame({"a0": [1.5]}).to_parquet(buffer)
+    data = bytearray(buffer.getvalue())
+    data[data.index(b'{"index_columns"')] = 0  # the pandas metadata no longer parses as JSON
+    path = tmp_path / "t.parquet"
+    path.write_bytes(bytes(data))
+    run = cli("transform", bundle, path, "-o", tmp_path / "out.csv")
+    assert_one_line_error(run, "t.parquet: cannot read as Parquet (Expecting value")
     assert not (tmp_path / "out.csv").exists()
 
 
