@@ -19,8 +19,10 @@ so nothing in a bundle can point outside it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
+import os
 import platform
 import re
 import stat
@@ -201,14 +203,59 @@ def save_bundle(
             "versions": versions(),
             "files": {name: sha256_file(tmp / name) for name in DATA_FILES},
         }
-        meta["metadata_sha256"] = _metadata_digest(meta)
+        _seal(meta)
         (tmp / "metadata.json").write_text(to_json(meta), encoding="utf-8")
     return target
 
 
+#: with a key in this variable, ``fit`` (and ``calibrate``) sign a bundle, and loading refuses a
+#: bundle unsigned or signed with another key: the checksums carry no key, so anyone who edits a
+#: bundle can reseal it; only a key tells a resealed bundle from the one written
+ENV_SIGNING_KEY = "METRICLI_SIGNING_KEY"
+SIGNATURE = "signature_hmac_sha256"
+
+
+def _signing_key() -> bytes | None:
+    key = os.environ.get(ENV_SIGNING_KEY)
+    return key.encode("utf-8") if key else None
+
+
+def _signature(digest: str, key: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) under ``key`` of the metadata's sha256, which covers every other
+    field of metadata.json, the data files' checksums among them, so every file of the bundle."""
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _seal(meta: dict[str, Any]) -> None:
+    """Set metadata.json's own checksum and, with METRICLI_SIGNING_KEY set, its signature."""
+    meta.pop(SIGNATURE, None)
+    meta["metadata_sha256"] = _metadata_digest(meta)
+    key = _signing_key()
+    if key is not None:
+        meta[SIGNATURE] = _signature(meta["metadata_sha256"], key)
+
+
+def _require_signature(metadata: dict[str, Any], where: str) -> None:
+    key = _signing_key()
+    if key is None:
+        return
+    signature = metadata.get(SIGNATURE)
+    if not isinstance(signature, str):
+        raise MetricliError(
+            f"{where}: the bundle is not signed and {ENV_SIGNING_KEY} is set; refit it with the key "
+            f"set (or unset {ENV_SIGNING_KEY} to load unsigned bundles)"
+        )
+    if not hmac.compare_digest(signature, _signature(str(metadata.get("metadata_sha256")), key)):
+        raise MetricliError(
+            f"{where}: the bundle's signature does not match {ENV_SIGNING_KEY}: it was modified and "
+            "resealed, or signed with another key; refit it"
+        )
+
+
 def _metadata_digest(meta: dict[str, Any]) -> str:
-    """sha256 of the metadata's canonical JSON without this digest, so edits to it are caught too."""
-    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    """sha256 of the metadata's canonical JSON without this digest (nor the signature, made from
+    it), so edits to it are caught too."""
+    body = {k: v for k, v in meta.items() if k not in ("metadata_sha256", SIGNATURE)}
     canonical = json.dumps(_finite(body), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -273,6 +320,7 @@ METADATA_SCHEMA: dict[str, Any] = {
     "n_components": int,
     "created": _TEXT,
     "versions": (type(None), _Keys()),
+    SIGNATURE: _TEXT,
     "selection": (
         type(None),
         {
@@ -399,6 +447,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise MetricliError(
             f"{where}: metadata.json does not match its own checksum; the bundle was modified or damaged, refit it"
         )
+    _require_signature(metadata, where)
     checksums = metadata.get("files")
     if not isinstance(checksums, dict):
         raise MetricliError(f"{where}: corrupt bundle, metadata.json lists no file checksums")
@@ -511,7 +560,7 @@ def save_threshold(bundle: Bundle, threshold: dict[str, Any]) -> Path:
         meta["threshold"] = {
             key: threshold.get(key) for key in ("threshold", "strategy", "target_far", "far", "frr")
         }
-        meta["metadata_sha256"] = _metadata_digest(meta)
+        _seal(meta)
         (tmp / "metadata.json").write_text(to_json(meta), encoding="utf-8")
     return root
 
