@@ -153,7 +153,7 @@ def _cross_validation(
 
     cls = get_learner(bundle.algorithm)
     options = cross_validation_defaults(cls)
-    replayed = replayable_params(cls, bundle.section("params"))
+    replayed = replayable_params(cls, bundle.section("params"), str(bundle.path))
     options.update({k: v for k, v in replayed.items() if k in options and v is not None})
     options.update(
         data=data,

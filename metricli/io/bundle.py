@@ -159,11 +159,18 @@ def recorded_params(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def replayable_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+def replayable_params(cls: type, params: dict[str, Any], where: str = "bundle") -> dict[str, Any]:
     """The recorded parameters a new fit can take again: a matrix (recorded, or a path in older
-    bundles) falls back to the default, and nothing read from a bundle is ever opened as a file."""
+    bundles) falls back to the default, and nothing read from a bundle is ever opened as a file.
+    ``fit`` records numbers, text, true/false, null or a matrix's record: anything else (a list)
+    is refused, naming the parameter."""
     kept = {}
     for name, value in params.items():
+        if not isinstance(value, str | int | float | bool | dict | type(None)):
+            raise MetricliError(
+                f"{where}: corrupt bundle, metadata.json's 'params' is not what fit writes there "
+                f"({name!r} is a {type(value).__name__})"
+            )
         hint = typing.get_type_hints(cls.__init__).get(name)
         takes_matrix = np.ndarray in typing.get_args(hint)
         if isinstance(value, dict) or (takes_matrix and not re.fullmatch(r"[a-z_]+", str(value))):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from metricli.constraints import Chunks, validate
 from metricli.errors import MetricliError
+from metricli.lazy import pd
 from metricli.learners.base import MahalanobisLearner, check_points, fix_signs
 from metricli.learners.scatter import (
     centered_and_scaled,

@@ -7,7 +7,8 @@ fixed and kept here through the CLI:
 - a resealed metadata.json whose `input`, `fit`, `preprocessing` or `versions` is null:
   `info` exit 70 (AttributeError); and a nested field of the wrong type (a string for a count,
   a list of text for the objective per iteration) reached the commands unchecked;
-- `fit lmnn --k 99999999999999999999`: numpy's "Maximum allowed dimension exceeded", exit 70.
+- `fit lmnn --k 99999999999999999999`: numpy's "Maximum allowed dimension exceeded", exit 70;
+- `report` on a resealed bundle whose recorded parameter is a list: exit 70 (TypeError).
 """
 
 from __future__ import annotations
@@ -148,3 +149,14 @@ def test_lmnn_k_beyond_every_class_is_the_largest_class_less_one(cli, tmp_path):
         assert run.exit_code == 0, run.stderr
         fitted[k] = (out / "M.npy").read_bytes()
     assert fitted["49"] == fitted["99999999999999999999"]  # classes of 50: 49 target neighbours at most
+
+
+def test_report_refuses_a_recorded_parameter_fit_never_writes(cli, tmp_path, bundle):
+    # `report` re-runs the fit's cross-validation with the recorded parameters: a list there
+    # reached float() in the learner (exit 70, found by the nightly-size bundle fuzzing)
+    edited = _resealed(bundle, tmp_path / "B", lambda meta: meta["params"].update({"rtol": []}))
+    run = cli("report", edited, IRIS, "--label", "species", "-o", tmp_path / "o.html")
+    assert_one_line_error(
+        run, "corrupt bundle, metadata.json's 'params' is not what fit writes there ('rtol' is a list)"
+    )
+    assert not (tmp_path / "o.html").exists()
