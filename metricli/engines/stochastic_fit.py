@@ -47,6 +47,7 @@ from metricli.learners.stochastic import (
     CandidateBatch,
     InMemoryPoints,
     Score,
+    StepResult,
     check_stochastic_params,
     held_out_score,
     run_stochastic,
@@ -170,7 +171,7 @@ class PartStore:
         batches: Iterator[CandidateBatch],
         epoch: int,
         name: str,
-    ) -> tuple[np.ndarray, AMSGrad, float, dict[str, Any]]:
+    ) -> StepResult:
         """An epoch's AMSGrad steps where the points are, in chunks of batches.
 
         The batches are drawn here, in order, and sent to the cluster in chunks; a task takes

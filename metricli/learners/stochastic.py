@@ -221,7 +221,7 @@ class InMemoryPoints:
         batches: Iterable[CandidateBatch],
         epoch: int,
         name: str,
-    ) -> tuple[np.ndarray, AMSGrad, float, dict[str, Any]]:
+    ) -> StepResult:
         """An epoch's AMSGrad steps over these points (:func:`take_steps`)."""
         return take_steps(objective, self, L, optimiser, batches, epoch, name)
 
@@ -562,11 +562,11 @@ class AMSGrad:
         x -= self.step * first / (np.sqrt(second) + EPSILON)
 
 
-#: (L, optimiser, the epoch's batches as drawn, epoch number) -> (L, optimiser, the sum of the
-#: batch losses, the last batch's info): one pass of AMSGrad steps, wherever the points are
-EpochSteps = Callable[
-    [np.ndarray, AMSGrad, Iterator[Any], int], tuple[np.ndarray, AMSGrad, float, dict[str, Any]]
-]
+#: (L, optimiser, the sum of the batch losses, the last batch's info) after a pass of steps
+StepResult = tuple[np.ndarray, AMSGrad, float, dict[str, Any]]
+#: (L, optimiser, the epoch's batches as drawn, epoch number) -> StepResult: one pass of
+#: AMSGrad steps, wherever the points are
+EpochSteps = Callable[[np.ndarray, AMSGrad, Iterator[Any], int], StepResult]
 
 
 def take_steps(
@@ -577,7 +577,7 @@ def take_steps(
     batches: Iterable[CandidateBatch],
     epoch: int,
     name: str,
-) -> tuple[np.ndarray, AMSGrad, float, dict[str, Any]]:
+) -> StepResult:
     """AMSGrad steps on the batches in turn, each on the mean loss of its anchors (L and the
     optimiser updated in place and returned, with the sum of the losses and the last info)."""
     total, info = 0.0, {}
