@@ -180,6 +180,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("noted", "MISSED", "extra note", "quiet")}
     print(f"\n{len(rows)} cells run: " + ", ".join(f"{v} {c}" for v, c in counts.items()))
+    allowance = [
+        f"{r['learner']} on {r['dataset']}"
+        for r in rows
+        if r.get("noted")
+        and r.get("check")
+        and r["check"]["learned_accuracy"] - r["check"]["euclidean_accuracy"] >= -MARGIN / 100
+    ]
+    print(
+        f"notes where the check's own mean is not below -3 (its standard-error allowance): {allowance or 'none'}"
+    )
     (RESULTS / f"{Path(args.output).name}.json").write_text(json.dumps(rows, indent=1))
     return 1 if counts["MISSED"] else 0
 
