@@ -116,7 +116,7 @@ def run_cell(key: str, name: str, data_dir: str | None) -> dict:
         "check": check,
         "wall_s": time.perf_counter() - started,
         "cpu_s": (after.children_user + after.children_system) - (cpu.children_user + cpu.children_system),
-        "command": " ".join(["python"] + command[1:4] + [str(Path(c)) for c in command[4:]]),
+        "command": " ".join(["python"] + command[1:]).replace(str(REPO) + os.sep, "").replace(tmp, "TMP"),
     }
 
 
