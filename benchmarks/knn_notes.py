@@ -20,7 +20,7 @@ label is ``self-all``. ``mlkr`` is regression.
 
 ::
 
-    python benchmarks/knn_notes.py --data-dir ../shared/data \\
+    python benchmarks/knn_notes.py --below 1 \\
         --results heldout,heldout-others,heldout-seed1,heldout-others-seed1,...
 """
 
@@ -116,7 +116,7 @@ def run_cell(key: str, name: str, data_dir: str | None) -> dict:
         "check": check,
         "wall_s": time.perf_counter() - started,
         "cpu_s": (after.children_user + after.children_system) - (cpu.children_user + cpu.children_system),
-        "command": " ".join(["python"] + command[1:]).replace(str(REPO) + os.sep, "").replace(tmp, "TMP"),
+        "command": " ".join(["python", *command[1:]]).replace(str(REPO) + os.sep, "").replace(tmp, "TMP"),
     }
 
 
