@@ -49,6 +49,7 @@ from metricli.io.atomic import PARTS, atomic_path
 from metricli.io.tables import (
     Dataset,
     count_text_rows,
+    message_line,
     part_files,
     read_text_part,
     text_header,
@@ -417,9 +418,7 @@ def read_parquet(path: str, columns: Sequence[str] | None = None) -> Any:
     try:
         return dd.read_parquet(path, columns=list(columns) if columns else None)
     except (OSError, ValueError) as exc:
-        raise MetricliError(
-            f"{path}: cannot read as partitioned Parquet ({str(exc).splitlines()[0]})"
-        ) from None
+        raise MetricliError(f"{path}: cannot read as partitioned Parquet ({message_line(exc)})") from None
 
 
 def require_columns(ddf: Any, columns: Sequence[str], where: str, why: str) -> None:
