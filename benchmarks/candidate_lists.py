@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import hard_mixture
 from metricli.kernels import knn
-from metricli.learners.candidates import clustered_lists, descent_pool, random_others
-from metricli.learners.stochastic import InMemoryPoints
+from metricli.learners.candidates import clustered_lists, descent_pool, random_others, refined_lists
 
 M = 32
 
@@ -70,7 +69,6 @@ def main() -> None:
             Z = X @ W.T
             found, _ = knn(Z[sample], Z, M + 1)
             exact = np.array([row[row != i][:M] for row, i in zip(found, sample, strict=True)])
-            store = InMemoryPoints(X)
             started = time.perf_counter()
             lists = clustered_lists(Z, M, None, rng, random_others(n, M, None, rng))
             print(
@@ -79,7 +77,7 @@ def main() -> None:
             )
             for round_ in (1, 2):
                 started = time.perf_counter()
-                lists = store.refine(W, descent_pool(lists, None, rng), M, None, lists)
+                lists = refined_lists(Z, descent_pool(lists, None, rng), M, None, lists)
                 print(
                     f"| {n:,} | {name} | + descent round {round_} | {time.perf_counter() - started:.1f} | {recall(lists[sample], exact):.3f} |",
                     flush=True,

@@ -278,6 +278,120 @@ def per_seed(learner: str, paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+# -- issue 21's criteria over several fold seeds, every learner at once --------------------------------
+
+#: the six learners issue 21 holds to metric-learn, and what each is compared with: its
+#: metric-learn peer, or (SELF given every label) metricli's LFDA on the same labels
+CRITERIA = {
+    "mmc": "peer",
+    "itml": "peer",
+    "self-all": "lfda",
+    "lsml": "peer",
+    "rca": "peer",
+    "scml": "peer",
+}
+
+
+def _by_seed(paths: list[Path]) -> dict[tuple[str, str, str], dict[int, float]]:
+    """(learner, data set, side) -> {fold seed: score}; the seed read from the record's protocol."""
+    scores: dict[tuple[str, str, str], dict[int, float]] = {}
+    for path in paths:
+        for r in json.loads(path.read_text())["records"]:
+            if r.get("score") is None:
+                continue
+            seed = int(r.get("protocol", "seed 0").rsplit("seed", 1)[1])
+            learner = "euclidean" if r["side"] == "baseline" else r["learner"]
+            scores.setdefault((learner, r["dataset"], r["side"]), {})[seed] = r["score"]
+    return scores
+
+
+def criteria(paths: list[Path], mean_limit: float = -1.0, set_limit: float = -2.0) -> str:
+    """Issue 21's first criterion under two readings of "on no single set", from the results
+    files of several fold seeds (``run.py --seed S``).
+
+    Per learner and data set, the gap (points) against the comparator of :data:`CRITERIA`
+    on each seed both sides finished. Multi-seed reading: a set's gap is the mean over its
+    seeds, the learner's mean gap the mean over the sets of those, and "on no single set
+    more than 2 points below" is read on the per-set means. Single-seed reading: the same
+    on seed 0 alone. Also the worst single (set, seed) gap, and the sets with fewer seeds.
+    """
+    import numpy as np
+
+    scores = _by_seed(paths)
+    sets = sorted(
+        {d for (_, d, _) in scores}, key=lambda d: (d not in ("iris", "wine", "breast_cancer", "digits"), d)
+    )
+    lines = [
+        "| learner | compared with | sets | seeds per set | mean over sets of the seed means "
+        "| worst set (seed mean) | worst single seed (set, seed) | seed 0 alone: mean, worst set | criterion, seed means / seed 0 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    matrix = {}
+    for learner, against in CRITERIA.items():
+        ours = {d: v for (name, d, side), v in scores.items() if name == learner and side == "metricli"}
+        if against == "peer":
+            other = {d: v for (name, d, side), v in scores.items() if name == learner and side == "peer"}
+            label = "metric-learn"
+        else:
+            other = {d: v for (name, d, side), v in scores.items() if name == against and side == "metricli"}
+            label = f"metricli {against}"
+        per_set, singles, seed0, counts = {}, [], {}, []
+        for d in sets:
+            common = sorted(set(ours.get(d, {})) & set(other.get(d, {})))
+            if not common:
+                continue
+            gaps = {s: 100 * (ours[d][s] - other[d][s]) for s in common}
+            per_set[d] = float(np.mean(list(gaps.values())))
+            matrix[(learner, d)] = (per_set[d], len(common))
+            singles += [(g, d, s) for s, g in gaps.items()]
+            counts.append(len(common))
+            if 0 in gaps:
+                seed0[d] = gaps[0]
+        if not per_set:
+            continue
+        mean = float(np.mean(list(per_set.values())))
+        worst_set = min(per_set, key=per_set.get)
+        worst_single = min(singles)
+        holds = mean >= mean_limit and per_set[worst_set] >= set_limit
+        if seed0:
+            worst0 = min(seed0, key=seed0.get)
+            mean0 = float(np.mean(list(seed0.values())))
+            holds0 = mean0 >= mean_limit and seed0[worst0] >= set_limit
+            single = f"{mean0:+.1f}, {seed0[worst0]:+.1f} ({worst0})"
+        else:
+            holds0, single = None, "-"
+        verdict = (
+            ("holds" if holds else "fails")
+            + " / "
+            + ("-" if holds0 is None else "holds" if holds0 else "fails")
+        )
+        lines.append(
+            f"| {learner} | {label} | {len(per_set)} | {min(counts)}–{max(counts)} | {mean:+.1f} "
+            f"| {per_set[worst_set]:+.1f} ({worst_set}) | {worst_single[0]:+.1f} ({worst_single[1]}, {worst_single[2]}) "
+            f"| {single} | {verdict} |"
+        )
+    lines += ["", "Per set, gap (points) averaged over the seeds (their number in brackets):", ""]
+    learners = [name for name in CRITERIA if any(k[0] == name for k in matrix)]
+    lines += ["| set | " + " | ".join(learners) + " |", "|---" * (len(learners) + 1) + "|"]
+    for d in sets:
+        cells = [
+            f"{matrix[(n, d)][0]:+.1f} ({matrix[(n, d)][1]})" if (n, d) in matrix else "—" for n in learners
+        ]
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    euclid = {d: v for (name, d, side), v in scores.items() if side == "baseline"}
+    below = []
+    for (name, d, side), v in sorted(scores.items()):
+        if side != "metricli" or d not in euclid:
+            continue
+        common = sorted(set(v) & set(euclid[d]))
+        if common:
+            gap = float(np.mean([100 * (v[s] - euclid[d][s]) for s in common]))
+            if gap < -3:
+                below.append(f"{name} on {d} {gap:+.1f} ({len(common)} seeds)")
+    lines += ["", "More than 3 points below Euclidean kNN (seed means): " + ("; ".join(below) or "none")]
+    return "\n".join(lines)
+
+
 # -- one learner's settings side by side, metricli only, on the harness's folds and constraints -------
 
 
@@ -391,6 +505,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="LEARNER",
         help="LEARNER against its peer per data set over the seeds of the --results files",
     )
+    parser.add_argument(
+        "--criteria",
+        action="store_true",
+        help="issue 21's first criterion for its six learners, per set averaged over the seeds of --results",
+    )
     args = parser.parse_args(argv)
     if args.fetch:
         names = args.datasets.split(",") if args.datasets else list(SOURCES)
@@ -403,6 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         if not path.exists():
             raise SystemExit(f"no {path}; run benchmarks/run.py --output {path.stem} first")
+    if args.criteria:
+        print(criteria(paths))
+        return 0
     if args.per_seed:
         print(per_seed(args.per_seed, paths))
         return 0

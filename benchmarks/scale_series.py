@@ -109,6 +109,8 @@ def run_child(python: str, spec: dict, timeout: float) -> dict:
             run = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"status": f"timeout after {timeout:.0f} s"}
+        if run.returncode < 0:  # SIGKILL with no message: most often the kernel's out-of-memory killer
+            return {"status": f"killed by signal {-run.returncode}", "wall": time.perf_counter() - started}
         if run.returncode != 0 or not out.exists():
             last = (run.stderr.strip().splitlines() or ["no output"])[-1]
             return {"status": f"failed: {last[:160]}", "wall": time.perf_counter() - started}

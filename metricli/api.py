@@ -315,7 +315,7 @@ def neighbors_in_index(
 def euclidean_space(bundle: Bundle, n_features: int) -> Space:
     """The baseline of a bundle's kNN scores: the raw features, divided by the bundle's
     training scale if it standardized."""
-    preprocessing = bundle.metadata.get("preprocessing") or {}
+    preprocessing = bundle.section("preprocessing")
     if not (preprocessing.get("standardize") and preprocessing.get("scale") is not None):
         return Space()
     scale = np.asarray(preprocessing["scale"], dtype=np.float64)

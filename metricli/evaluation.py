@@ -466,6 +466,9 @@ KNN_CHECK_MARGIN = 0.03
 #: the verdict is in doubt while the mean difference lies within this many standard errors
 #: of the margin
 KNN_CHECK_DOUBT = 2.0
+#: a note unless the mean difference lies this many standard errors above the margin: the
+#: check's estimate, not the accuracy a larger test would find, is what is compared
+KNN_CHECK_CAUTION = 1.0
 
 
 @dataclass(frozen=True)
@@ -478,16 +481,22 @@ class KnnCheck:
     #: refits done in all (``n_splits`` per round)
     n_splits: int
     k: int
+    #: standard error of ``learned - euclidean`` (from the spread of the round means, or of
+    #: the refits within the first round)
+    error: float = 0.0
 
     @property
     def worse(self) -> bool:
-        """The learned metric lost more than :data:`KNN_CHECK_MARGIN` to Euclidean distance."""
-        return self.learned < self.euclidean - KNN_CHECK_MARGIN
+        """The learned metric may lose more than :data:`KNN_CHECK_MARGIN` to Euclidean distance:
+        its mean difference lies less than :data:`KNN_CHECK_CAUTION` standard errors above
+        ``-KNN_CHECK_MARGIN``."""
+        return self.learned - self.euclidean - KNN_CHECK_CAUTION * self.error < -KNN_CHECK_MARGIN
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "learned_accuracy": round(self.learned, 6),
             "euclidean_accuracy": round(self.euclidean, 6),
+            "standard_error": round(self.error, 6),
             "rows": self.n_rows,
             "refits": self.n_splits,
             "k": self.k,
@@ -565,18 +574,32 @@ def knn_check(
             mapped_train, mapped_test = X[train_labelled] @ L.T, X[test] @ L.T
             learned.append(np.mean(knn_classify(mapped_train, reference, mapped_test, k_used) == truth))
             euclidean.append(np.mean(knn_classify(X[train_labelled], reference, X[test], k_used) == truth))
-    return KnnCheck(float(np.mean(learned)), float(np.mean(euclidean)), int(chosen.size), len(learned), k)
+    error = _standard_error(learned, euclidean, n_splits)
+    return KnnCheck(
+        float(np.mean(learned)), float(np.mean(euclidean)), int(chosen.size), len(learned), k, error
+    )
+
+
+def _standard_error(learned: list[float], euclidean: list[float], n_splits: int) -> float:
+    """Standard error of the mean difference of the refits (rounds of ``n_splits`` refits
+    each): from the spread of the refits, or of the round means once there are two if that
+    is larger. Two or three round means give a spread that is itself far from certain
+    (covariance on iris: 0.3 points from two rounds, 1.0 from their ten refits, while the
+    harness's five fold seeds put it 3.1 points below Euclidean against the check's 2.3),
+    so the smaller of the two is never used."""
+    differences = np.asarray(learned) - np.asarray(euclidean)
+    error = float(np.std(differences, ddof=1)) / np.sqrt(differences.size)
+    rounds = differences.reshape(-1, n_splits).mean(axis=1)
+    if rounds.size > 1:
+        error = max(error, float(np.std(rounds, ddof=1)) / np.sqrt(rounds.size))
+    return error
 
 
 def _in_doubt(learned: list[float], euclidean: list[float], n_splits: int) -> bool:
     """Whether the mean difference of the refits so far lies within :data:`KNN_CHECK_DOUBT`
     standard errors of the margin (rounds of ``n_splits`` refits each)."""
     differences = np.asarray(learned) - np.asarray(euclidean)
-    rounds = differences.reshape(-1, n_splits).mean(axis=1)
-    if rounds.size > 1:
-        error = float(np.std(rounds, ddof=1)) / np.sqrt(rounds.size)
-    else:
-        error = float(np.std(differences, ddof=1)) / np.sqrt(differences.size)
+    error = _standard_error(learned, euclidean, n_splits)
     return abs(float(differences.mean()) + KNN_CHECK_MARGIN) <= KNN_CHECK_DOUBT * error
 
 

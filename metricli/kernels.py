@@ -215,12 +215,19 @@ def kth_neighbour_sq_distance(X: np.ndarray, k: int, block_bytes: int = DEFAULT_
     return result
 
 
+#: up to this many neighbours, :func:`_smallest_k` takes k row minima in turn (argmin is
+#: vectorised: about 0.4 ns an entry against argpartition's 13 on 9,000-column rows)
+SMALL_K = 8
+
+
 def _smallest_k(D: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k smallest entries of each row of D, ties broken by column order.
+    """The k smallest entries of each row of D, ties broken by column order; D is overwritten.
 
     Returns (columns + offset, values), each of shape (rows, k), sorted by (value, column).
     """
     cols = D.shape[1]
+    if k <= SMALL_K and k < cols:
+        return _minima_in_turn(D, k, offset)
     if k >= cols:
         idx = np.broadcast_to(np.arange(cols), D.shape)
     else:
@@ -238,6 +245,24 @@ def _smallest_k(D: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndar
     values = np.take_along_axis(D, idx, axis=1)
     order = np.lexsort((idx, values), axis=1)
     return np.take_along_axis(idx, order, axis=1) + offset, np.take_along_axis(values, order, axis=1)
+
+
+def _minima_in_turn(D: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_smallest_k` for small k: each row's minimum (the first column among equals),
+    set to inf, k times. A row whose k smallest reach inf (excluded entries) is redone by
+    sorting, since a column already taken is then indistinguishable from the others."""
+    rows = np.arange(D.shape[0])
+    idx = np.empty((D.shape[0], k), dtype=np.intp)
+    values = np.empty((D.shape[0], k))
+    for j in range(k):
+        idx[:, j] = D.argmin(axis=1)
+        values[:, j] = D[rows, idx[:, j]]
+        D[rows, idx[:, j]] = np.inf
+    for r in np.flatnonzero(np.isinf(values[:, -1])):
+        D[r, idx[r]] = values[r]
+        order = np.lexsort((np.arange(D.shape[1]), D[r]))[:k]
+        idx[r], values[r] = order, D[r, order]
+    return idx + offset, values
 
 
 def knn(

@@ -34,15 +34,17 @@ def is_chunk_file(value: str) -> bool:
 def load_learning_data(
     options: dict[str, Any],
     notify: Callable[[str], None] = _silent,
-    loaded: Callable[[Dataset], None] | None = None,
+    fits_width: Callable[[int, str], None] | None = None,
 ) -> Dataset:
     """DATA with the columns the options choose (features, label, target, id, chunk column);
     its notes, and a note for each feature that alone predicts the label (a likely leak), go to ``notify``.
-    ``loaded`` sees the table as soon as it is read, before that per-column leak scan (a memory
-    check refuses a too-wide table at once)."""
+    ``fits_width(n_features, name)`` (a memory check that refuses a table too wide) sees a lower
+    bound on the feature columns as soon as the table is read, before the columns are chosen one
+    by one (seconds for 10,000 columns), and then their number, before the per-column leak scan."""
     dataset = load_dataset(
         options["data"],
         options["fmt"],
+        fits_width=fits_width,
         label=options["label"],
         target=options["target"],
         id_column=options["id_column"],
@@ -59,8 +61,8 @@ def load_learning_data(
             ),
         ],
     )
-    if loaded is not None:
-        loaded(dataset)
+    if fits_width is not None:
+        fits_width(len(dataset.feature_names), dataset.name)
     for message in dataset.notes:
         notify(message)
     if dataset.labels is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from metricli.kernels import (
     StreamingNeighbors,
@@ -157,3 +158,37 @@ def test_projection_of_a_row_does_not_depend_on_its_batch():
     np.testing.assert_allclose(whole, X @ L.T, rtol=1e-13, atol=1e-13)
     for start, stop in ((0, 1), (3, 6), (17, 50), (999, 1000), (1, 1000)):
         np.testing.assert_array_equal(project(X[start:stop], L), whole[start:stop])
+
+
+@pytest.mark.parametrize("k", [1, 3, 8, 9, 20])
+def test_knn_small_and_large_k_agree_with_a_stable_sort_on_ties_and_exclusions(k):
+    """Up to SMALL_K the k smallest come from minima taken in turn, above from argpartition:
+    both must give what a stable sort by (distance, reference row) gives, on integer points
+    (many equal distances) with one excluded row per query and rows of fewer than k finite
+    entries (a 9-point reference with exclusions leaves 8)."""
+    from metricli.kernels import SMALL_K, knn
+
+    assert SMALL_K == 8
+    rng = np.random.default_rng(k)
+    reference = rng.integers(0, 3, size=(9 if k == 9 else 40, 2)).astype(float)
+    query = rng.integers(0, 3, size=(25, 2)).astype(float)
+    exclude = rng.integers(-1, reference.shape[0], size=query.shape[0])
+    k = min(k, reference.shape[0] - 1)
+    idx, dist = knn(query, reference, k, exclude=exclude, block_bytes=2**10)
+    D = ((query[:, None, :] - reference[None, :, :]) ** 2).sum(axis=2)
+    for i in range(query.shape[0]):
+        allowed = [j for j in range(reference.shape[0]) if j != exclude[i]]
+        expected = sorted(allowed, key=lambda j: (D[i, j], j))[:k]
+        assert idx[i].tolist() == expected
+        np.testing.assert_array_equal(dist[i], D[i, expected])
+
+
+def test_smallest_k_with_fewer_finite_entries_than_k_takes_distinct_columns_in_order():
+    """A row with only one finite entry: the minima taken in turn would otherwise return the
+    first inf column again and again; the stable sort gives the finite one, then columns 0, 1."""
+    from metricli.kernels import _smallest_k
+
+    D = np.array([[np.inf, np.inf, 5.0, np.inf], [4.0, 1.0, 1.0, 0.5]])
+    idx, values = _smallest_k(D.copy(), 3, 10)
+    assert idx.tolist() == [[12, 10, 11], [13, 11, 12]]
+    np.testing.assert_array_equal(values, [[5.0, np.inf, np.inf], [0.5, 1.0, 1.0]])

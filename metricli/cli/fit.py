@@ -135,8 +135,8 @@ def run_fit(cls: type[MahalanobisLearner], options: dict[str, Any]) -> None:
         return
     params = learner_params(cls, options)
     learner = cls(**params)
-    # refused once the table is read, before anything d x d: the fit and the bundle written after it
-    fits = lambda data: require_fit_memory(learner, len(data.feature_names), bundle=True, where=data.name)  # noqa: E731
+    # refused as soon as the table is read, before anything d x d: the fit and the bundle written after it
+    fits = lambda d, name: require_fit_memory(learner, d, bundle=True, where=name)  # noqa: E731
     dataset = load_learning_data(options, note, fits)
     X, fit_args, supervision_info = supervision(cls, dataset, options, note)
 

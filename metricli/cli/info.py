@@ -21,7 +21,7 @@ def info(
     if settings.json:
         emit_json({"bundle": str(bundle.path), "metadata": meta, "axioms": bundle.axioms})
         return
-    fit, data = meta.get("fit", {}), meta.get("input", {})
+    fit, data = bundle.section("fit"), bundle.section("input")
     render.key_values(
         f"{bundle.path}",
         [
@@ -29,9 +29,9 @@ def info(
             ("verdict", bundle.axioms.get("verdict")),
             ("features", f"{meta['n_features']}: {', '.join(meta['feature_names'])}"),
             ("components", meta.get("n_components")),
-            ("parameters", ", ".join(f"{k}={v}" for k, v in meta.get("params", {}).items()) or "-"),
+            ("parameters", ", ".join(f"{k}={v}" for k, v in bundle.section("params").items()) or "-"),
             ("seed", meta.get("seed")),
-            ("standardized", "yes" if meta.get("preprocessing", {}).get("standardize") else "no"),
+            ("standardized", "yes" if bundle.section("preprocessing").get("standardize") else "no"),
             ("input", data.get("path")),
             ("input sha256", data.get("sha256")),
             ("rows used", f"{data.get('rows_used')} of {data.get('rows_read')}"),
@@ -41,7 +41,7 @@ def info(
             ("converged", "yes" if fit.get("converged") else "NO"),
             ("fit seconds", fit.get("seconds")),
             ("created", meta.get("created")),
-            ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())),
+            ("versions", ", ".join(f"{k} {v}" for k, v in bundle.section("versions").items())),
             *_selection_rows(meta.get("selection")),
         ],
     )

@@ -152,9 +152,8 @@ def _cross_validation(
     from metricli.cli.evaluate import cross_validation_defaults, cross_validation_report
 
     cls = get_learner(bundle.algorithm)
-    meta = bundle.metadata
     options = cross_validation_defaults(cls)
-    replayed = replayable_params(cls, meta.get("params", {}))
+    replayed = replayable_params(cls, bundle.section("params"), str(bundle.path))
     options.update({k: v for k, v in replayed.items() if k in options and v is not None})
     options.update(
         data=data,
@@ -166,6 +165,6 @@ def _cross_validation(
         cv=cv,
         knn=knn,
         seed=seed,
-        standardize=bool(meta.get("preprocessing", {}).get("standardize")),
+        standardize=bool(bundle.section("preprocessing").get("standardize")),
     )
     return cross_validation_report(cls, options)

@@ -1,30 +1,34 @@
 """The stochastic solvers of NCA, LMNN and MLKR over the pieces of a data set, through any engine.
 
 The solver (:func:`metricli.learners.stochastic.run_stochastic`) runs on the caller's side
-and never touches a row: it asks its store of points for the squared distances of a
-batch's (anchor, candidate) pairs, for the gradient of Σ w_ij d_ij given the weights it
-computed from them, and for neighbour lists. :class:`PartStore` answers from the pieces
-where the engine holds them (Dask workers, or this process for the local engine):
+and never touches a row. It draws the minibatches and their candidates, and asks its store
+of points (:class:`PartStore`, the pieces where the engine holds them: Dask workers, or
+this process for the local engine) for two things:
 
-- distances: each piece projects its rows of the batch, z = L x; one task assembles the
-  batch's z and returns the b x c squared distances;
-- gradient: one task turns the weights into a k-vector c_r per row of the batch
-  (Σ_ij w_ij (z_i - z_j)(x_i - x_j)ᵀ = Σ_r c_r x_rᵀ), each piece returns 2 Σ c_r x_rᵀ over
-  its rows (k x d), and the pieces' sums are added;
-- neighbour lists: each pair of pieces gives its best candidates (exact, blocked), and
-  each piece keeps the best of them; the lists (point numbers) come back.
+- an epoch's steps: the batches go to the cluster in chunks; for each chunk a task gathers
+  the rows it touches from the pieces onto one worker and takes the chunk's AMSGrad steps
+  there from the state the previous chunk left (the chunks are chained on the cluster, so
+  an epoch is not a round trip per batch, and the next chunk's rows move while one steps);
+- neighbour lists: exact ones (up to EXACT_LISTS_UP_TO points) by pairs of pieces, each
+  piece keeping the best; approximate ones on one worker, over the projected rows z = L x
+  gathered there (n x k numbers, the size of the n x m lists the solver holds anyway).
 
-So only k x d and d x d arrays, b x c distances and weights and the candidate lists reach
-the caller; rows, raw or projected, move only between the pieces. The points are numbered
-as the local fit numbers them (:meth:`_plan`: by class, stably, then row order), from the
-labels or targets of every row, and every random draw comes from the learner's seed in
-that numbering: the minibatches and candidates do not depend on how the rows are
-partitioned, and the fit gives the local stochastic fit's L up to rounding.
+So only the batches, d x d arrays (L and the optimiser's moments) and the lists pass
+through the caller; rows, raw or projected, move only between the workers. The points are
+numbered as the local fit numbers them (:meth:`_plan`: by class, stably, then row order),
+from the labels or targets of every row, and every random draw comes from the learner's
+seed in that numbering (the generator travels to the worker that searches, and comes back
+advanced): the minibatches and candidates do not depend on how the rows are partitioned,
+and the fit takes the local stochastic fit's steps on the same rows. The L agrees up to
+rounding: on a few hundred points to 1e-8; on 10⁵ points rounding differences between
+pieces and whole (a mean, a projection) flip near-ties in the neighbour search, and the
+two fits' L drift apart by a fraction of a percent over a few epochs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,24 +38,32 @@ from metricli.engines.base import Engine, Source, merge_all
 from metricli.errors import MetricliError
 from metricli.io.tables import Dataset
 from metricli.kernels import knn, project
-from metricli.learners.candidates import (
-    best_of,
-    cell_plan,
-    keep_nearest,
-    lloyd,
-    nearest_centre,
-    nearest_in_cells,
-    probed_cells,
-)
+from metricli.learners.candidates import lists_of
 from metricli.learners.initialization import check_spread, initial_components
 from metricli.learners.optimize import block_bytes, check_solver_params
 from metricli.learners.stochastic import (
+    AMSGrad,
+    BatchObjective,
+    CandidateBatch,
+    InMemoryPoints,
     Score,
+    StepResult,
     check_stochastic_params,
     held_out_score,
     run_stochastic,
     split_points,
+    take_steps,
 )
+
+#: the training rows go to one worker once, for the whole fit, up to this many bytes of them
+#: (the n x m candidate lists the solver holds are of the same order); above, each chunk of
+#: batches gathers the rows it touches, about CHUNK_BYTES of them
+GATHER_BYTES = 2 * 2**30
+CHUNK_BYTES = 64 * 2**20
+#: with the rows on one worker, a chunk holds batches of about this many anchor and candidate slots
+CHUNK_SLOTS = 2**20
+#: chunks queued on the cluster at a time: the next ones' rows are gathered while one steps
+IN_FLIGHT = 3
 
 REASON = (
     "--engine dask runs the stochastic solver: the exact solver's every pair of points does not "
@@ -143,20 +155,52 @@ class PartStore:
         train_handle = engine.share(train)
         self.parts = [engine.submit(_training_part, part, train_handle) for part in parts]
         self.codes = engine.share(codes)
-        self._pairs: Any = None
-        self._part_ids: list[np.ndarray] | None = None
-
-    def distances(self, L: np.ndarray, anchors: np.ndarray, others: np.ndarray) -> np.ndarray:
-        ids = np.unique(np.concatenate([anchors, others.ravel()]))
-        found = [self.engine.submit(_project_ids, part, L, ids) for part in self.parts]
-        self._pairs = self.engine.submit(_pair_distances, found, ids, anchors, others)
-        return self.engine.fetch(self.engine.submit(_sq_dist_of, self._pairs))
-
-    def gradient(self, weights: np.ndarray) -> np.ndarray:
-        coefficients = self.engine.submit(_coefficients, self._pairs, weights)
-        return _sum_there(
-            self.engine, [self.engine.submit(_part_gradient, p, coefficients) for p in self.parts]
+        self.d = int(engine.fetch(engine.submit(_width, self.parts[0]))) if self.parts else 0
+        #: every training row on one worker, for the whole fit, when they take at most GATHER_BYTES
+        self.gathered = (
+            engine.submit(_all_rows, self.parts, self.n) if 8 * self.n * self.d <= GATHER_BYTES else None
         )
+        self._objective: tuple[Any, Any] | None = None
+        self._lists: tuple[np.ndarray, Any] | None = None
+
+    def steps(
+        self,
+        objective: BatchObjective,
+        L: np.ndarray,
+        optimiser: AMSGrad,
+        batches: Iterator[CandidateBatch],
+        epoch: int,
+        name: str,
+    ) -> StepResult:
+        """An epoch's AMSGrad steps where the points are, in chunks of batches.
+
+        The batches are drawn here, in order, and sent to the cluster in chunks; a task takes
+        a chunk's steps (:func:`take_steps`) from the L and optimiser state the previous
+        chunk left, on the worker that holds every training row (:attr:`gathered`) or, when
+        they exceed GATHER_BYTES, on the rows the chunk touches (anchors, candidates,
+        targets: :meth:`objective.rows`, about CHUNK_BYTES of them), gathered from the
+        pieces. The chunks are chained on the cluster, so an epoch costs a round trip per
+        chunk, pipelined IN_FLIGHT deep, rather than two per batch. Rows move between
+        workers only.
+        """
+        if self._objective is None or self._objective[0] is not objective:
+            self._objective = objective, self.engine.share(objective)
+        shared = self._objective[1]
+        limit = CHUNK_SLOTS if self.gathered is not None else max(1, CHUNK_BYTES // (8 * self.d))
+        state: Any = (L, optimiser, 0.0, {})
+        chained: list[Any] = []
+        for chunk in chunks_of(batches, objective, limit):
+            sent = self.engine.submit(_chunk_of, chunk)
+            if self.gathered is not None:
+                state = self.engine.submit(_steps_on_all, state, self.gathered, shared, sent, epoch, name)
+            else:
+                ids = self.engine.submit(_chunk_rows, shared, sent)
+                found = [self.engine.submit(_rows_of, part, ids) for part in self.parts]
+                state = self.engine.submit(_chunk_steps, state, found, ids, shared, sent, epoch, name)
+            chained.append(state)
+            if len(chained) > IN_FLIGHT:
+                self.engine.fetch(chained.pop(0))  # wait: at most IN_FLIGHT chunks queued on the cluster
+        return self.engine.fetch(state) if chained else state
 
     def nearest(self, L: np.ndarray, m: int, bounds: np.ndarray | None) -> np.ndarray:
         if bounds is None:
@@ -166,54 +210,34 @@ class PartStore:
         projected = [self.engine.submit(_projected, part, L) for part in self.parts]
         return self._search(projected, m, mode)
 
-    def refine(
-        self, L: np.ndarray, pool: np.ndarray, m: int, bounds: np.ndarray | None, fallback: np.ndarray
+    def approximate(
+        self, L: np.ndarray, m: int, bounds: np.ndarray | None, previous: np.ndarray | None, rng
     ) -> np.ndarray:
-        """Each point's m nearest of its ``pool``: per piece, a task carries the piece's pools
-        along every piece in turn, filling in the distances to that piece's points."""
-        projected = [self.engine.submit(_projected, part, L) for part in self.parts]
-        codes = None if bounds is None else self.codes
-        kept = []
-        for ids, zp in zip(self._ids(), projected, strict=True):
-            state = self.engine.submit(_pool_start, ids, pool[ids])
-            for zq in projected:
-                state = self.engine.submit(_pool_fill, state, zp, zq)
-            kept.append(self.engine.submit(_pool_keep, state, m, codes, fallback[ids]))
-        return self._collect(kept, m)
+        """Approximate lists (:func:`~metricli.learners.candidates.lists_of`) on one worker.
 
-    def clustered(
-        self, L: np.ndarray, m: int, bounds: np.ndarray | None, rng: np.random.Generator, fallback: np.ndarray
-    ) -> np.ndarray:
-        """The clustered search of :func:`~metricli.learners.candidates.clustered_lists`: k-means
-        on a sample gathered on a worker, then each pair of pieces compares cells with probed cells."""
-        sample, first = cell_plan(self.n, rng)
-        wanted = np.sort(sample)
-        projected = [self.engine.submit(_projected, part, L) for part in self.parts]
-        found = [self.engine.submit(_rows_of, z, wanted) for z in projected]
-        centres = self.engine.submit(_centres, found, wanted, sample, first)
-        probes = self.engine.submit(probed_cells, centres)
-        cells = [self.engine.submit(_cells_of, z, centres) for z in projected]
-        codes = None if bounds is None else self.codes
-        kept = []
-        for ids, zp, cp in zip(self._ids(), projected, cells, strict=True):
-            pieces = [
-                self.engine.submit(_cells_pair, zp, cp, zq, cq, probes, 2 * m, codes)
-                for zq, cq in zip(projected, cells, strict=True)
-            ]
-            kept.append(self.engine.submit(_best_of_pieces, pieces, m, fallback[ids]))
-        return self._collect(kept, m)
-
-    def _ids(self) -> list[np.ndarray]:
-        """Each piece's training point numbers (increasing), fetched once."""
-        if self._part_ids is None:
-            self._part_ids = [self.engine.fetch(self.engine.submit(_ids_of, part)) for part in self.parts]
-        return self._part_ids
-
-    def _collect(self, kept: list[Any], m: int) -> np.ndarray:
-        near = np.empty((self.n, m), dtype=np.intp)
-        for ids, handle in zip(self._ids(), kept, strict=True):
-            near[ids] = self.engine.fetch(handle)
-        return near
+        The pieces' rows projected, z = L x, are gathered there (n x k numbers: the size of
+        the n x m lists the solver keeps here anyway; raw rows stay in the pieces), and the
+        search runs on them exactly as on one machine, so the lists are the local fit's. The
+        solver's generator goes along and comes back advanced, and the lists stay there as
+        the next refresh's starting point: only the new lists travel back.
+        """
+        if self.gathered is not None:
+            Z = self.engine.submit(project, self.gathered, L)
+        else:
+            Z = self.engine.submit(
+                _all_rows, [self.engine.submit(_projected, p, L) for p in self.parts], self.n
+            )
+        if previous is None:
+            held = None
+        elif self._lists is not None and self._lists[0] is previous:
+            held = self._lists[1]
+        else:
+            held = self.engine.share(previous)
+        found = self.engine.submit(_lists_there, Z, m, bounds, held, rng, self.memory)
+        lists, state = self.engine.fetch(found)
+        rng.bit_generator.state = state
+        self._lists = lists, self.engine.submit(_first, found)
+        return lists
 
     def targets(self, k: int, bounds: np.ndarray) -> np.ndarray:
         """The k nearest same-class points in the input space; a small class's spare slots hold the point itself."""
@@ -235,6 +259,23 @@ class PartStore:
             ids, best = self.engine.fetch(handle)
             near[ids] = best
         return near
+
+
+def chunks_of(
+    batches: Iterator[CandidateBatch], objective: BatchObjective, limit: int
+) -> Iterator[list[CandidateBatch]]:
+    """The batches in order, in lists whose rows (:meth:`objective.rows`, repeats counted)
+    first reach ``limit``; the last list may hold fewer."""
+    chunk: list[CandidateBatch] = []
+    size = 0
+    for batch in batches:
+        chunk.append(batch)
+        size += objective.rows(batch).size
+        if size >= limit:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 class PartStatistics:
@@ -361,95 +402,70 @@ def _locate(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return found, place[found]
 
 
-def _project_ids(part: Part, L: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    found, place = _locate(part.ids, ids)
-    return ids[found], part.X[place] @ L.T
+def _width(part: Part) -> int:
+    return part.X.shape[1]
 
 
-@dataclass
-class _Pairs:
-    ids: np.ndarray
-    Z: np.ndarray
-    anchors: np.ndarray  # positions in ids
-    others: np.ndarray
-    sq_dist: np.ndarray
+def _chunk_of(chunk: list[CandidateBatch]) -> list[CandidateBatch]:
+    """A chunk of batches, sent to the cluster once for the tasks that need it."""
+    return chunk
 
 
-def _pair_distances(found: list[tuple[np.ndarray, np.ndarray]], ids, anchors, others) -> _Pairs:
-    Z = np.empty((ids.size, found[0][1].shape[1]))
-    for got, z in found:
-        Z[np.searchsorted(ids, got)] = z
-    a, o = np.searchsorted(ids, anchors), np.searchsorted(ids, others)
-    diff = Z[a][:, None, :] - Z[o]
-    return _Pairs(ids, Z, a, o, np.einsum("bck,bck->bc", diff, diff))
+def _chunk_rows(objective: BatchObjective, chunk: list[CandidateBatch]) -> np.ndarray:
+    """The point numbers the chunk's steps touch, increasing."""
+    return np.unique(np.concatenate([objective.rows(batch) for batch in chunk]))
 
 
-def _sq_dist_of(pairs: _Pairs) -> np.ndarray:
-    return pairs.sq_dist
+class GatheredPoints(InMemoryPoints):
+    """Some of the training points gathered in one place: the rows of the numbers ``ids``
+    (increasing); a batch's point numbers are looked up among them."""
+
+    def __init__(self, ids: np.ndarray, X: np.ndarray) -> None:
+        super().__init__(X)
+        self.ids = ids
+
+    def distances(self, L: np.ndarray, anchors: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return super().distances(L, np.searchsorted(self.ids, anchors), np.searchsorted(self.ids, others))
 
 
-def _coefficients(pairs: _Pairs, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """c_r = Σ_{(r, j)} w_rj (z_r - z_j) - Σ_{(i, r)} w_ir (z_i - z_r) for each row r of the batch."""
-    v = weights[..., None] * (pairs.Z[pairs.anchors][:, None, :] - pairs.Z[pairs.others])
-    k = v.shape[-1]
-    C = np.zeros((pairs.ids.size, k))
-    np.add.at(C, pairs.anchors, v.sum(axis=1))
-    np.add.at(C, pairs.others.ravel(), -v.reshape(-1, k))
-    return pairs.ids, C
+def _steps_on_all(state, X: np.ndarray, objective: BatchObjective, chunk, epoch: int, name: str):
+    """A chunk's steps on every training row, from a copy of the state the previous chunk left."""
+    L, optimiser, total, _ = state
+    L, optimiser, more, info = take_steps(
+        objective, InMemoryPoints(X), L.copy(), copy.deepcopy(optimiser), chunk, epoch, name
+    )
+    return L, optimiser, total + more, info
 
 
-def _part_gradient(part: Part, coefficients: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    ids, C = coefficients
-    found, place = _locate(part.ids, ids)
-    return 2.0 * C[found].T @ part.X[place]
+def _chunk_steps(state, found, ids: np.ndarray, objective: BatchObjective, chunk, epoch: int, name: str):
+    """A chunk's steps on its gathered rows, from a copy of the state the previous chunk left."""
+    L, optimiser, total, _ = state
+    points = GatheredPoints(ids, _assemble(found, ids))
+    L, optimiser, more, info = take_steps(
+        objective, points, L.copy(), copy.deepcopy(optimiser), chunk, epoch, name
+    )
+    return L, optimiser, total + more, info
 
 
 def _projected(part: Part, L: np.ndarray) -> Part:
     return Part(part.ids, project(part.X, L))
 
 
-def _ids_of(part: Part) -> np.ndarray:
-    return part.ids
+def _all_rows(projected: list[Part], n: int) -> np.ndarray:
+    """Every training point's row, by number, from the pieces."""
+    Z = np.empty((n, projected[0].X.shape[1]))
+    for part in projected:
+        Z[part.ids] = part.X
+    return Z
 
 
-def _pool_start(ids: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return ids, pool, np.full(pool.shape, np.inf)
+def _lists_there(Z: np.ndarray, m: int, bounds, previous, rng: np.random.Generator, memory: int):
+    """(the lists, the generator's state after drawing them)."""
+    return lists_of(Z, m, bounds, previous, rng, memory), rng.bit_generator.state
 
 
-def _pool_fill(state, zp: Part, zq: Part):
-    """The distances from the rows of piece p (``zp``, the pools' rows in order) to their pool
-    entries held by piece q, filled in."""
-    ids, pool, sq_dist = state
-    found, place = _locate(zq.ids, pool.ravel())
-    if place.size:
-        diff = zq.X[place] - zp.X[np.flatnonzero(found) // pool.shape[1]]
-        sq_dist = sq_dist.copy()
-        sq_dist.ravel()[found] = np.einsum("fk,fk->f", diff, diff)
-    return ids, pool, sq_dist
-
-
-def _pool_keep(state, m: int, codes: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
-    ids, pool, sq_dist = state
-    return keep_nearest(sq_dist, pool, ids, m, codes, fallback)
-
-
-def _centres(found: list[tuple[np.ndarray, np.ndarray]], wanted: np.ndarray, sample, first) -> np.ndarray:
-    rows = _assemble(found, wanted)
-    return lloyd(rows[np.searchsorted(wanted, sample)], first)
-
-
-def _cells_of(z: Part, centres: np.ndarray) -> np.ndarray:
-    return nearest_centre(z.X, centres)
-
-
-def _cells_pair(zp: Part, cp, zq: Part, cq, probes, width: int, codes) -> tuple[np.ndarray, np.ndarray]:
-    return nearest_in_cells(zp.X, zp.ids, cp, zq.X, zq.ids, cq, probes, width, codes)
-
-
-def _best_of_pieces(pieces: list[tuple[np.ndarray, np.ndarray]], m: int, fallback: np.ndarray) -> np.ndarray:
-    found = np.concatenate([p[0] for p in pieces], axis=1)
-    dist = np.concatenate([p[1] for p in pieces], axis=1)
-    return best_of(found, dist, m, fallback)
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
 
 
 def _search_pair(

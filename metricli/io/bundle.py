@@ -19,8 +19,10 @@ so nothing in a bundle can point outside it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
+import os
 import platform
 import re
 import stat
@@ -63,6 +65,13 @@ class Bundle:
     @property
     def algorithm(self) -> str:
         return str(self.metadata.get("algorithm", "?"))
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A section of metadata.json (``params``, ``input``, ``preprocessing``, ``fit``,
+        ``versions``), or {} where the bundle has none (null, or absent: a bundle written by the
+        library holds what its caller gave)."""
+        value = self.metadata.get(name)
+        return value if isinstance(value, dict) else {}
 
 
 def to_json(obj: Any) -> str:
@@ -150,11 +159,18 @@ def recorded_params(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def replayable_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+def replayable_params(cls: type, params: dict[str, Any], where: str = "bundle") -> dict[str, Any]:
     """The recorded parameters a new fit can take again: a matrix (recorded, or a path in older
-    bundles) falls back to the default, and nothing read from a bundle is ever opened as a file."""
+    bundles) falls back to the default, and nothing read from a bundle is ever opened as a file.
+    ``fit`` records numbers, text, true/false, null or a matrix's record: anything else (a list)
+    is refused, naming the parameter."""
     kept = {}
     for name, value in params.items():
+        if not isinstance(value, str | int | float | bool | dict | type(None)):
+            raise MetricliError(
+                f"{where}: corrupt bundle, metadata.json's 'params' is not what fit writes there "
+                f"({name!r} is a {type(value).__name__})"
+            )
         hint = typing.get_type_hints(cls.__init__).get(name)
         takes_matrix = np.ndarray in typing.get_args(hint)
         if isinstance(value, dict) or (takes_matrix and not re.fullmatch(r"[a-z_]+", str(value))):
@@ -194,14 +210,59 @@ def save_bundle(
             "versions": versions(),
             "files": {name: sha256_file(tmp / name) for name in DATA_FILES},
         }
-        meta["metadata_sha256"] = _metadata_digest(meta)
+        _seal(meta)
         (tmp / "metadata.json").write_text(to_json(meta), encoding="utf-8")
     return target
 
 
+#: with a key in this variable, ``fit`` (and ``calibrate``) sign a bundle, and loading refuses a
+#: bundle unsigned or signed with another key: the checksums carry no key, so anyone who edits a
+#: bundle can reseal it; only a key tells a resealed bundle from the one written
+ENV_SIGNING_KEY = "METRICLI_SIGNING_KEY"
+SIGNATURE = "signature_hmac_sha256"
+
+
+def _signing_key() -> bytes | None:
+    key = os.environ.get(ENV_SIGNING_KEY)
+    return key.encode("utf-8") if key else None
+
+
+def _signature(digest: str, key: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) under ``key`` of the metadata's sha256, which covers every other
+    field of metadata.json, the data files' checksums among them, so every file of the bundle."""
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _seal(meta: dict[str, Any]) -> None:
+    """Set metadata.json's own checksum and, with METRICLI_SIGNING_KEY set, its signature."""
+    meta.pop(SIGNATURE, None)
+    meta["metadata_sha256"] = _metadata_digest(meta)
+    key = _signing_key()
+    if key is not None:
+        meta[SIGNATURE] = _signature(meta["metadata_sha256"], key)
+
+
+def _require_signature(metadata: dict[str, Any], where: str) -> None:
+    key = _signing_key()
+    if key is None:
+        return
+    signature = metadata.get(SIGNATURE)
+    if not isinstance(signature, str):
+        raise MetricliError(
+            f"{where}: the bundle is not signed and {ENV_SIGNING_KEY} is set; refit it with the key "
+            f"set (or unset {ENV_SIGNING_KEY} to load unsigned bundles)"
+        )
+    if not hmac.compare_digest(signature, _signature(str(metadata.get("metadata_sha256")), key)):
+        raise MetricliError(
+            f"{where}: the bundle's signature does not match {ENV_SIGNING_KEY}: it was modified and "
+            "resealed, or signed with another key; refit it"
+        )
+
+
 def _metadata_digest(meta: dict[str, Any]) -> str:
-    """sha256 of the metadata's canonical JSON without this digest, so edits to it are caught too."""
-    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    """sha256 of the metadata's canonical JSON without this digest (nor the signature, made from
+    it), so edits to it are caught too."""
+    body = {k: v for k, v in meta.items() if k not in ("metadata_sha256", SIGNATURE)}
     canonical = json.dumps(_finite(body), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -232,6 +293,25 @@ def _depth(value: Any) -> int:
 
 _NUMBER = (int, float, type(None))
 _TEXT = (str, type(None))
+_COUNT = (int, type(None))
+
+
+class _Keys(dict):
+    """A dict spec whose keys may be absent (a bundle written by the library holds only what
+    its caller gave); a key that is there must conform."""
+
+
+#: the sections the commands read inside: ``info`` and ``report`` show them, ``report`` draws
+#: the objective per iteration, ``evaluate`` and ``report`` use the standardization
+_PREPROCESSING = _Keys(
+    standardize=bool, mean=(type(None), [_NUMBER]), scale=(type(None), [_NUMBER]), note=_TEXT
+)
+_INPUT = _Keys(
+    path=_TEXT, sha256=_TEXT, rows_read=_COUNT, rows_used=_COUNT, label=_TEXT, target=_TEXT, id=_TEXT
+)
+_FIT = _Keys(
+    iterations=_COUNT, objective=_NUMBER, converged=bool, seconds=_NUMBER, objective_history=[_NUMBER]
+)
 #: what ``fit`` writes in metadata.json, by type; checked on load, because the checksums carry
 #: no key: a resealed metadata.json must still be what the commands that read it expect.
 #: A dict spec lists required keys; [spec] is a list of such items; a tuple of types, any of them.
@@ -239,14 +319,15 @@ METADATA_SCHEMA: dict[str, Any] = {
     "algorithm": str,
     "supervision": _TEXT,
     "params": dict,
-    "seed": (int, type(None)),
-    "preprocessing": (dict, type(None)),
-    "input": (dict, type(None)),
-    "fit": (dict, type(None)),
+    "seed": _COUNT,
+    "preprocessing": (type(None), _PREPROCESSING),
+    "input": (type(None), _INPUT),
+    "fit": (type(None), _FIT),
     "n_features": int,
     "n_components": int,
     "created": _TEXT,
-    "versions": (dict, type(None)),
+    "versions": (type(None), _Keys()),
+    SIGNATURE: _TEXT,
     "selection": (
         type(None),
         {
@@ -261,13 +342,17 @@ METADATA_SCHEMA: dict[str, Any] = {
 
 
 def _conforms(value: Any, spec: Any) -> bool:
+    if isinstance(spec, _Keys):
+        return isinstance(value, dict) and all(
+            k not in value or _conforms(value[k], v) for k, v in spec.items()
+        )
     if isinstance(spec, dict):
         return isinstance(value, dict) and all(k in value and _conforms(value[k], v) for k, v in spec.items())
     if isinstance(spec, list):
         return isinstance(value, list) and all(_conforms(item, spec[0]) for item in value)
     if isinstance(spec, tuple) and any(isinstance(s, dict | list) for s in spec):
         return any(_conforms(value, s) for s in spec)
-    if spec in (int, (int, type(None))) and isinstance(value, bool):
+    if spec in (int, _COUNT, _NUMBER, (int, float)) and isinstance(value, bool):
         return False
     return isinstance(value, spec)
 
@@ -369,6 +454,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise MetricliError(
             f"{where}: metadata.json does not match its own checksum; the bundle was modified or damaged, refit it"
         )
+    _require_signature(metadata, where)
     checksums = metadata.get("files")
     if not isinstance(checksums, dict):
         raise MetricliError(f"{where}: corrupt bundle, metadata.json lists no file checksums")
@@ -481,7 +567,7 @@ def save_threshold(bundle: Bundle, threshold: dict[str, Any]) -> Path:
         meta["threshold"] = {
             key: threshold.get(key) for key in ("threshold", "strategy", "target_far", "far", "frr")
         }
-        meta["metadata_sha256"] = _metadata_digest(meta)
+        _seal(meta)
         (tmp / "metadata.json").write_text(to_json(meta), encoding="utf-8")
     return root
 

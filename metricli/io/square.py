@@ -36,6 +36,7 @@ from metricli.io.tables import (
     display_name,
     is_number,
     is_pipe,
+    message_line,
     reading,
     require_file,
     require_npy_size,
@@ -185,7 +186,7 @@ def _read_text(source: str, name: str, fmt: str) -> tuple[np.ndarray, list[str] 
             matrix[row : row + len(chunk)] = _numeric_frame(chunk, name, labels, row, 2 if header else 1)
             row += len(chunk)
     except pd.errors.ParserError as exc:
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({str(exc).strip().splitlines()[0]})") from None
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({message_line(exc)})") from None
     return matrix, row_ids, column_ids
 
 
@@ -218,7 +219,7 @@ def _read_parquet(source: str, name: str) -> tuple[np.ndarray, list[str] | None,
         frame = table.rename_columns([str(i) for i in range(table.num_columns)]).to_pandas()
         frame.columns = table.column_names
     except Exception as exc:  # pyarrow raises many types for corrupt files
-        raise MetricliError(f"{name}: cannot read as Parquet ({str(exc).strip().splitlines()[0]})") from None
+        raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
     if frame.shape[1] == 0:
         raise MetricliError(f"{name}: empty file, no columns")
     if frame.shape[0] == 0:

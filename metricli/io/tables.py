@@ -18,7 +18,7 @@ import stat
 import sys
 import tokenize
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +152,7 @@ def reading(name: str) -> Iterator[None]:
 
 
 def unreadable(name: str, exc: OSError) -> MetricliError:
-    return MetricliError(f"{name}: cannot read ({exc.strerror or exc})")
+    return MetricliError(f"{name}: cannot read ({exc.strerror or message_line(exc)})")
 
 
 def _open_source(source: str, fmt: str) -> tuple[object, str]:
@@ -293,17 +293,17 @@ def _read_table(source: str, fmt: str, name: str) -> tuple[pd.DataFrame, str]:
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{name}: empty file, no header and no rows") from None
     except pd.errors.ParserError as exc:
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     except csv.Error as exc:  # the standard library's reader (a lone carriage return, say)
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except (MetricliError, MemoryError):  # a table too large for memory is not a corrupt file
         raise
     except Exception as exc:  # pyarrow raises a zoo of types for corrupt files
         if fmt != "parquet":
             raise
-        raise MetricliError(f"{name}: cannot read as Parquet ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
     if frame.shape[1] == 0:
         raise MetricliError(f"{name}: empty file, no columns")
     if frame.shape[0] == 0:
@@ -358,7 +358,7 @@ def iter_table(
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{name}: empty file, no header and no rows") from None
     except pd.errors.ParserError as exc:
-        raise MetricliError(f"{name}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{name}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     except OSError as exc:
@@ -386,10 +386,23 @@ def _parquet_batches(raw: object, batch_rows: int, name: str) -> Iterator[pd.Dat
         # the file. Unbuffered, buffered reads hold about one row group at a time.
         parquet = pq.ParquetFile(raw, pre_buffer=False, buffer_size=1 << 20)
     except Exception as exc:
-        raise MetricliError(f"{name}: cannot read as Parquet ({_first_line(exc)})") from None
+        raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
     require_unique_names(parquet.schema_arrow.names, name)
-    for record_batch in parquet.iter_batches(batch_size=batch_rows):
-        yield record_batch.to_pandas()
+    batches = parquet.iter_batches(batch_size=batch_rows)
+    while True:
+        # a corrupt page or pandas metadata shows only now, in pyarrow's zoo of exception types
+        try:
+            record_batch = next(batches, None)
+            frame = None if record_batch is None else record_batch.to_pandas()
+        except (MetricliError, MemoryError):
+            raise
+        except OSError as exc:
+            raise unreadable(name, exc) from None
+        except Exception as exc:
+            raise MetricliError(f"{name}: cannot read as Parquet ({message_line(exc)})") from None
+        if frame is None:
+            return
+        yield frame
 
 
 def read_text_table(raw: object, sep: str, name: str, **options: Any) -> Any:
@@ -485,7 +498,9 @@ def require_unique_names(names: Sequence[str], name: str) -> None:
         seen.add(column)
 
 
-def _first_line(exc: BaseException) -> str:
+def message_line(exc: BaseException) -> str:
+    """An exception's message for a one-line error: its first line (pyarrow's run over several),
+    or its type's name when it has none."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -876,12 +891,55 @@ def _label_text(value: object) -> str:
     return str(value)
 
 
-def load_dataset(source: str, fmt: str | None = None, **selection) -> Dataset:
-    """Read ``source`` and choose its columns: :func:`read_table` then :func:`select_columns`."""
+def load_dataset(
+    source: str,
+    fmt: str | None = None,
+    fits_width: Callable[[int, str], None] | None = None,
+    **selection,
+) -> Dataset:
+    """Read ``source`` and choose its columns: :func:`read_table` then :func:`select_columns`.
+
+    ``fits_width(n, name)`` sees :func:`fewest_features` of the table read, before the columns
+    are chosen one by one, so that a memory check refuses a table too wide at once."""
     frame, digest = read_table(source, fmt)
+    if fits_width is not None:
+        fits_width(fewest_features(frame, **selection), display_name(source))
     return select_columns(
         frame, display_name(source), fmt=detect_format(source, fmt), sha256=digest, **selection
     )
+
+
+def fewest_features(
+    frame: pd.DataFrame,
+    *,
+    label: str | None = None,
+    target: str | None = None,
+    id_column: str | None = None,
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    extra_columns: Sequence[str] = (),
+    **_: Any,
+) -> int:
+    """At most as many feature columns as :func:`select_columns` will choose, from whole columns
+    at once: the columns ``features`` names, or by default the float columns (not the label,
+    target, id or excluded) holding a fraction, which no rule leaves out (a column of whole
+    numbers may be row numbers, a column of text is not a float column)."""
+    excluded = set(column_names(exclude, frame.columns))
+    excluded |= {c for c in (label, target, id_column, *extra_columns) if c is not None}
+    named = column_names(features, frame.columns)
+    if named:
+        return len({c for c in named if c in set(frame.columns)} - excluded)
+    floats = [
+        j
+        for j, (column, dtype) in enumerate(zip(frame.columns, frame.dtypes, strict=True))
+        if column not in excluded and pd.api.types.is_float_dtype(dtype)
+    ]
+    if not floats:
+        return 0
+    values = frame.iloc[:, floats].to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        fractional = (values != np.round(values)) & np.isfinite(values)
+    return int(fractional.any(axis=0).sum())
 
 
 def table_rows(source: str, fmt: str | None = None) -> int | None:
@@ -1025,7 +1083,7 @@ def read_text_part(
     except pd.errors.EmptyDataError:
         raise MetricliError(f"{path}: empty file, no header and no rows") from None
     except pd.errors.ParserError as exc:
-        raise MetricliError(f"{path}: malformed {fmt.upper()} ({_first_line(exc)})") from None
+        raise MetricliError(f"{path}: malformed {fmt.upper()} ({message_line(exc)})") from None
     except UnicodeDecodeError:
         raise MetricliError(f"{path}: not a text {fmt.upper()} file (cannot decode as UTF-8)") from None
     frame.columns = [str(c) for c in frame.columns]

@@ -6,22 +6,40 @@ import warnings
 
 import numpy as np
 
-from metricli.constraints import Pairs, Quadruplets, Triplets, validate
+from metricli.constraints import Chunks, Pairs, Quadruplets, Triplets, from_labels, validate
 from metricli.errors import MetricliError
 from metricli.learners.base import check_not_all_identical, check_points
 
 
 def check_weak_input(
-    X: np.ndarray, constraints: object, expected: type, learner: str
+    X: np.ndarray, constraints: object, expected: type, learner: str, seed: int | None = None
 ) -> tuple[np.ndarray, Pairs | Triplets | Quadruplets]:
-    """X as float64 and the constraints validated against it, or a MetricliError."""
+    """X as float64 and the constraints validated against it, or a MetricliError.
+
+    Class labels (one per row of X) in place of the constraints are drawn from, as
+    ``metricli fit LEARNER --label`` draws them: the default count, seeded with ``seed``.
+    So the learner is also a supervised scikit-learn estimator, ``fit(X, y)``.
+    """
     X = check_points(X, min_rows=2)
     check_not_all_identical(X)
+    if is_class_labels(constraints, X.shape[0]):
+        constraints = from_labels(expected.kind, constraints, None, seed=seed)
     if not isinstance(constraints, expected):
         given = getattr(constraints, "kind", type(constraints).__name__)
-        raise MetricliError(f"{learner} learns from {expected.kind}, not {given}")
+        raise MetricliError(f"{learner} learns from {expected.kind} or class labels, not {given}")
     validate(constraints, X.shape[0], where=f"{learner}: {expected.kind}")
     return X, constraints
+
+
+def is_class_labels(value: object, n: int) -> bool:
+    """Whether ``value`` is one label per point (a 1-D sequence of n), not a set of constraints."""
+    if isinstance(value, (Pairs, Triplets, Quadruplets, Chunks, str, bytes)):
+        return False
+    try:
+        labels = np.asarray(value, dtype=object)
+    except (TypeError, ValueError):
+        return False
+    return labels.ndim == 1 and labels.shape[0] == n
 
 
 def differences(X: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from metricli.errors import ConvergenceWarning, MetricliError
+from metricli.errors import ConvergenceWarning, MetricliError, NotNumericError, not_fitted
 from metricli.memory import require_fit_memory
 from metricli.threads import limit_blas_threads
 
@@ -67,7 +67,7 @@ class MahalanobisLearner:
         super().__init_subclass__(**kwargs)
         for method in ("fit", "fit_statistics"):
             if method in cls.__dict__:
-                setattr(cls, method, _numerical_guard(cls.__dict__[method]))
+                setattr(cls, method, _numerical_guard(cls.__dict__[method], takes_y=method == "fit"))
 
     # -- scikit-learn style parameter handling -------------------------------------
     @classmethod
@@ -96,6 +96,25 @@ class MahalanobisLearner:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def __sklearn_tags__(self) -> Any:
+        """How scikit-learn's checks and meta-estimators see a learner: a transformer whose ``fit``
+        needs ``y`` (labels, targets or constraints) unless it is unsupervised. Only scikit-learn
+        calls this, so importing it here costs nothing to those who do not use it."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=self.supervision != "unsupervised"),
+            transformer_tags=TransformerTags(),
+            input_tags=InputTags(),
+        )
+
+    def fit_transform(self, X: np.ndarray, y: Any = None) -> np.ndarray:
+        """``fit`` then ``transform`` the same points (scikit-learn's transformer interface)."""
+        return (
+            self.fit(X) if y is None and self.supervision == "unsupervised" else self.fit(X, y)
+        ).transform(X)
+
     # -- progress ----------------------------------------------------------------------
     def set_progress(self, callback: Any) -> MahalanobisLearner:
         """Call ``callback(iteration, objective, **info)`` as an iterative solver advances."""
@@ -110,7 +129,7 @@ class MahalanobisLearner:
     # -- the learned metric ------------------------------------------------------------
     def _require_fitted(self) -> None:
         if not hasattr(self, "components_"):
-            raise MetricliError(f"{type(self).__name__} is not fitted yet; call fit first")
+            raise not_fitted(f"{type(self).__name__} is not fitted yet; call fit first")
 
     def get_mahalanobis_matrix(self) -> np.ndarray:
         """M = L^T L, shape (n_features, n_features)."""
@@ -122,9 +141,10 @@ class MahalanobisLearner:
         """Map points to the learned space, x -> L x; Euclidean distances there are d_M."""
         self._require_fitted()
         X = check_points(X, min_rows=0)
-        if X.shape[1] != self.components_.shape[1]:
+        if X.shape[1] != self.components_.shape[1]:  # in scikit-learn's words, which its checks expect
             raise MetricliError(
-                f"points have {X.shape[1]} features; the metric was learned on {self.components_.shape[1]}"
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.components_.shape[1]} features as input (the features the metric was learned on)"
             )
         return X @ self.components_.T
 
@@ -177,7 +197,7 @@ class MahalanobisLearner:
             )
 
 
-def _numerical_guard(fit: Any) -> Any:
+def _numerical_guard(fit: Any, takes_y: bool = False) -> Any:
     """Turn a numerical breakdown inside a solver into our own one-line error, never a traceback.
 
     Degenerate or badly scaled data can make an eigen-solver fail to converge or a
@@ -186,6 +206,15 @@ def _numerical_guard(fit: Any) -> Any:
 
     @functools.wraps(fit)
     def guarded(self: MahalanobisLearner, *args: Any, **kwargs: Any) -> Any:
+        y = args[1] if len(args) > 1 else kwargs.get("y")
+        if takes_y and y is None and self.supervision != "unsupervised":  # scikit-learn's words
+            raise MetricliError(
+                f"{self.name} requires y to be passed, but the target y is None: give "
+                + {
+                    "regression": "a target per point",
+                    "weakly-supervised": "constraints or class labels",
+                }.get(self.supervision, "class labels")
+            )
         if args and isinstance(args[0], np.ndarray) and args[0].ndim == 2:
             require_fit_memory(self, args[0].shape[1])
         try:
@@ -198,6 +227,8 @@ def _numerical_guard(fit: Any) -> Any:
                 f"{self.name}: the linear algebra failed ({exc}); the data may be degenerate or badly "
                 "scaled: try --standardize, or remove constant and duplicated columns"
             ) from None
+        except MetricliError:
+            raise
         except ValueError as exc:
             if "infs or NaNs" not in str(exc):
                 raise
@@ -217,16 +248,31 @@ def check_points(X: np.ndarray, min_rows: int = 1, what: str = "points") -> np.n
     metric, so a Fortran-ordered array (what ``DataFrame.to_numpy()`` gives) must fit exactly
     as its C-ordered copy does.
     """
+    if hasattr(X, "toarray"):  # a scipy.sparse matrix or array
+        raise MetricliError(f"{what}: sparse input is not supported; give a dense array (X.toarray())")
+    if getattr(getattr(X, "dtype", None), "kind", "") == "c":
+        raise MetricliError(
+            f"{what}: Complex data not supported; give the real and imaginary parts as columns"
+        )
     try:
         X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:  # a cell that is no number at all (a dict, None in an object array)
+        raise NotNumericError(f"{what} are not numeric ({exc})") from None
+    except ValueError as exc:
         raise MetricliError(f"{what} are not numeric ({exc})") from None
-    if X.ndim != 2:
-        raise MetricliError(f"{what} must be a 2-D array (rows, features); got {X.ndim} dimensions")
+    if X.ndim != 2:  # "Reshape your data": scikit-learn's words, which its checks expect
+        raise MetricliError(
+            f"{what} must be a 2-D array (rows, features); got {X.ndim} dimensions. Reshape your data: "
+            "X.reshape(-1, 1) for one feature, X.reshape(1, -1) for one point"
+        )
     if X.shape[0] < min_rows:
-        raise MetricliError(f"{what}: need at least {min_rows} rows, got {X.shape[0]}")
-    if X.shape[1] == 0:
-        raise MetricliError(f"{what}: no feature columns")
+        got = "1 sample" if X.shape[0] == 1 else f"{X.shape[0]}"
+        raise MetricliError(f"{what}: need at least {min_rows} rows, got {got}")
+    if X.shape[1] == 0:  # scikit-learn's words, which its checks expect
+        raise MetricliError(
+            f"{what}: no feature columns: found array with 0 feature(s) (shape={X.shape}) while a "
+            "minimum of 1 is required."
+        )
     if not np.all(np.isfinite(X)):
         rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
         raise MetricliError(f"{what}: missing or infinite values in rows {', '.join(map(str, rows[:5]))}")

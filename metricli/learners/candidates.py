@@ -230,12 +230,47 @@ def clustered_lists(
     return best_of(found, dist, m, fallback)
 
 
+def refined_lists(
+    Z: np.ndarray,
+    pool: np.ndarray,
+    m: int,
+    bounds: np.ndarray | None,
+    fallback: np.ndarray,
+    memory: int = 2**22,
+) -> np.ndarray:
+    """Each row's m nearest of its ``pool`` in Z (:func:`keep_nearest`), in blocks of rows."""
+    n = Z.shape[0]
+    codes = None if bounds is None else class_codes(bounds)
+    found = np.empty((n, m), dtype=np.intp)
+    step = max(256, memory // (8 * pool.shape[1] * max(Z.shape[1], 1)))
+    for start in range(0, n, step):
+        rows = np.arange(start, min(start + step, n))
+        sq_dist = pool_distances(Z, pool[rows], rows)
+        found[rows] = keep_nearest(sq_dist, pool[rows], rows, m, codes, fallback[rows])
+    return found
+
+
+def lists_of(
+    Z: np.ndarray,
+    m: int,
+    bounds: np.ndarray | None,
+    previous: np.ndarray | None,
+    rng: np.random.Generator,
+    memory: int = 2**22,
+) -> np.ndarray:
+    """Approximate lists of m neighbours of Z's rows: a clustered search the first time
+    (``previous`` None), then one round of neighbour descent from ``previous``."""
+    if previous is None:
+        return clustered_lists(Z, m, bounds, rng, random_others(Z.shape[0], m, bounds, rng))
+    return refined_lists(Z, descent_pool(previous, bounds, rng), m, bounds, previous, memory)
+
+
 def approximate_lists(
     store: Any, L: np.ndarray, m: int, bounds: np.ndarray | None, previous: np.ndarray | None, rng
 ) -> np.ndarray:
-    """Lists of m neighbours in x -> L x above EXACT_LISTS_UP_TO points: a clustered search the
-    first time, then one round of neighbour descent from ``previous`` (module docstring)."""
+    """Lists of m neighbours in x -> L x above EXACT_LISTS_UP_TO points (module docstring), from
+    the store's points: ``store.approximate`` runs :func:`lists_of` where they are."""
     m = list_length(m, store.n, bounds)
-    if previous is None or previous.shape[1] != m:
-        return store.clustered(L, m, bounds, rng, random_others(store.n, m, bounds, rng))
-    return store.refine(L, descent_pool(previous, bounds, rng), m, bounds, previous)
+    if previous is not None and previous.shape[1] != m:
+        previous = None
+    return store.approximate(L, m, bounds, previous, rng)

@@ -149,8 +149,10 @@ class ITML(MahalanobisLearner):
         self.tol = tol
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, pairs: Pairs) -> ITML:
-        X, pairs = check_weak_input(X, pairs, Pairs, self.name)
+    def fit(self, X: np.ndarray, y: Pairs | np.ndarray) -> ITML:
+        """Learn M from points (n x d) and pairs, or class labels (one per point) to draw
+        them from (seeded with ``random_state``); returns self."""
+        X, pairs = check_weak_input(X, y, Pairs, self.name, seed=self.random_state)
         if not self.gamma > 0:
             raise MetricliError(f"itml: gamma must be positive, got {self.gamma}")
         diff = differences(X, pairs.a, pairs.b)

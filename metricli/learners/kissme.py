@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from metricli.constraints import Pairs, validate
+from metricli.constraints import Pairs, from_labels, validate
 from metricli.errors import MetricliError
 from metricli.kernels import block_rows, row_blocks
+from metricli.learners._weak import is_class_labels
 from metricli.learners.base import MahalanobisLearner, check_points, components_from_metric
 from metricli.learners.scatter import (
     RANGE_RTOL,
@@ -76,10 +77,13 @@ class KISSME(MahalanobisLearner):
     def __init__(self, regularization: float = 1e-3) -> None:
         self.regularization = regularization
 
-    def fit(self, X: np.ndarray, pairs: Pairs) -> KISSME:
+    def fit(self, X: np.ndarray, y: Pairs | np.ndarray) -> KISSME:
+        """Learn M from points (n x d) and pairs, or class labels (one per point) to draw them
+        from (KISSME has no random_state: seed 0, so that a fit is repeatable); returns self."""
         X = check_points(X, min_rows=2)
+        pairs = from_labels("pairs", y, None, seed=0) if is_class_labels(y, X.shape[0]) else y
         if not isinstance(pairs, Pairs):
-            raise MetricliError("kissme: constraints must be pairs (a, b, y)")
+            raise MetricliError("kissme: constraints must be pairs (a, b, y) or class labels")
         validate(pairs, X.shape[0], where="kissme: pairs")
         alpha = check_regularization(self.regularization, self.name)
         similar = pairs.y == 1

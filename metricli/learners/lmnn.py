@@ -150,6 +150,9 @@ class LMNN(MahalanobisLearner):
                 UserWarning,
                 stacklevel=4,
             )
+        # a class has at most size - 1 target neighbours whatever k asks: beyond the largest
+        # class, k changes nothing (and 10**20 would size an array)
+        k = min(k, int(sizes.max()) - 1)
         codes = layout.sorted_codes
         return StochasticPlan(
             layout.order,

@@ -90,8 +90,10 @@ class LSML(MahalanobisLearner):
         self.tol = tol
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, quadruplets: Quadruplets) -> LSML:
-        X, quadruplets = check_weak_input(X, quadruplets, Quadruplets, self.name)
+    def fit(self, X: np.ndarray, y: Quadruplets | np.ndarray) -> LSML:
+        """Learn M from points (n x d) and quadruplets, or class labels (one per point) to draw
+        them from (seeded with ``random_state``); returns self."""
+        X, quadruplets = check_weak_input(X, y, Quadruplets, self.name, seed=self.random_state)
         if not self.regularization > 0:
             raise MetricliError(f"lsml: regularization must be positive, got {self.regularization}")
         near = differences(X, quadruplets.a, quadruplets.b)

@@ -6,6 +6,7 @@ import numpy as np
 
 from metricli.constraints import Chunks, validate
 from metricli.errors import MetricliError
+from metricli.lazy import pd
 from metricli.learners.base import MahalanobisLearner, check_points, fix_signs
 from metricli.learners.scatter import (
     centered_and_scaled,
@@ -24,6 +25,19 @@ def chunk_centered(Z: np.ndarray, ids: np.ndarray) -> np.ndarray:
     sums = np.zeros((counts.size, Z.shape[1]))
     np.add.at(sums, ids, Z)
     return Z - (sums / counts[:, None])[ids]
+
+
+def _chunk_ids(y: object) -> np.ndarray:
+    """Chunklet ids as given (integers, -1 in none), or class labels (text) numbered, a blank
+    or missing label in no chunklet."""
+    values = np.asarray(y)
+    if values.dtype.kind not in "OUS":
+        return values
+    labels = values.astype(object)
+    blank = np.asarray(pd.isna(labels), dtype=bool) | (labels == "")
+    ids = np.full(labels.shape, -1, dtype=np.intp)
+    ids[~blank] = np.unique(labels[~blank].astype(str), return_inverse=True)[1]
+    return ids
 
 
 class RCA(MahalanobisLearner):
@@ -74,9 +88,11 @@ class RCA(MahalanobisLearner):
         self.n_components = n_components
         self.regularization = regularization
 
-    def fit(self, X: np.ndarray, chunks: Chunks | np.ndarray) -> RCA:
+    def fit(self, X: np.ndarray, y: Chunks | np.ndarray) -> RCA:
+        """Learn M from points (n x d) and their chunklet ids (one per point, -1 in none; a
+        :class:`Chunks`); whole classes as chunklets when ``y`` holds class labels; returns self."""
         X = check_points(X, min_rows=2)
-        chunks = chunks if isinstance(chunks, Chunks) else Chunks(chunks)
+        chunks = y if isinstance(y, Chunks) else Chunks(_chunk_ids(y))
         validate(chunks, X.shape[0], where="rca: chunks")
         check_n_components(self.n_components, X.shape[1], self.name)
         check_regularization(self.regularization, self.name)

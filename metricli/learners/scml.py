@@ -207,8 +207,10 @@ class SCML(MahalanobisLearner):
         self.tol = tol
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, triplets: Triplets) -> SCML:
-        X, triplets = check_weak_input(X, triplets, Triplets, self.name)
+    def fit(self, X: np.ndarray, y: Triplets | np.ndarray) -> SCML:
+        """Learn M from points (n x d) and triplets, or class labels (one per point) to draw
+        them from (seeded with ``random_state``); returns self."""
+        X, triplets = check_weak_input(X, y, Triplets, self.name, seed=self.random_state)
         if not self.beta >= 0:
             raise MetricliError(f"scml: beta must be >= 0, got {self.beta}")
         if not self.smoothing > 0:

@@ -136,8 +136,10 @@ class SDML(MahalanobisLearner):
         self.tol = tol
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, pairs: Pairs) -> SDML:
-        X, pairs = check_weak_input(X, pairs, Pairs, self.name)
+    def fit(self, X: np.ndarray, y: Pairs | np.ndarray) -> SDML:
+        """Learn M from points (n x d) and pairs, or class labels (one per point) to draw
+        them from (seeded with ``random_state``); returns self."""
+        X, pairs = check_weak_input(X, y, Pairs, self.name, seed=self.random_state)
         check_solver_params(self.name, self.max_iter, self.tol)
         if not 0 <= self.balance_param < 1:
             raise MetricliError(f"sdml: balance_param must be in [0, 1), got {self.balance_param}")

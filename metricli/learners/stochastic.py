@@ -34,7 +34,7 @@ O(n·c·d·k) plus the neighbour search.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,11 +47,8 @@ from metricli.learners.base import MahalanobisLearner, check_not_all_identical, 
 from metricli.learners.candidates import (
     EXACT_LISTS_UP_TO,
     approximate_lists,
-    class_codes,
-    clustered_lists,
-    keep_nearest,
+    lists_of,
     nearest_others,
-    pool_distances,
 )
 from metricli.learners.initialization import check_unit_scale
 from metricli.learners.optimize import block_bytes, check_solver_params
@@ -216,25 +213,26 @@ class InMemoryPoints:
         assert self._last is not None
         return _pair_gradient(weights, *self._last)
 
+    def steps(
+        self,
+        objective: BatchObjective,
+        L: np.ndarray,
+        optimiser: AMSGrad,
+        batches: Iterable[CandidateBatch],
+        epoch: int,
+        name: str,
+    ) -> StepResult:
+        """An epoch's AMSGrad steps over these points (:func:`take_steps`)."""
+        return take_steps(objective, self, L, optimiser, batches, epoch, name)
+
     def nearest(self, L: np.ndarray, m: int, bounds: np.ndarray | None) -> np.ndarray:
         return nearest_others(project(self.X, L), m, bounds, self.memory)
 
-    def refine(
-        self, L: np.ndarray, pool: np.ndarray, m: int, bounds: np.ndarray | None, fallback: np.ndarray
+    def approximate(
+        self, L: np.ndarray, m: int, bounds: np.ndarray | None, previous: np.ndarray | None, rng
     ) -> np.ndarray:
-        """Each point's m nearest of its ``pool`` in x -> L x (keep_nearest), in blocks."""
-        Z = project(self.X, L)
-        codes = None if bounds is None else class_codes(bounds)
-        found = np.empty((self.n, m), dtype=np.intp)
-        step = max(256, self.memory // (8 * pool.shape[1] * max(Z.shape[1], 1)))
-        for start in range(0, self.n, step):
-            rows = np.arange(start, min(start + step, self.n))
-            sq_dist = pool_distances(Z, pool[rows], rows)
-            found[rows] = keep_nearest(sq_dist, pool[rows], rows, m, codes, fallback[rows])
-        return found
-
-    def clustered(self, L: np.ndarray, m: int, bounds: np.ndarray | None, rng, fallback: np.ndarray):
-        return clustered_lists(project(self.X, L), m, bounds, rng, fallback)
+        """Approximate lists in x -> L x (:func:`~metricli.learners.candidates.lists_of`)."""
+        return lists_of(project(self.X, L), m, bounds, previous, rng, self.memory)
 
     def targets(self, k: int, bounds: np.ndarray) -> np.ndarray:
         from metricli.learners.lmnn import target_neighbours
@@ -300,62 +298,93 @@ def lmnn_weights(
     return loss, target_weights, impostor_weights, {"active": int(active.sum())}
 
 
-#: (L, batch) -> (loss to minimise, its gradient, info), over a store's points
-BatchObjective = Callable[[np.ndarray, "CandidateBatch"], tuple[float, np.ndarray, dict[str, Any]]]
+#: (points, L, batch) -> (loss to minimise, its gradient, info); ``rows(batch)``: the point
+#: numbers a batch touches (so that an engine can gather just those rows where it steps)
+BatchObjective = Any
 
 
-def nca_objective_on(store: Any, codes: np.ndarray) -> BatchObjective:
-    """The stochastic solver's loss: minus NCA's f over a batch of anchors and their candidates."""
+@dataclass
+class NCAObjective:
+    """Minus NCA's f over a batch of anchors and their candidates; ``codes`` by point number."""
 
-    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
-        sq_dist = store.distances(L, batch.anchors, batch.candidates)
-        same = codes[batch.candidates] == codes[batch.anchors][:, None]
+    codes: np.ndarray
+
+    def __call__(self, points: Any, L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict]:
+        sq_dist = points.distances(L, batch.anchors, batch.candidates)
+        same = self.codes[batch.candidates] == self.codes[batch.anchors][:, None]
         f, weights = nca_weights(sq_dist, batch.weights, same)
-        return -f, -store.gradient(weights), {}
+        return -f, -points.gradient(weights), {}
 
-    return loss
+    def rows(self, batch: CandidateBatch) -> np.ndarray:
+        return np.concatenate([batch.anchors, batch.candidates.ravel()])
 
 
-def mlkr_objective_on(store: Any, y: np.ndarray) -> BatchObjective:
-    """The stochastic solver's loss: ℒ over a batch of anchors and their candidates."""
+@dataclass
+class MLKRObjective:
+    """ℒ over a batch of anchors and their candidates; ``y`` the targets by point number."""
 
-    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
-        sq_dist = store.distances(L, batch.anchors, batch.candidates)
-        value, weights = mlkr_weights(sq_dist, batch.weights, y[batch.anchors], y[batch.candidates])
-        return value, store.gradient(weights), {}
+    y: np.ndarray
 
-    return loss
+    def __call__(self, points: Any, L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict]:
+        sq_dist = points.distances(L, batch.anchors, batch.candidates)
+        value, weights = mlkr_weights(sq_dist, batch.weights, self.y[batch.anchors], self.y[batch.candidates])
+        return value, points.gradient(weights), {}
+
+    def rows(self, batch: CandidateBatch) -> np.ndarray:
+        return np.concatenate([batch.anchors, batch.candidates.ravel()])
+
+
+@dataclass
+class LMNNObjective:
+    """ε over a batch of anchors, their fixed ``targets`` (n x k) and impostors among their candidates."""
+
+    codes: np.ndarray
+    targets: np.ndarray
+    mu: float
+
+    def __call__(self, points: Any, L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict]:
+        anchors, kt = batch.anchors, self.targets.shape[1]
+        listed = self.targets[anchors]
+        sq_dist = points.distances(L, anchors, np.concatenate([listed, batch.candidates], axis=1))
+        impostor = (self.codes[batch.candidates] != self.codes[anchors][:, None]) & (batch.weights > 0)
+        value, t_weights, c_weights, info = lmnn_weights(
+            sq_dist[:, :kt], sq_dist[:, kt:], listed == anchors[:, None], impostor, batch.weights, self.mu
+        )
+        return value, points.gradient(np.concatenate([t_weights, c_weights], axis=1)), info
+
+    def rows(self, batch: CandidateBatch) -> np.ndarray:
+        anchors = batch.anchors
+        return np.concatenate([anchors, self.targets[anchors].ravel(), batch.candidates.ravel()])
+
+
+def nca_objective_on(store: Any, codes: np.ndarray) -> NCAObjective:
+    """The stochastic solver's loss for NCA (Goldberger et al. 2004) over the store's points."""
+    return NCAObjective(codes)
+
+
+def mlkr_objective_on(store: Any, y: np.ndarray) -> MLKRObjective:
+    """The stochastic solver's loss for MLKR (Weinberger & Tesauro 2007) over the store's points."""
+    return MLKRObjective(y)
 
 
 def lmnn_objective_on(
     store: Any, codes: np.ndarray, k: int, mu: float, targets: np.ndarray | None = None
-) -> BatchObjective:
-    """The stochastic solver's loss: ε over a batch of anchors, impostors among their candidates.
+) -> LMNNObjective:
+    """The stochastic solver's loss for LMNN (Weinberger & Saul 2009) over the store's points.
 
     The k target neighbours of every training point are found once, exactly, per class
     (codes sorted by class), unless given.
     """
     if targets is None:
         targets = store.targets(k, np.concatenate([[0], np.cumsum(np.bincount(codes))]))
-
-    def loss(L: np.ndarray, batch: CandidateBatch) -> tuple[float, np.ndarray, dict[str, Any]]:
-        anchors, kt = batch.anchors, targets.shape[1]
-        listed = targets[anchors]
-        sq_dist = store.distances(L, anchors, np.concatenate([listed, batch.candidates], axis=1))
-        impostor = (codes[batch.candidates] != codes[anchors][:, None]) & (batch.weights > 0)
-        value, t_weights, c_weights, info = lmnn_weights(
-            sq_dist[:, :kt], sq_dist[:, kt:], listed == anchors[:, None], impostor, batch.weights, mu
-        )
-        return value, store.gradient(np.concatenate([t_weights, c_weights], axis=1)), info
-
-    return loss
+    return LMNNObjective(codes, targets, mu)
 
 
 def nca_batch(
     X: np.ndarray, codes: np.ndarray, L: np.ndarray, batch: CandidateBatch
 ) -> tuple[float, np.ndarray]:
     """f_B = Σ_{i in B} p_i and ∂f_B/∂L, NCA's softmax restricted to the candidates (:func:`nca_weights`)."""
-    f, gradient, _ = nca_objective_on(InMemoryPoints(X), codes)(L, batch)
+    f, gradient, _ = NCAObjective(codes)(InMemoryPoints(X), L, batch)
     return -f, -gradient
 
 
@@ -364,7 +393,7 @@ def mlkr_batch(
 ) -> tuple[float, np.ndarray]:
     """ℒ_B = Σ_{i in B} (ŷ_i - y_i)² and ∂ℒ_B/∂L, MLKR's kernel restricted to the candidates
     (:func:`mlkr_weights`)."""
-    value, gradient, _ = mlkr_objective_on(InMemoryPoints(X), y)(L, batch)
+    value, gradient, _ = MLKRObjective(y)(InMemoryPoints(X), L, batch)
     return value, gradient
 
 
@@ -378,7 +407,7 @@ def lmnn_batch(
 ) -> tuple[float, np.ndarray, dict[str, int]]:
     """ε_B and ∂ε_B/∂L: LMNN's terms of the anchors in B, impostors among their candidates
     (:func:`lmnn_weights`)."""
-    return lmnn_objective_on(InMemoryPoints(X), codes, targets.shape[1], mu, targets)(L, batch)
+    return LMNNObjective(codes, targets, mu)(InMemoryPoints(X), L, batch)
 
 
 # -- held-out split and scores ------------------------------------------------------------
@@ -533,12 +562,39 @@ class AMSGrad:
         x -= self.step * first / (np.sqrt(second) + EPSILON)
 
 
-#: (anchors, L, batch rng) -> (loss of those anchors to minimise, its gradient, info)
-BatchLoss = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[float, np.ndarray, dict[str, Any]]]
+#: (L, optimiser, the sum of the batch losses, the last batch's info) after a pass of steps
+StepResult = tuple[np.ndarray, AMSGrad, float, dict[str, Any]]
+#: (L, optimiser, the epoch's batches as drawn, epoch number) -> StepResult: one pass of
+#: AMSGrad steps, wherever the points are
+EpochSteps = Callable[[np.ndarray, AMSGrad, Iterator[Any], int], StepResult]
+
+
+def take_steps(
+    objective: BatchObjective,
+    points: Any,
+    L: np.ndarray,
+    optimiser: AMSGrad,
+    batches: Iterable[CandidateBatch],
+    epoch: int,
+    name: str,
+) -> StepResult:
+    """AMSGrad steps on the batches in turn, each on the mean loss of its anchors (L and the
+    optimiser updated in place and returned, with the sum of the losses and the last info)."""
+    total, info = 0.0, {}
+    for batch in batches:
+        loss, gradient, info = objective(points, L, batch)
+        total += loss
+        optimiser.update(L, gradient / batch.anchors.size)
+        if not np.all(np.isfinite(L)):
+            raise MetricliError(
+                f"{name}: the stochastic solver diverged at epoch {epoch}; try standardizing the features"
+            )
+    return L, optimiser, total, info
 
 
 def minimize_stochastic(
-    batch_loss: BatchLoss,
+    draw: Callable[[np.ndarray, np.random.Generator], Any],
+    run_epoch: EpochSteps,
     L0: np.ndarray,
     *,
     n_train: int,
@@ -553,8 +609,10 @@ def minimize_stochastic(
 ) -> StochasticResult:
     """Minimise a sum over anchors by minibatches with AMSGrad; keep the L with the best held-out score.
 
-    Each epoch shuffles the n_train anchors into batches of ``batch_size`` and steps on
-    the mean loss of each batch. ``refresh(L)`` renews the candidate lists before every
+    Each epoch shuffles the n_train anchors into batches of ``batch_size``, ``draw(anchors,
+    rng)`` gives each its candidates (lazily, in batch order, so that the draws from ``rng``
+    do not depend on where the steps run), and ``run_epoch`` steps on the mean loss of each
+    batch (:func:`take_steps`, here or where the points are). ``refresh(L)`` renews the candidate lists before every
     ``refresh_every``-th epoch. The objective of an epoch is the sum of its batch losses (an
     estimate of the full objective, taken as L moved), mapped by ``reported`` to the
     paper's terms. ``score(L)`` is taken on the held-out sample after each epoch: an epoch
@@ -579,19 +637,9 @@ def minimize_stochastic(
     for epoch in range(1, max_epochs + 1):
         if (epoch - 1) % refresh_every == 0:
             refresh(L)
-        total = 0.0
-        info: dict[str, Any] = {}
         order = rng.permutation(n_train)
-        for start in range(0, n_train, batch_size):
-            anchors = order[start : start + batch_size]
-            loss, gradient, info = batch_loss(anchors, L, rng)
-            total += loss
-            optimiser.update(L, gradient / anchors.size)
-            if not np.all(np.isfinite(L)):
-                name = learner.name if learner is not None else "solver"
-                raise MetricliError(
-                    f"{name}: the stochastic solver diverged at epoch {epoch}; try standardizing the features"
-                )
+        batches = (draw(order[start : start + batch_size], rng) for start in range(0, n_train, batch_size))
+        L, optimiser, total, info = run_epoch(L, optimiser, batches, epoch)
         objectives.append(total)
         current, shown = score(L)
         scores.append(current)
@@ -724,7 +772,7 @@ def run_stochastic(
     minibatches and candidates depend on the seed and the point numbers only.
     """
     bounds = np.concatenate([[0], np.cumsum(np.bincount(s_train))]) if impostors else None
-    loss_on = make_objective(store, s_train)
+    objective = make_objective(store, s_train)
     n_random = max(1, int(learner.candidates) // 2)
     lists: dict[str, np.ndarray] = {}
 
@@ -736,14 +784,17 @@ def run_stochastic(
                 store, L, int(learner.candidates), bounds, lists.get("near"), rng
             )
 
-    def batch_loss(anchors: np.ndarray, L: np.ndarray, batch_rng: np.random.Generator):
-        batch = draw_candidates(
+    def draw(anchors: np.ndarray, batch_rng: np.random.Generator) -> CandidateBatch:
+        return draw_candidates(
             anchors, lists["near"], store.n, n_random, batch_rng, extrapolate=not impostors
         )
-        return loss_on(L, batch)
+
+    def run_epoch(L: np.ndarray, optimiser: AMSGrad, batches: Iterator[CandidateBatch], epoch: int):
+        return store.steps(objective, L, optimiser, batches, epoch, learner.name)
 
     return minimize_stochastic(
-        batch_loss,
+        draw,
+        run_epoch,
         L0,
         n_train=store.n,
         batch_size=int(learner.batch_size),

@@ -129,6 +129,8 @@ def test_sigint_mid_fit_of_a_long_fit(tmp_path):
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # 3 s of CPU can take over 10 s on a loaded machine: no off-terminal progress line then
+        env={**os.environ, "METRICLI_PROGRESS_SECONDS": "3600"},
     )
     # past the imports and the reading: seconds of CPU spent, so the solver is running
     assert _wait_for(lambda: proc.poll() is None and _cpu_seconds(proc) > 3.0, timeout=120)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from metricli.cli import app
-from metricli.evaluation import KNN_CHECK_MARGIN, knn_check, knn_classify, stratified_folds
+from metricli.evaluation import KNN_CHECK_MARGIN, KnnCheck, knn_check, knn_classify, stratified_folds
 from tests.conftest import FGL, WINE
 
 
@@ -52,6 +52,8 @@ def test_a_metric_that_drops_the_signal_is_worse_by_the_expected_amount():
         expected.append(np.mean(knn_classify(X[train][:, 1:], y[train], X[test][:, 1:], 3) == y[test]))
     assert check.learned == pytest.approx(np.mean(expected), abs=1e-15)
     assert check.n_splits == 5  # far beyond the margin: one round settles it
+    # one round: the standard error of the mean difference from the five refits' spread
+    assert check.error == pytest.approx(np.std(expected, ddof=1) / np.sqrt(5), abs=1e-15)
     assert check.learned < 0.7 and check.worse
     assert check.learned < check.euclidean - KNN_CHECK_MARGIN
 
@@ -76,6 +78,19 @@ def test_rounds_repeat_on_new_folds_while_the_verdict_is_in_doubt():
     assert not check.worse
     # each round deals the rows anew: no training set repeats
     assert len(set(seen)) == len(seen)
+
+
+def test_a_loss_near_the_margin_is_noted_unless_a_standard_error_clear_of_it():
+    """The note is read off the check's own estimate: a mean loss of 2.5 points with a
+    standard error of 0.6 may well be a loss of more than 3 (KISSME on pima: -2.5 ± 0.6
+    on the check's 40 refits, -3.2 in the harness); with 0.4 it is a standard error clear."""
+    near = dict(learned=0.700, euclidean=0.725, n_rows=768, n_splits=40, k=3)
+    assert KnnCheck(**near, error=0.006).worse
+    assert not KnnCheck(**near, error=0.004).worse
+    assert KnnCheck(**near, error=0.006).as_dict()["standard_error"] == 0.006
+    # a clear loss is noted however small the error, a clear gain never
+    assert KnnCheck(0.60, 0.70, 100, 5, 3, error=0.0).worse
+    assert not KnnCheck(0.70, 0.70, 100, 5, 3, error=0.02).worse
 
 
 def test_no_new_round_once_the_time_is_spent():

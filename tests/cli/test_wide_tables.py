@@ -12,6 +12,7 @@ import re
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from metricli.learners import LEARNERS
@@ -88,7 +89,7 @@ def test_the_advised_column_count_and_n_components_really_fit(cli, tmp_path, mon
 
 
 def test_fifty_by_ten_thousand_is_refused_before_any_d_by_d_array(cli, tmp_path, monkeypatch):
-    # the issue's table: refused once its header is read (before, 120 s at 3.2 GB)
+    # the issue's table: refused once it is read (before, 120 s at 3.2 GB)
     path = tmp_path / "w.csv"
     _wide(path, 50, 10_000)
     monkeypatch.setenv("METRICLI_MEMORY_LIMIT", str(2**30))
@@ -114,3 +115,44 @@ def test_the_estimate_bounds_the_measured_peak(name):
     tracemalloc.stop()
     estimate = fit_bytes(learner, 400)
     assert 0.6 * estimate <= peak <= 1.1 * estimate, (peak / (8 * 400**2), estimate / (8 * 400**2))
+
+
+def test_a_wide_table_is_refused_before_its_columns_are_chosen_one_by_one(cli, tmp_path, monkeypatch):
+    # choosing 10,000 columns one by one took about a second of the refusal's two (issue 20):
+    # the bound from whole columns refuses first, so the per-column pass never runs
+    path = tmp_path / "w.csv"
+    _wide(path, 50, 2_000)
+    monkeypatch.setenv("METRICLI_MEMORY_LIMIT", str(2**20))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the columns were chosen one by one before the refusal")
+
+    monkeypatch.setattr("metricli.io.tables.select_columns", never)
+    run = cli("fit", "nca", path, "--label", "y", "-o", tmp_path / "b")
+    assert_one_line_error(run, "w.csv: nca: 2,000 features need about")
+
+
+def test_the_early_count_never_exceeds_the_columns_chosen(tmp_path):
+    from metricli.io.tables import fewest_features, read_table, select_columns
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {
+            "Unnamed: 0": np.arange(30),  # a row index: never a default feature
+            "row": np.arange(1, 31).astype(float),  # row numbers, as floats
+            "counts": rng.integers(0, 5, 30).astype(float),  # whole numbers: not counted early
+            "name": [f"p{i}" for i in range(30)],  # text: left out
+            "a": rng.normal(size=30),
+            "b": rng.normal(size=30),
+            "mixed": [*rng.normal(size=29).round(2), np.nan],
+            "y": np.arange(30) % 2,
+        }
+    )
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    read, _ = read_table(str(path))
+    chosen = select_columns(read, "t.csv", label="y", drop_missing=True).feature_names
+    assert sorted(chosen) == ["a", "b", "counts", "mixed"]
+    assert fewest_features(read, label="y") == 3  # a, b, mixed: the fractional ones
+    assert fewest_features(read, label="y", exclude=["a"]) == 2
+    assert fewest_features(read, label="y", features=["a,counts,row"]) == 3

@@ -113,12 +113,18 @@ def test_solver_full_on_dask_is_one_line(cli, on_cluster, noisy, tmp_path):
 
 
 @pytest.mark.parametrize(("cls", "column"), [(NCA, "species"), (LMNN, "species"), (MLKR, "t")])
-def test_approximate_candidate_lists_on_dask_give_the_local_metric(client, noisy, monkeypatch, cls, column):
+def test_approximate_candidate_lists_on_dask_give_the_local_metric(
+    client, noisy, monkeypatch, request, cls, column
+):
     """Above EXACT_LISTS_UP_TO points the lists come from the clustered search (epoch 1) and
     neighbour descent (epoch 2): lowered here to 0, with 15 cells of 20 points, so that the
-    300 points take that path; the pieces' tasks must find the lists the local fit finds."""
+    300 points take that path; the worker's search must find the lists the local fit finds."""
     monkeypatch.setattr("metricli.learners.stochastic.EXACT_LISTS_UP_TO", 0)
+    # the Dask fit searches on a worker: the same cell size there, restored afterwards
+    usual = candidates.CELL_SIZE
     monkeypatch.setattr("metricli.learners.candidates.CELL_SIZE", 20)
+    client.run(_set_cell_size, 20)
+    request.addfinalizer(lambda: client.run(_set_cell_size, usual))
     calls = []
     real = candidates.approximate_lists
 
@@ -130,4 +136,36 @@ def test_approximate_candidate_lists_on_dask_give_the_local_metric(client, noisy
     params = {"solver": "stochastic", "random_state": 4, "max_epochs": 2, "n_components": 3}
     here, there, _ = fit_here_and_there(client, noisy, cls, column, params)
     assert calls == ["InMemoryPoints"] * 2 + ["PartStore"] * 2
+    assert_same_fit(here, there)
+
+
+def _set_cell_size(size: int) -> None:
+    candidates.CELL_SIZE = size
+
+
+@pytest.mark.parametrize("gathered", [True, False])
+def test_chunks_of_steps_on_gathered_or_pieces_rows_give_the_local_metric(
+    client, noisy, monkeypatch, gathered
+):
+    """An epoch's steps run in chunks on the cluster: on the training rows gathered onto one
+    worker (within GATHER_BYTES), or on each chunk's rows gathered from the pieces (above it).
+    Chunks of about 600 slots (a few batches each) here, so that each epoch is a chain of
+    several chunks whose optimiser state passes from one to the next."""
+    from metricli.engines import stochastic_fit
+
+    monkeypatch.setattr(stochastic_fit, "GATHER_BYTES", 2**40 if gathered else 0)
+    monkeypatch.setattr(stochastic_fit, "CHUNK_SLOTS", 600)
+    monkeypatch.setattr(stochastic_fit, "CHUNK_BYTES", 600 * 8 * len(FEATURES))
+    chunks = []
+    real = stochastic_fit.chunks_of
+
+    def counted(*args):
+        for chunk in real(*args):
+            chunks.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(stochastic_fit, "chunks_of", counted)
+    params = {"solver": "stochastic", "random_state": 2, "max_epochs": 2, "n_components": 3, "k": 2}
+    here, there, _ = fit_here_and_there(client, noisy, LMNN, "species", params)
+    assert len(chunks) > 2 * 2 and sum(chunks) == 2 * 8  # 8 batches an epoch, in several chunks
     assert_same_fit(here, there)

@@ -14,6 +14,7 @@ from metricli.learners.candidates import (
     keep_nearest,
     nearest_others,
     random_others,
+    refined_lists,
 )
 from metricli.learners.stochastic import InMemoryPoints
 
@@ -85,10 +86,9 @@ def test_clustered_search_with_few_probes_finds_most_neighbours(monkeypatch, imp
 def test_descent_keeps_exact_lists_and_repairs_damaged_ones():
     X, _, _ = blobs(3000, d=2)
     exact = nearest_others(X, 10)
-    store = InMemoryPoints(X)
     rng = np.random.default_rng(3)
     # exact lists are a fixed point: their pool holds them, and nothing nearer exists
-    again = store.refine(np.eye(2), descent_pool(exact, None, rng), 10, None, exact)
+    again = refined_lists(X, descent_pool(exact, None, rng), 10, None, exact)
     assert np.array_equal(again, exact)
     # lists with their second half replaced by random points come back close to exact
     damaged = exact.copy()
@@ -96,7 +96,7 @@ def test_descent_keeps_exact_lists_and_repairs_damaged_ones():
     assert recall(damaged, exact) < 0.55
     repaired = damaged
     for _ in range(2):
-        repaired = store.refine(np.eye(2), descent_pool(repaired, None, rng), 10, None, repaired)
+        repaired = refined_lists(X, descent_pool(repaired, None, rng), 10, None, repaired)
     assert recall(repaired, exact) > 0.9
 
 
@@ -105,9 +105,9 @@ def test_approximate_lists_first_search_then_descend(monkeypatch):
     X, _, _ = blobs(3000, d=2)
     store = InMemoryPoints(X)
     calls = []
-    clustered, refine = store.clustered, store.refine
-    monkeypatch.setattr(store, "clustered", lambda *a: calls.append("clustered") or clustered(*a))
-    monkeypatch.setattr(store, "refine", lambda *a: calls.append("refine") or refine(*a))
+    clustered, refine = candidates.clustered_lists, candidates.refined_lists
+    monkeypatch.setattr(candidates, "clustered_lists", lambda *a: calls.append("clustered") or clustered(*a))
+    monkeypatch.setattr(candidates, "refined_lists", lambda *a: calls.append("refine") or refine(*a))
     rng = np.random.default_rng(4)
     first = approximate_lists(store, np.eye(2), 8, None, None, rng)
     second = approximate_lists(store, np.eye(2), 8, None, first, rng)

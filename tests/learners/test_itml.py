@@ -97,7 +97,7 @@ def test_prior_choices_and_errors():
         ITML(prior=np.eye(3)).fit(X, pairs)
     with pytest.raises(MetricliError, match="gamma must be positive"):
         ITML(gamma=0).fit(X, pairs)
-    with pytest.raises(MetricliError, match="itml learns from pairs, not triplets"):
+    with pytest.raises(MetricliError, match="itml learns from pairs or class labels, not triplets"):
         from metricli.constraints import triplets_from_labels
 
         ITML().fit(X, triplets_from_labels(labels, 10, seed=0))

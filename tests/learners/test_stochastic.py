@@ -273,11 +273,14 @@ def test_an_epoch_must_gain_a_tenth_of_a_percent_to_count(gain, epochs):
         seen.append(L.copy())
         return 1.0 + gain * (len(seen) - 1), {}
 
-    def batch_loss(anchors, L, rng):
-        return 0.0, -np.ones_like(L), {}  # every step moves L, so that each epoch's L differs
+    def run_epoch(L, optimiser, batches, epoch):
+        for _ in batches:
+            optimiser.update(L, -np.ones_like(L))  # every step moves L, so that each epoch's L differs
+        return L, optimiser, 0.0, {}
 
     result = minimize_stochastic(
-        batch_loss,
+        lambda anchors, rng: anchors,
+        run_epoch,
         np.eye(2),
         n_train=64,
         batch_size=64,
