@@ -47,6 +47,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metricli.engines.dask import WORKER_ENV
+
 ROW_GROUP = 250_000
 
 
@@ -232,7 +234,7 @@ class Cluster:
             self.workers = subprocess.Popen(
                 [python, "-m", "distributed.cli.dask_worker", self.address, "--nworkers", str(workers),
                  "--nthreads", "1", "--no-dashboard", "--local-directory", str(workdir / "dask-worker-space")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **WORKER_ENV},
             )  # fmt: skip
             from distributed import Client
 
