@@ -44,7 +44,8 @@ def block_bytes(block_size: float, learner: str) -> int:
     """The ``block_size`` parameter (MiB of pairwise values per block) in bytes."""
     if isinstance(block_size, bool) or not np.isfinite(block_size) or block_size <= 0:
         raise MetricliError(f"{learner}: block_size must be a positive number of MiB, got {block_size!r}")
-    return max(1, int(block_size * 2**20))
+    # a block larger than any data is one block: 1e308 MiB (past float64 once in bytes) is 2**62
+    return max(1, int(min(float(block_size) * 2**20, 2.0**62)))
 
 
 def check_solver_params(learner: str, max_iter: int, tol: float) -> None:

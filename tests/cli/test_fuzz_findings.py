@@ -8,7 +8,8 @@ fixed and kept here through the CLI:
   `info` exit 70 (AttributeError); and a nested field of the wrong type (a string for a count,
   a list of text for the objective per iteration) reached the commands unchecked;
 - `fit lmnn --k 99999999999999999999`: numpy's "Maximum allowed dimension exceeded", exit 70;
-- `report` on a resealed bundle whose recorded parameter is a list: exit 70 (TypeError).
+- `report` on a resealed bundle whose recorded parameter is a list: exit 70 (TypeError);
+- `fit lmnn --block-size 1e308`: 1e308 MiB in bytes overflowed to infinity, exit 70.
 """
 
 from __future__ import annotations
@@ -160,3 +161,14 @@ def test_report_refuses_a_recorded_parameter_fit_never_writes(cli, tmp_path, bun
         run, "corrupt bundle, metadata.json's 'params' is not what fit writes there ('rtol' is a list)"
     )
     assert not (tmp_path / "o.html").exists()
+
+
+def test_a_block_size_beyond_float64_in_bytes_is_one_block(cli, tmp_path):
+    fitted = {}
+    for size in ("1e308", "1e6"):  # 1e6 MiB holds iris's pairwise values at once, as 1e308 does
+        out = tmp_path / f"b{len(size)}"
+        args = ("--quiet", "fit", "lmnn", IRIS, "--label", "species", "--block-size", size, "--max-iter", "3")
+        run = cli(*args, "--no-knn-check", "-o", out)
+        assert run.exit_code == 0, run.stderr
+        fitted[size] = (out / "M.npy").read_bytes()
+    assert fitted["1e308"] == fitted["1e6"]
