@@ -5,10 +5,11 @@ and never touches a row. It draws the minibatches and their candidates, and asks
 of points (:class:`PartStore`, the pieces where the engine holds them: Dask workers, or
 this process for the local engine) for two things:
 
-- an epoch's steps: the batches go to the cluster in chunks; for each chunk a task gathers
-  the rows it touches from the pieces onto one worker and takes the chunk's AMSGrad steps
-  there from the state the previous chunk left (the chunks are chained on the cluster, so
-  an epoch is not a round trip per batch, and the next chunk's rows move while one steps);
+- an epoch's steps: the batches go to the cluster in chunks, and a task takes each chunk's
+  AMSGrad steps from the state the previous chunk left, on the worker that holds every
+  training row (gathered there once per fit, up to GATHER_BYTES) or, above that, on the
+  rows the chunk touches, gathered from the pieces (the chunks are chained on the cluster,
+  so an epoch is not a round trip per batch);
 - neighbour lists: exact ones (up to EXACT_LISTS_UP_TO points) by pairs of pieces, each
   piece keeping the best; approximate ones on one worker, over the projected rows z = L x
   gathered there (n x k numbers, the size of the n x m lists the solver holds anyway).
@@ -192,11 +193,12 @@ class PartStore:
         for chunk in chunks_of(batches, objective, limit):
             sent = self.engine.submit(_chunk_of, chunk)
             if self.gathered is not None:
-                state = self.engine.submit(_steps_on_all, state, self.gathered, shared, sent, epoch, name)
+                rows, ids = self.gathered, None
             else:
                 ids = self.engine.submit(_chunk_rows, shared, sent)
                 found = [self.engine.submit(_rows_of, part, ids) for part in self.parts]
-                state = self.engine.submit(_chunk_steps, state, found, ids, shared, sent, epoch, name)
+                rows = self.engine.submit(_assemble, found, ids)
+            state = self.engine.submit(_chunk_steps, state, rows, ids, shared, sent, epoch, name)
             chained.append(state)
             if len(chained) > IN_FLIGHT:
                 self.engine.fetch(chained.pop(0))  # wait: at most IN_FLIGHT chunks queued on the cluster
@@ -428,19 +430,11 @@ class GatheredPoints(InMemoryPoints):
         return super().distances(L, np.searchsorted(self.ids, anchors), np.searchsorted(self.ids, others))
 
 
-def _steps_on_all(state, X: np.ndarray, objective: BatchObjective, chunk, epoch: int, name: str):
-    """A chunk's steps on every training row, from a copy of the state the previous chunk left."""
+def _chunk_steps(state, X: np.ndarray, ids: np.ndarray | None, objective: BatchObjective, chunk, epoch, name):
+    """A chunk's steps, from a copy of the state the previous chunk left, on every training
+    row (``ids`` None) or on the rows of the point numbers ``ids`` gathered for the chunk."""
     L, optimiser, total, _ = state
-    L, optimiser, more, info = take_steps(
-        objective, InMemoryPoints(X), L.copy(), copy.deepcopy(optimiser), chunk, epoch, name
-    )
-    return L, optimiser, total + more, info
-
-
-def _chunk_steps(state, found, ids: np.ndarray, objective: BatchObjective, chunk, epoch: int, name: str):
-    """A chunk's steps on its gathered rows, from a copy of the state the previous chunk left."""
-    L, optimiser, total, _ = state
-    points = GatheredPoints(ids, _assemble(found, ids))
+    points = InMemoryPoints(X) if ids is None else GatheredPoints(ids, X)
     L, optimiser, more, info = take_steps(
         objective, points, L.copy(), copy.deepcopy(optimiser), chunk, epoch, name
     )
@@ -451,10 +445,10 @@ def _projected(part: Part, L: np.ndarray) -> Part:
     return Part(part.ids, project(part.X, L))
 
 
-def _all_rows(projected: list[Part], n: int) -> np.ndarray:
-    """Every training point's row, by number, from the pieces."""
-    Z = np.empty((n, projected[0].X.shape[1]))
-    for part in projected:
+def _all_rows(parts: list[Part], n: int) -> np.ndarray:
+    """Every training point's row (raw or projected), by number, from the pieces."""
+    Z = np.empty((n, parts[0].X.shape[1]))
+    for part in parts:
         Z[part.ids] = part.X
     return Z
 
