@@ -22,6 +22,11 @@ not tried at the larger ones (recorded as such). Each child records its wall and
     python benchmarks/scale_series.py --sizes 5000,20000,100000 --timeout 900
     python benchmarks/scale_series.py --sizes 2000 --full-size 2000 --peer-max 2000 --timeout 300
 
+``--data diamonds`` runs the same on a real set instead (benchmarks/heldout.py --fetch
+--datasets diamonds first): its rows in an order shuffled with seed 0, the last --test held out.
+
+    python benchmarks/scale_series.py --data diamonds --sizes 2000,20000,48940 --test 5000
+
 Results: printed as a table and appended to benchmarks/results/scale_series.json.
 """
 
@@ -120,6 +125,20 @@ def run_child(python: str, spec: dict, timeout: float) -> dict:
         return {"status": "ok", **json.loads(out.read_text())}
 
 
+def points(data: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` points of the hard synthetic set, or of a real set (benchmarks.datasets) in an
+    order shuffled with seed 0 (refused when it has fewer rows)."""
+    from benchmarks import datasets
+
+    if data == "hard":
+        return datasets.hard_mixture(count)
+    real = datasets.load(data)
+    if real.X.shape[0] < count:
+        raise SystemExit(f"{data} has {real.X.shape[0]:,} rows; sizes and --test ask for {count:,}")
+    order = np.random.default_rng(0).permutation(real.X.shape[0])[:count]
+    return real.X[order], real.y[order]
+
+
 def plan_of(
     sizes: list[int], full_size: int, peer_max: int, peers: list, peer_python: str | None
 ) -> list[tuple[str, str, str, int]]:
@@ -151,6 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--data", default="hard", help="'hard' (synthetic) or a real set, e.g. diamonds")
     parser.add_argument("--sizes", default="20000,100000")
     parser.add_argument("--full-size", type=int, default=20_000)
     parser.add_argument("--test", type=int, default=5_000)
@@ -161,11 +181,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "scale_series.json"))
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
-    from benchmarks.datasets import hard_mixture
-
     sizes = [int(s) for s in args.sizes.split(",")]
     largest = max([*sizes, args.full_size])
-    X, y = hard_mixture(largest + args.test)
+    X, y = points(args.data, largest + args.test)
     X_test, y_test = X[largest:], y[largest:]
     X = X[:largest]
     mean, scale = X.mean(axis=0), X.std(axis=0)
@@ -206,6 +224,7 @@ def main() -> None:
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "command": " ".join(sys.argv),
+        "data": args.data,
         "euclidean_knn": baseline,
         "rows": rows,
     }
