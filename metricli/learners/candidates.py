@@ -153,13 +153,17 @@ def lloyd(sample: np.ndarray, first: np.ndarray) -> np.ndarray:
     return centres
 
 
-def nearest_centre(Z: np.ndarray, centres: np.ndarray, block: int = 65536) -> np.ndarray:
-    """The nearest centre of each row of Z."""
+def nearest_centre(Z: np.ndarray, centres: np.ndarray, block_bytes: int = 2**25) -> np.ndarray:
+    """The nearest centre of each row of Z, in blocks of rows of about ``block_bytes`` of
+    distances (the row's own norm, the same for every centre, left out)."""
     c_sq = squared_norms(centres)
     out = np.empty(Z.shape[0], dtype=np.intp)
-    for start in range(0, Z.shape[0], block):
-        part = Z[start : start + block]
-        out[start : start + block] = np.argmin(c_sq[None, :] - 2.0 * part @ centres.T, axis=1)
+    step = max(1, block_bytes // (8 * max(centres.shape[0], 1)))
+    for start in range(0, Z.shape[0], step):
+        D = Z[start : start + step] @ centres.T
+        D *= -2.0
+        D += c_sq[None, :]
+        out[start : start + step] = np.argmin(D, axis=1)
     return out
 
 
