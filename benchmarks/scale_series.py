@@ -166,6 +166,44 @@ def knn_accuracy(
     return float(np.mean(knn_classify(X, y, X_test, 3) == y_test))
 
 
+def ratio_table(rows: list[dict]) -> str:
+    """Each peer's row against metricli's same learner at the same n (the solver `auto` picks
+    there: full up to 20,000 points, else stochastic): time and peak memory as peer / metricli,
+    held-out 3-NN accuracy as peer - metricli in points; '>' where the peer timed out."""
+    from metricli.learners.stochastic import AUTO_FULL_UP_TO
+
+    def ours(learner: str, n: int) -> dict | None:
+        solver = "full" if n <= AUTO_FULL_UP_TO else "stochastic"
+        found = [r for r in rows if r["library"] == "metricli" and r["learner"] == learner and r["n"] == n]
+        return next((r for r in found if r["solver"] == solver), next(iter(found), None))
+
+    lines = [
+        "| peer | n | peer time | metricli time (solver) | time ratio | memory ratio | 3-NN, peer − metricli (points) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        base = ours(r["learner"], r["n"]) if r["library"] != "metricli" else None
+        if base is None or base.get("status") != "ok":
+            continue
+        name = f"{r['library']} {r['learner'].upper()}"
+        mine = f"{base['seconds']:.1f} s ({base['solver']})"
+        if r["status"] == "ok":
+            peer, ratio = f"{r['seconds']:.1f} s", f"{r['seconds'] / base['seconds']:.0f}×"
+            memory = (
+                f"{r['peak_kib'] / base['peak_kib']:.1f}×"
+                if r.get("peak_kib") and base.get("peak_kib")
+                else "—"
+            )
+            delta = f"{100 * (r['knn_accuracy'] - base['knn_accuracy']):+.1f}"
+        elif r["status"].startswith("timeout"):
+            limit = float(r["status"].split()[2])
+            peer, ratio, memory, delta = f"> {limit:.0f} s", f"> {limit / base['seconds']:.0f}×", "—", "—"
+        else:
+            peer, ratio, memory, delta = r["status"], "—", "—", "—"
+        lines.append(f"| {name} | {r['n']:,} | {peer} | {mine} | {ratio} | {memory} | {delta} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,8 +217,14 @@ def main() -> None:
     parser.add_argument("--peer-python", default=os.environ.get("PEER_PYTHON"))
     parser.add_argument("--peers", default="all", help="'all', 'none' or library:learner,...")
     parser.add_argument("--out", default=str(HERE / "results" / "scale_series.json"))
+    parser.add_argument(
+        "--ratios", metavar="JSON", help="only print the ratio table of a results file's last run"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
+    if args.ratios:
+        print(ratio_table(json.loads(Path(args.ratios).read_text())[-1]["rows"]))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     largest = max([*sizes, args.full_size])
     X, y = points(args.data, largest + args.test)
@@ -244,6 +288,8 @@ def main() -> None:
         print(
             f"| {r['library']} | {r['learner']} | {r['solver']} | {r['n']:,} | {seconds} | {cpu} | {memory} | {r.get('knn_accuracy', '—')} | {r['status']} |"
         )
+    print()
+    print(ratio_table(rows))
 
 
 if __name__ == "__main__":
