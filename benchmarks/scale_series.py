@@ -168,8 +168,9 @@ def knn_accuracy(
 
 def ratio_table(rows: list[dict]) -> str:
     """Each peer's row against metricli's same learner at the same n (the solver `auto` picks
-    there: full up to 20,000 points, else stochastic): time and peak memory as peer / metricli,
-    held-out 3-NN accuracy as peer - metricli in points; '>' where the peer timed out."""
+    there: full up to 20,000 points, else stochastic): CPU time (which a shared machine's load
+    moves less than wall time) and peak memory as peer / metricli, held-out 3-NN accuracy as
+    peer - metricli in points; '>' where the peer timed out (its wall-clock limit)."""
     from metricli.learners.stochastic import AUTO_FULL_UP_TO
 
     def ours(learner: str, n: int) -> dict | None:
@@ -178,7 +179,7 @@ def ratio_table(rows: list[dict]) -> str:
         return next((r for r in found if r["solver"] == solver), next(iter(found), None))
 
     lines = [
-        "| peer | n | peer time | metricli time (solver) | time ratio | memory ratio | 3-NN, peer − metricli (points) |",
+        "| peer | n | peer CPU time | metricli CPU time (solver) | time ratio | memory ratio | 3-NN, peer − metricli (points) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -186,9 +187,9 @@ def ratio_table(rows: list[dict]) -> str:
         if base is None or base.get("status") != "ok":
             continue
         name = f"{r['library']} {r['learner'].upper()}"
-        mine = f"{base['seconds']:.1f} s ({base['solver']})"
+        mine = f"{base['cpu_seconds']:.1f} s ({base['solver']})"
         if r["status"] == "ok":
-            peer, ratio = f"{r['seconds']:.1f} s", f"{r['seconds'] / base['seconds']:.0f}×"
+            peer, ratio = f"{r['cpu_seconds']:.1f} s", f"{r['cpu_seconds'] / base['cpu_seconds']:.0f}×"
             memory = (
                 f"{r['peak_kib'] / base['peak_kib']:.1f}×"
                 if r.get("peak_kib") and base.get("peak_kib")
@@ -197,7 +198,12 @@ def ratio_table(rows: list[dict]) -> str:
             delta = f"{100 * (r['knn_accuracy'] - base['knn_accuracy']):+.1f}"
         elif r["status"].startswith("timeout"):
             limit = float(r["status"].split()[2])
-            peer, ratio, memory, delta = f"> {limit:.0f} s", f"> {limit / base['seconds']:.0f}×", "—", "—"
+            peer, ratio, memory, delta = (
+                f"> {limit:.0f} s wall",
+                f"> {limit / base['cpu_seconds']:.0f}×",
+                "—",
+                "—",
+            )
         else:
             peer, ratio, memory, delta = r["status"], "—", "—", "—"
         lines.append(f"| {name} | {r['n']:,} | {peer} | {mine} | {ratio} | {memory} | {delta} |")
