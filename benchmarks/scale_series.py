@@ -144,9 +144,9 @@ def plan_of(
 ) -> list[tuple[str, str, str, int]]:
     """(library, learner, solver, n) of every child, smallest n first: at each size metricli's
     full solver (up to ``full_size``) and stochastic solver, then each peer (up to ``peer_max``).
-    The full solver also runs at ``full_size`` when that is not one of the sizes."""
+    The full solver also runs at ``full_size`` when that is not one of the sizes (0: never)."""
     plan = []
-    for n in sorted({*sizes, full_size}):
+    for n in sorted({*sizes, full_size} - {0}):  # --full-size 0: no full-solver fit
         if n <= full_size:
             plan += [("metricli", learner, "full", n) for _, learner in METRICLI]
         if n in sizes:
@@ -269,7 +269,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         baseline = {
             n: round(knn_accuracy(None, X[:n], y[:n], X_test, y_test), 4)
-            for n in sorted({*sizes, args.full_size})
+            for n in sorted({*sizes, args.full_size} - {0})
         }
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
