@@ -39,7 +39,7 @@ from benchmarks.datasets import REPO
 from metricli.evaluation import kfold, stratified_folds
 from metricli.learners import LEARNERS
 from metricli.selection import (
-    CONFIDENCE,
+    NONINFERIORITY_LEVEL,
     Candidate,
     Outcome,
     _variant,
@@ -91,7 +91,7 @@ def record(outcomes) -> dict:
             "n_test": o.n_test,
             "fit_seconds": o.fit_seconds,
             "estimate_seconds": o.estimate_seconds,
-            "row_values": [None if not np.isfinite(v) else float(v) for v in o.row_values],
+            "row_values": [None if not np.isfinite(v) else float(v) for v in o.row_values[0]],
         }
     return rows
 
@@ -200,9 +200,10 @@ def outcome(row: dict) -> Outcome:
 def rule_choice(rows: list[dict], task: str, rule: str) -> dict | None:
     """The learner row ``rule`` chooses from a leaderboard's rows, or None for the better baseline.
 
-    ``fit-auto``: :func:`metricli.selection.pick` (at :data:`metricli.selection.CONFIDENCE`);
-    ``noninferior:LEVEL``: the same rule with the intervals at confidence LEVEL (the rows must
-    have been built at that level, see :func:`replay`); ``argmax``: the largest gain, if positive.
+    ``fit-auto``: :func:`metricli.selection.pick` (its one-sided bound at
+    :data:`metricli.selection.NONINFERIORITY_LEVEL`); ``noninferior:LEVEL``: the same rule with the
+    one-sided bound at LEVEL (the rows must have been built at that level, see :func:`replay`;
+    0.975 is the lower end of a two-sided 95% interval); ``argmax``: the largest gain, if positive.
     """
     if rule == "argmax":
         ok = [r for r in rows if not r["baseline"] and r["gain"]["mean"] > 0]
@@ -215,12 +216,12 @@ def rule_choice(rows: list[dict], task: str, rule: str) -> dict | None:
 
 
 def rule_level(rule: str) -> float:
-    """The confidence level of the intervals ``rule`` reads."""
+    """The one-sided level of the lower bound ``rule`` reads."""
     name, _, value = rule.partition(":")
     if name == "noninferior" and value:
         return float(value)
     if rule in ("fit-auto", "argmax"):
-        return CONFIDENCE
+        return NONINFERIORITY_LEVEL
     raise SystemExit(f"unknown rule {rule!r}: fit-auto, noninferior:LEVEL or argmax")
 
 
@@ -247,7 +248,7 @@ def replay(store: dict, key: str, runs: int, rule: str = "fit-auto") -> str:
     pool = defaults + [n for n in names if first[n]["params"] and first[n]["algorithm"] in finalists]
     pool = [n for n in pool if all(n in b and "skipped" not in b[n] for b in boards)]
     merged = merge_repeats([[outcome(b[n]) for n in pool] for b in boards])
-    board = leaderboard(merged, task, confidence=rule_level(rule))
+    board = leaderboard(merged, task, bound_level=rule_level(rule))
     chosen = rule_choice(board["rows"], task, rule)
     return chosen["name"] if chosen else board["best_baseline"]
 
