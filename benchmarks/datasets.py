@@ -25,8 +25,11 @@ REAL = {
 #: real data sets no default was tuned on, fetched by ``benchmarks/heldout.py --fetch`` into
 #: ``benchmarks/.data`` (git-ignored): the group ``heldout``
 HELDOUT = ("crabs", "glass", "vehicle", "vowel", "segment", "sonar", "ionosphere", "letter", "pima")
-REAL.update(dict.fromkeys(HELDOUT, CLASSIFICATION))
-SHARED = tuple(name for name in REAL if name not in HELDOUT)
+#: a real set of at least 50,000 rows for issue 16's scale series (benchmarks/scale_series.py
+#: --data diamonds), fetched the same way; in no group
+LARGE = ("diamonds",)
+REAL.update(dict.fromkeys(HELDOUT + LARGE, CLASSIFICATION))
+SHARED = tuple(name for name in REAL if name not in HELDOUT + LARGE)
 #: the synthetic scaling series: a Gaussian mixture, 10 classes, 32 features, nested samples
 SCALING = {"gauss-1k": 1_000, "gauss-5k": 5_000, "gauss-20k": 20_000, "gauss-50k": 50_000}
 ALL = tuple(REAL) + tuple(SCALING)
@@ -76,7 +79,7 @@ def load(name: str, data_dir: str | None = None) -> Data:
     else:
         raise SystemExit(
             f"data set '{name}' not found as {name}.csv in {', '.join(map(str, dirs))}; pass --data-dir DIR"
-            + (" (or run benchmarks/heldout.py --fetch)" if name in HELDOUT else "")
+            + (" (or run benchmarks/heldout.py --fetch)" if name in HELDOUT + LARGE else "")
         )
     frame = pd.read_csv(path)
     X = frame.iloc[:, :-1].to_numpy(dtype=np.float64)

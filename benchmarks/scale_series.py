@@ -13,12 +13,19 @@ a child past ``--timeout`` seconds is killed and recorded as such, as is any err
 parent scores every L alike: 3-NN accuracy of the test points against the training points in
 the space x -> L x (metricli.evaluation.knn_classify), Euclidean as the baseline.
 
-Subjects, per size n in ``--sizes``: metricli NCA and LMNN with ``--solver stochastic``;
-the full solver on the first ``--full-size`` (20,000) points; each peer at each size up to
-``--peer-max`` (the peers' n² costs put larger sizes out of their reach on a small machine).
+Subjects, smallest size first, per size n in ``--sizes``: metricli NCA and LMNN with the full
+solver (at every size up to ``--full-size``, 20,000, and at that size) and with ``--solver
+stochastic``; then each peer, at each size up to ``--peer-max`` (the peers' n² costs put larger
+sizes out of their reach on a small machine). A peer that fails or times out at one size is
+not tried at the larger ones (recorded as such). Each child records its wall and CPU time.
 
-    python benchmarks/scale_series.py --sizes 20000,100000 --timeout 1200
+    python benchmarks/scale_series.py --sizes 5000,20000,100000 --timeout 900
     python benchmarks/scale_series.py --sizes 2000 --full-size 2000 --peer-max 2000 --timeout 300
+
+``--data diamonds`` runs the same on a real set instead (benchmarks/heldout.py --fetch
+--datasets diamonds first): its rows in an order shuffled with seed 0, the last --test held out.
+
+    python benchmarks/scale_series.py --data diamonds --sizes 2000,20000,48940 --test 5000
 
 Results: printed as a table and appended to benchmarks/results/scale_series.json.
 """
@@ -65,7 +72,7 @@ def fit_child(spec: dict) -> dict:
     data = np.load(spec["data"])
     X, y = data["X"][: spec["n"]], data["y"][: spec["n"]]
     library, learner, seed = spec["library"], spec["learner"], 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if library == "metricli":
         from metricli.learners import LMNN, NCA
 
@@ -93,6 +100,7 @@ def fit_child(spec: dict) -> dict:
         L, extra = np.asarray(out["output"]).T, {}  # its transformed data is X @ output
     seconds = time.perf_counter() - start
     return {
+        "cpu_seconds": time.process_time() - cpu,
         "L": np.asarray(L, dtype=np.float64).tolist(),
         "seconds": seconds,
         "peak_kib": peak_kib(),
@@ -117,6 +125,37 @@ def run_child(python: str, spec: dict, timeout: float) -> dict:
         return {"status": "ok", **json.loads(out.read_text())}
 
 
+def points(data: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` points of the hard synthetic set, or of a real set (benchmarks.datasets) in an
+    order shuffled with seed 0 (refused when it has fewer rows)."""
+    from benchmarks import datasets
+
+    if data == "hard":
+        return datasets.hard_mixture(count)
+    real = datasets.load(data)
+    if real.X.shape[0] < count:
+        raise SystemExit(f"{data} has {real.X.shape[0]:,} rows; sizes and --test ask for {count:,}")
+    order = np.random.default_rng(0).permutation(real.X.shape[0])[:count]
+    return real.X[order], real.y[order]
+
+
+def plan_of(
+    sizes: list[int], full_size: int, peer_max: int, peers: list, peer_python: str | None
+) -> list[tuple[str, str, str, int]]:
+    """(library, learner, solver, n) of every child, smallest n first: at each size metricli's
+    full solver (up to ``full_size``) and stochastic solver, then each peer (up to ``peer_max``).
+    The full solver also runs at ``full_size`` when that is not one of the sizes."""
+    plan = []
+    for n in sorted({*sizes, full_size}):
+        if n <= full_size:
+            plan += [("metricli", learner, "full", n) for _, learner in METRICLI]
+        if n in sizes:
+            plan += [("metricli", learner, "stochastic", n) for _, learner in METRICLI]
+            if peer_python and n <= peer_max:
+                plan += [(lib, learner, "", n) for lib, learner in peers]
+    return plan
+
+
 def knn_accuracy(
     L: np.ndarray | None, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray
 ) -> float:
@@ -131,6 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--data", default="hard", help="'hard' (synthetic) or a real set, e.g. diamonds")
     parser.add_argument("--sizes", default="20000,100000")
     parser.add_argument("--full-size", type=int, default=20_000)
     parser.add_argument("--test", type=int, default=5_000)
@@ -141,11 +181,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "scale_series.json"))
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
-    from benchmarks.datasets import hard_mixture
-
     sizes = [int(s) for s in args.sizes.split(",")]
     largest = max([*sizes, args.full_size])
-    X, y = hard_mixture(largest + args.test)
+    X, y = points(args.data, largest + args.test)
     X_test, y_test = X[largest:], y[largest:]
     X = X[:largest]
     mean, scale = X.mean(axis=0), X.std(axis=0)
@@ -161,14 +199,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data = str(Path(folder) / "data.npz")
         np.savez(data, X=X, y=y)
-        plan = [("metricli", learner, "full", args.full_size) for _, learner in METRICLI]
-        plan += [("metricli", learner, "stochastic", n) for n in sizes for _, learner in METRICLI]
-        if args.peer_python:
-            plan += [(lib, learner, "", n) for n in sizes if n <= args.peer_max for lib, learner in peers]
-        for library, learner, solver, n in plan:
-            spec = {"data": data, "n": n, "library": library, "learner": learner, "solver": solver}
+        failed = {}  # (library, learner) -> the size at which it failed: not tried above it
+        for library, learner, solver, n in plan_of(
+            sizes, args.full_size, args.peer_max, peers, args.peer_python
+        ):
             python = sys.executable if library == "metricli" else args.peer_python
-            result = run_child(python, spec, args.timeout)
+            spec = {"data": data, "n": n, "library": library, "learner": learner, "solver": solver}
+            if (library, learner) in failed:
+                result = {"status": f"not tried: failed at n = {failed[library, learner]:,}"}
+            else:
+                result = run_child(python, spec, args.timeout)
+                if result["status"] != "ok" and library != "metricli":
+                    failed[library, learner] = n
             L = np.asarray(result.pop("L")) if "L" in result else None
             if L is not None:
                 result["knn_accuracy"] = round(knn_accuracy(L, X[:n], y[:n], X_test, y_test), 4)
@@ -182,6 +224,7 @@ def main() -> None:
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "command": " ".join(sys.argv),
+        "data": args.data,
         "euclidean_knn": baseline,
         "rows": rows,
     }
@@ -190,13 +233,16 @@ def main() -> None:
     history = json.loads(out.read_text()) if out.exists() else []
     out.write_text(json.dumps([*history, record], indent=1))
     print(f"\nEuclidean 3-NN: {baseline}")
-    print("| library | learner | solver | n | time (s) | peak memory (MiB) | 3-NN accuracy | status |")
-    print("|---|---|---|---:|---:|---:|---:|---|")
+    print(
+        "| library | learner | solver | n | time (s) | CPU (s) | peak memory (MiB) | 3-NN accuracy | status |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
         seconds = f"{r['seconds']:.1f}" if "seconds" in r else "—"
         memory = f"{r['peak_kib'] / 1024:.0f}" if r.get("peak_kib") else "—"
+        cpu = f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else "—"
         print(
-            f"| {r['library']} | {r['learner']} | {r['solver']} | {r['n']:,} | {seconds} | {memory} | {r.get('knn_accuracy', '—')} | {r['status']} |"
+            f"| {r['library']} | {r['learner']} | {r['solver']} | {r['n']:,} | {seconds} | {cpu} | {memory} | {r.get('knn_accuracy', '—')} | {r['status']} |"
         )
 
 

@@ -158,51 +158,48 @@ def probed_cells(centres: np.ndarray) -> np.ndarray:
     return np.argsort(between, axis=1, kind="stable")[:, : min(PROBES, centres.shape[0])]
 
 
-def nearest_in_cells(
-    Zq: np.ndarray,
-    q_ids: np.ndarray,
-    q_cells: np.ndarray,
-    Zr: np.ndarray,
-    r_ids: np.ndarray,
-    r_cells: np.ndarray,
+def cell_lists(
+    Z: np.ndarray,
+    cell: np.ndarray,
     probes: np.ndarray,
-    width: int,
+    m: int,
     codes: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each query row, up to ``width`` nearest reference rows among those in its cell's
-    probed cells (not itself; of another class with ``codes``): (numbers, squared distances
-    recomputed from the differences), -1 and inf where fewer. One BLAS product per cell."""
-    found = np.full((q_ids.size, width), -1, dtype=np.intp)
-    dist = np.full((q_ids.size, width), np.inf)
-    if q_ids.size == 0 or r_ids.size == 0:
-        return found, dist
-    r_order = np.argsort(r_cells, kind="stable")
-    r_starts = np.searchsorted(r_cells[r_order], np.arange(probes.shape[0] + 1))
-    r_sq = squared_norms(Zr)
-    q_order = np.argsort(q_cells, kind="stable")
-    q_starts = np.searchsorted(q_cells[q_order], np.arange(probes.shape[0] + 1))
-    for c in np.flatnonzero(np.diff(q_starts)):
-        rows = q_order[q_starts[c] : q_starts[c + 1]]
-        pool = np.concatenate([r_order[r_starts[p] : r_starts[p + 1]] for p in probes[c]])
-        if pool.size == 0:
-            continue
-        sq = squared_norms(Zq[rows])[:, None] + r_sq[None, pool] - 2.0 * Zq[rows] @ Zr[pool].T
-        sq[r_ids[pool][None, :] == q_ids[rows][:, None]] = np.inf
+    lists: np.ndarray,
+) -> np.ndarray:
+    """Fill ``lists`` (n × m, holding fallbacks) with each row's m nearest other rows among
+    those in its cell's probed cells (of another class with ``codes``): the 2m nearest by one
+    BLAS product per cell, the m nearest of those by distances recomputed from the
+    differences (:func:`best_of`). Works cell by cell, so memory is O(n·m + cell block),
+    never an n × 2m table of candidates. Slots with no candidate keep their fallback."""
+    order = np.argsort(cell, kind="stable")
+    starts = np.searchsorted(cell[order], np.arange(probes.shape[0] + 1))
+    sq_norms = squared_norms(Z)
+    width = 2 * m
+    for c in np.flatnonzero(np.diff(starts)):
+        rows = order[starts[c] : starts[c + 1]]
+        pool = np.concatenate([order[starts[p] : starts[p + 1]] for p in probes[c]])
+        Zq = Z[rows]
+        sq = sq_norms[rows][:, None] + sq_norms[None, pool] - 2.0 * Zq @ Z[pool].T
+        sq[pool[None, :] == rows[:, None]] = np.inf
         if codes is not None:
-            sq[codes[r_ids[pool]][None, :] == codes[q_ids[rows]][:, None]] = np.inf
+            sq[codes[pool][None, :] == codes[rows][:, None]] = np.inf
         w = min(width, pool.size)
         best = (
             np.argpartition(sq, w - 1, axis=1)[:, :w]
             if w < pool.size
             else np.broadcast_to(np.arange(w), (rows.size, w))
         )
+        if w < m:  # a pool smaller than the list: pad with unusable slots
+            best = np.concatenate([best, np.zeros((rows.size, m - w), dtype=best.dtype)], axis=1)
+            sq = np.concatenate([sq, np.full((rows.size, 1), np.inf)], axis=1)
+            best[:, w:] = pool.size
+            pool = np.append(pool, 0)
         usable = np.isfinite(np.take_along_axis(sq, best, axis=1))
         chosen = pool[best]
-        diff = Zr[chosen] - Zq[rows][:, None, :]
-        exact = np.where(usable, np.einsum("bwk,bwk->bw", diff, diff), np.inf)
-        found[rows, :w] = np.where(usable, r_ids[chosen], -1)
-        dist[rows, :w] = exact
-    return found, dist
+        diff = Z[chosen] - Zq[:, None, :]
+        dist = np.where(usable, np.einsum("bwk,bwk->bw", diff, diff), np.inf)
+        lists[rows] = best_of(np.where(usable, chosen, -1), dist, m, lists[rows])
+    return lists
 
 
 def best_of(found: np.ndarray, dist: np.ndarray, m: int, fallback: np.ndarray) -> np.ndarray:
@@ -218,16 +215,13 @@ def best_of(found: np.ndarray, dist: np.ndarray, m: int, fallback: np.ndarray) -
 def clustered_lists(
     Z: np.ndarray, m: int, bounds: np.ndarray | None, rng: np.random.Generator, fallback: np.ndarray
 ) -> np.ndarray:
-    """Approximate lists: each cell's points against the points of its PROBES nearest cells; the
-    2m nearest by a BLAS product, the m nearest of those by exact differences (:func:`best_of`)."""
-    n = Z.shape[0]
-    sample, first = cell_plan(n, rng)
+    """Approximate lists: each cell's points against the points of its PROBES nearest cells
+    (:func:`cell_lists`); rows with fewer than m candidates keep ``fallback``'s entries."""
+    sample, first = cell_plan(Z.shape[0], rng)
     centres = lloyd(Z[sample], first)
-    cell = nearest_centre(Z, centres)
-    ids = np.arange(n)
     codes = None if bounds is None else class_codes(bounds)
-    found, dist = nearest_in_cells(Z, ids, cell, Z, ids, cell, probed_cells(centres), 2 * m, codes)
-    return best_of(found, dist, m, fallback)
+    lists = np.array(fallback[:, :m], dtype=np.intp)
+    return cell_lists(Z, nearest_centre(Z, centres), probed_cells(centres), m, codes, lists)
 
 
 def refined_lists(

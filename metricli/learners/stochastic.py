@@ -14,8 +14,9 @@ exp(-d), or hinges that are zero beyond a margin). The stochastic solver therefo
   and MLKR's kernel over the candidates; LMNN's hinge over the candidate impostors,
   with the target neighbours found once, exactly, per class);
 - steps with AMSGrad (Reddi, Kale, Kumar 2018, a variant of Adam: Kingma & Ba 2015),
-  halving the step whenever an epoch fails to improve a held-out score by at least
-  ``IMPROVEMENT`` of its size, and stopping when it has failed ``PATIENCE`` times in a row.
+  halving the step whenever a round (an epoch, or ROUND_ANCHORS anchors of one on large
+  sets) fails to improve a held-out score by at least ``IMPROVEMENT`` of its size, and
+  stopping when it has failed ``PATIENCE`` times in a row.
 
 Candidate weights. For the softmax learners a candidate j of anchor i carries a weight
 ω_ij: 1 for a listed neighbour, n / r for each of the r random draws (0 for a draw that
@@ -33,6 +34,7 @@ O(n·c·d·k) plus the neighbour search.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -61,7 +63,7 @@ SOLVERS: tuple[str, ...] = ("auto", "full", "stochastic")
 #: minutes over a whole fit; above it the stochastic solver's O(n) epochs win.
 AUTO_FULL_UP_TO = 20_000
 
-#: epochs without a better held-out score before the solver stops
+#: rounds (epochs, on up to ROUND_ANCHORS points) without a better held-out score before the solver stops
 PATIENCE = 4
 #: an epoch counts as better only if it raises the held-out score by this fraction of the
 #: score's size: LMNN's held-out loss keeps falling by 0.01% an epoch for dozens of epochs
@@ -522,8 +524,8 @@ def regression_score(
 @dataclass
 class StochasticResult:
     components: np.ndarray
-    n_iter: int  # epochs
-    objective: float  # the last epoch's estimate, in the paper's terms
+    n_iter: int  # rounds (epochs up to ROUND_ANCHORS training points)
+    objective: float  # the last round's estimate of the whole objective, in the paper's terms
     converged: bool
     objective_history: list[float] = field(default_factory=list)
     score_history: list[float] = field(default_factory=list)
@@ -537,6 +539,13 @@ MIN_STEPS_PER_EPOCH = 32
 
 #: the first step size, as a fraction of the root-mean-square entry of the starting L
 STEP_FRACTION = 0.1
+
+#: the held-out check (which halves the step and stops the solver) comes after at most this
+#: many anchors, a round: up to it a round is an epoch. Above it, an epoch is split into
+#: rounds of equal batches, so that the solver stops after about as many steps as on 100,000
+#: points, not after as many whole passes: NCA at a million points ran 11 epochs of 1,950
+#: steps each, where 11 rounds of about 195 steps converge 100,000 points.
+ROUND_ANCHORS = 100_000
 
 
 class AMSGrad:
@@ -587,7 +596,7 @@ def take_steps(
         optimiser.update(L, gradient / batch.anchors.size)
         if not np.all(np.isfinite(L)):
             raise MetricliError(
-                f"{name}: the stochastic solver diverged at epoch {epoch}; try standardizing the features"
+                f"{name}: the stochastic solver diverged in round {epoch}; try standardizing the features"
             )
     return L, optimiser, total, info
 
@@ -609,16 +618,18 @@ def minimize_stochastic(
 ) -> StochasticResult:
     """Minimise a sum over anchors by minibatches with AMSGrad; keep the L with the best held-out score.
 
-    Each epoch shuffles the n_train anchors into batches of ``batch_size``, ``draw(anchors,
-    rng)`` gives each its candidates (lazily, in batch order, so that the draws from ``rng``
-    do not depend on where the steps run), and ``run_epoch`` steps on the mean loss of each
-    batch (:func:`take_steps`, here or where the points are). ``refresh(L)`` renews the candidate lists before every
-    ``refresh_every``-th epoch. The objective of an epoch is the sum of its batch losses (an
-    estimate of the full objective, taken as L moved), mapped by ``reported`` to the
-    paper's terms. ``score(L)`` is taken on the held-out sample after each epoch: an epoch
-    that does not improve the best score by IMPROVEMENT of its size halves the step, and
-    after PATIENCE such epochs in a row the solver stops (converged), returning the L of the
-    best score.
+    Each epoch shuffles the n_train anchors into batches of ``batch_size``, cut into rounds
+    of at most ROUND_ANCHORS anchors (whole batches, as even as they go; one round an epoch up
+    to it). ``draw(anchors, rng)`` gives each batch its candidates (lazily, in batch order, so
+    that the draws from ``rng`` do not depend on where the steps run or on the rounds), and
+    ``run_epoch`` steps on the mean loss of each batch of a round (:func:`take_steps`, here or
+    where the points are). ``refresh(L)`` renews the candidate lists before every
+    ``refresh_every``-th epoch. The objective of a round is the sum of its batch losses (an
+    estimate of the full objective, taken as L moved, scaled to a whole epoch), mapped by
+    ``reported`` to the paper's terms. ``score(L)`` is taken on the held-out sample after each
+    round: a round that does not improve the best score by IMPROVEMENT of its size halves
+    the step, and after PATIENCE such rounds in a row the solver stops (converged), returning
+    the L of the best score. ``n_iter`` counts rounds.
     """
     # a small set still gets MIN_STEPS_PER_EPOCH steps an epoch, so that the held-out checks
     # (which halve the step and stop the solver) come after real progress
@@ -633,38 +644,47 @@ def minimize_stochastic(
     stale = 0
     converged = False
     started = time.perf_counter()
-    epoch = 0
+    n_batches = -(-n_train // batch_size)
+    rounds_per_epoch = min(n_batches, -(-n_train // ROUND_ANCHORS))
+    cuts = [n_batches * r // rounds_per_epoch * batch_size for r in range(rounds_per_epoch + 1)]
+    rounds = 0
     for epoch in range(1, max_epochs + 1):
         if (epoch - 1) % refresh_every == 0:
             refresh(L)
         order = rng.permutation(n_train)
-        batches = (draw(order[start : start + batch_size], rng) for start in range(0, n_train, batch_size))
-        L, optimiser, total, info = run_epoch(L, optimiser, batches, epoch)
-        objectives.append(total)
-        current, shown = score(L)
-        scores.append(current)
-        if current > best_score + IMPROVEMENT * abs(best_score):
-            stale = 0
-        else:
-            stale += 1
-            optimiser.step /= 2
-        if current > best_score:
-            best_L, best_score = L.copy(), current
-        if learner is not None:
-            elapsed = time.perf_counter() - started
-            learner._report_progress(
-                epoch,
-                reported(total),
-                **shown,
-                left=f"<{elapsed / epoch * (max_epochs - epoch):.0f}s",
-                **info,
+        for lo, hi in itertools.pairwise(cuts):
+            part = order[lo:hi]
+            batches = (
+                draw(part[start : start + batch_size], rng) for start in range(0, part.size, batch_size)
             )
-        if stale >= PATIENCE:
-            converged = True
+            rounds += 1
+            L, optimiser, total, info = run_epoch(L, optimiser, batches, rounds)
+            objectives.append(total * n_train / part.size)
+            current, shown = score(L)
+            scores.append(current)
+            if current > best_score + IMPROVEMENT * abs(best_score):
+                stale = 0
+            else:
+                stale += 1
+                optimiser.step /= 2
+            if current > best_score:
+                best_L, best_score = L.copy(), current
+            if learner is not None:
+                elapsed = time.perf_counter() - started
+                if rounds_per_epoch > 1:
+                    shown = {"epoch": f"{rounds / rounds_per_epoch:.1f}", **shown}
+                left = elapsed / rounds * (max_epochs * rounds_per_epoch - rounds)
+                learner._report_progress(
+                    rounds, reported(objectives[-1]), **shown, left=f"<{left:.0f}s", **info
+                )
+            if stale >= PATIENCE:
+                converged = True
+                break
+        if converged:
             break
     return StochasticResult(
         components=best_L,
-        n_iter=epoch,
+        n_iter=rounds,
         objective=reported(objectives[-1]) if objectives else float("nan"),
         converged=converged,
         objective_history=[reported(v) for v in objectives],

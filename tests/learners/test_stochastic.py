@@ -293,3 +293,52 @@ def test_an_epoch_must_gain_a_tenth_of_a_percent_to_count(gain, epochs):
     assert result.converged == (epochs < 7)
     best = len(seen) - 1 if gain > 0 else 0
     np.testing.assert_array_equal(result.components, seen[best])
+
+
+def test_a_large_epoch_is_cut_into_rounds_each_followed_by_a_held_out_check(monkeypatch):
+    """Above ROUND_ANCHORS training points an epoch's batches are cut into rounds of whole
+    batches, as even as they go; the held-out score follows each round, and the batches (and
+    every draw) are those of the uncut epoch: 2,008 anchors in batches of 16 (126 batches, the
+    last of 8) with rounds of at most 600 anchors are 4 rounds of 31, 32, 31 and 32 batches."""
+    from metricli.learners import stochastic
+
+    def fit(round_anchors):
+        monkeypatch.setattr(stochastic, "ROUND_ANCHORS", round_anchors)
+        events = []
+
+        def run_epoch(L, optimiser, batches, number):
+            drawn = list(batches)
+            events.append(("steps", number, [b.size for b in drawn], np.concatenate(drawn)))
+            return L, optimiser, float(sum(b.size for b in drawn)), {}
+
+        def score(L):
+            events.append(("score",))
+            return 1.0, {}  # never better: PATIENCE rounds, then the solver stops
+
+        result = stochastic.minimize_stochastic(
+            lambda anchors, rng: anchors + 10_000 * rng.integers(2),  # a draw from rng per batch
+            run_epoch,
+            np.eye(2),
+            n_train=2008,
+            batch_size=16,
+            max_epochs=3,
+            rng=np.random.default_rng(0),
+            refresh=lambda L: None,
+            score=score,
+        )
+        return result, events
+
+    result, events = fit(600)
+    steps = [e for e in events if e[0] == "steps"]
+    assert [len(e[2]) for e in steps] == [31, 32, 31, 32]  # PATIENCE = 4 rounds, in the first epoch
+    assert [e[0] for e in events] == ["score"] + ["steps", "score"] * 4
+    assert result.n_iter == 4 and result.converged
+    np.testing.assert_allclose(result.objective_history, [2008.0] * 4)  # a round's sum, scaled to the epoch
+    epoch = np.concatenate([e[3] for e in steps])
+    assert np.array_equal(np.sort(epoch % 10_000), np.arange(2008))  # every anchor once
+
+    whole, whole_events = fit(10**6)  # one round an epoch: the same batches and draws
+    first = whole_events[1]
+    assert first[2] == [16] * 125 + [8]
+    np.testing.assert_array_equal(first[3], epoch)
+    assert whole.n_iter == 3 and not whole.converged  # max_epochs reached before PATIENCE rounds
