@@ -17,11 +17,16 @@ Written as JSON under ``--into`` (default ``benchmarks/.data/boards``, git-ignor
 learner at its defaults on run 1, the grid of the two best tunable ones, all of them on runs
 1..R, compared with the better baseline run by run (:func:`metricli.selection.merge_repeats`,
 :func:`metricli.selection.leaderboard`) and picked by :func:`metricli.selection.pick`; the
-choice's outer score is then read from the outer board. Run from the repository root::
+choice's outer score is then read from the outer board. The issue's criterion is judged per
+outer seed and on the outer seeds averaged (repeated outer cross-validation, :func:`score`).
+``--rules`` replays other pick rules on the same boards (:func:`rule_choice`); ``--noise N``
+instead counts how often each rule chooses a learner on N pure-noise sets (:func:`noise`).
+Run from the repository root::
 
     python -m benchmarks.selection_boards iris wine fgl crabs diabetes breast_cancer --outer-seeds 0 1 2
     python -m benchmarks.selection_boards iris wine fgl crabs diabetes breast_cancer --outer-seeds 0 1 2 \
-        --score --runs 1 2 4
+        --score --runs 1 2 4 --rules noninferior:0.975 fit-auto argmax
+    python -m benchmarks.selection_boards --noise 20 --runs 1 2 4 --rules noninferior:0.975 fit-auto argmax
 """
 
 from __future__ import annotations
@@ -352,7 +357,8 @@ def noise(args: argparse.Namespace) -> None:
     """How often each rule chooses a learner on pure noise: fit auto's choice on each of ``--noise`` sets.
 
     Boards as for a data set's outer part (every candidate, inner seeds 0..R-1), on all rows of
-    each pure-noise set with ``--noise-folds`` folds (3, as the test), stored in noise.json.
+    each pure-noise set with ``--noise-folds`` folds (3, as the test), stored in
+    noise-ROWSxFOLDS.json under ``--into``.
     """
     into = Path(args.into)
     into.mkdir(parents=True, exist_ok=True)

@@ -503,8 +503,8 @@ def pick(rows: list[dict[str, Any]], task: str, points: float = MARGIN_POINTS) -
     margin?), so the bound is one-sided at 95%; the lower end of the two-sided 95% interval,
     used before, is a one-sided test at 2.5%, which on the stored boards of
     ``benchmarks/selection_boards.py`` kept the baseline on more sets where learners were
-    several points better (wine, breast cancer, ionosphere) and chose a learner on pure noise
-    no less rarely in proportion (README). Requiring superiority instead (a gain at p < 0.05)
+    several points better (wine, breast cancer, ionosphere), while the one-sided 95% bound
+    chose a learner on pure noise about as rarely as a test at 5% should (README). Requiring superiority instead (a gain at p < 0.05)
     keeps the baseline whenever a few hundred rows cannot separate a gain of a few points
     from noise.
     """
@@ -667,7 +667,15 @@ def leaderboard(
             if o.skipped is not None
         ],
         "choice": None if choice is None else choice["name"],
-        "verdict": _verdict(choice, rows, best_baseline.candidate.name, baseline_title, figure, confidence),
+        "verdict": _verdict(
+            choice,
+            rows,
+            best_baseline.candidate.name,
+            baseline_title,
+            figure,
+            confidence,
+            bound_level=bound_level,
+        ),
     }
 
 
@@ -679,6 +687,7 @@ def _verdict(
     figure: str,
     confidence: float,
     points: float = MARGIN_POINTS,
+    bound_level: float = NONINFERIORITY_LEVEL,
 ) -> str:
     def gain_text(row: dict[str, Any]) -> str:
         g = row["gain"]
@@ -704,7 +713,7 @@ def _verdict(
         bound_text = f"{100 * bound:+.1f}" if figure == "accuracy" else f"{bound:+.4g}"
         return (
             f"use {choice['name']}: {gain_text(choice)}; the largest gain whose one-sided "
-            f"{NONINFERIORITY_LEVEL:.0%} lower bound ({bound_text}) rules out {loss}"
+            f"{bound_level:.0%} lower bound ({bound_text}) rules out {loss}"
         )
     learners = [r for r in rows if not r["baseline"]]
     if baseline == "standardized":
