@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import hard_mixture
 from metricli.kernels import knn
-from metricli.learners.candidates import clustered_lists, descent_pool, random_others, refined_lists
+from metricli.learners.candidates import clustered_lists, lists_of, random_others
 
 M = 32
 
@@ -77,7 +77,7 @@ def main() -> None:
             )
             for round_ in (1, 2):
                 started = time.perf_counter()
-                lists = refined_lists(Z, descent_pool(lists, None, rng), M, None, lists)
+                lists = lists_of(Z, M, None, lists, rng)  # one round of descent
                 print(
                     f"| {n:,} | {name} | + descent round {round_} | {time.perf_counter() - started:.1f} | {recall(lists[sample], exact):.3f} |",
                     flush=True,

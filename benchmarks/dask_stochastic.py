@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=5_000)
     parser.add_argument("--files", type=int, default=16)
     parser.add_argument("--learners", default="nca,lmnn")
+    parser.add_argument("--engines", default="local,dask", help="local, dask or both (default)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/metricli-dask-stochastic"))
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json-out", type=Path)
@@ -89,17 +90,23 @@ def main() -> None:
     if work.exists():
         raise SystemExit(f"{work} exists; remove it or choose another --workdir")
     work.mkdir(parents=True)
+    engines = set(args.engines.split(","))
     rows = []
     try:
         X_test, y_test = generate(work, args.rows, args.test, args.files)
         for learner in args.learners.split(","):
             common = ["fit", learner, "--label", "label", "--solver", "stochastic", "--seed", "0"]
-            local = work / f"{learner}-local"
-            figures = run(metricli(*common[:2], str(work / "single.parquet"), *common[2:], "-o", str(local)))
-            rows.append(
-                {"learner": learner, "engine": "local", **figures, **_scored(local, work, X_test, y_test)}
-            )
-            print(json.dumps(rows[-1]), flush=True)
+            if "local" in engines:
+                local = work / f"{learner}-local"
+                figures = run(
+                    metricli(*common[:2], str(work / "single.parquet"), *common[2:], "-o", str(local))
+                )
+                rows.append(
+                    {"learner": learner, "engine": "local", **figures, **_scored(local, work, X_test, y_test)}
+                )
+                print(json.dumps(rows[-1]), flush=True)
+            if "dask" not in engines:
+                continue
             cluster = Cluster(work)
             try:
                 remote = work / f"{learner}-dask"
@@ -124,7 +131,7 @@ def main() -> None:
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        base = next(r for r in rows if r["learner"] == row["learner"] and r["engine"] == "local")
+        base = next((r for r in rows if r["learner"] == row["learner"] and r["engine"] == "local"), row)
         print(
             f"| {row['learner']} | {row['engine']} | {row['seconds']:.0f} | {row['cpu_seconds']:.0f} | "
             f"{row['peak_rss_mib']:,} | {row['epochs']} | {row['accuracy']:.4f} | {row['seconds'] / base['seconds']:.2f} |"

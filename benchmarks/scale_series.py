@@ -144,9 +144,9 @@ def plan_of(
 ) -> list[tuple[str, str, str, int]]:
     """(library, learner, solver, n) of every child, smallest n first: at each size metricli's
     full solver (up to ``full_size``) and stochastic solver, then each peer (up to ``peer_max``).
-    The full solver also runs at ``full_size`` when that is not one of the sizes."""
+    The full solver also runs at ``full_size`` when that is not one of the sizes (0: never)."""
     plan = []
-    for n in sorted({*sizes, full_size}):
+    for n in sorted({*sizes, full_size} - {0}):  # --full-size 0: no full-solver fit
         if n <= full_size:
             plan += [("metricli", learner, "full", n) for _, learner in METRICLI]
         if n in sizes:
@@ -166,6 +166,50 @@ def knn_accuracy(
     return float(np.mean(knn_classify(X, y, X_test, 3) == y_test))
 
 
+def ratio_table(rows: list[dict]) -> str:
+    """Each peer's row against metricli's same learner at the same n (the solver `auto` picks
+    there: full up to 20,000 points, else stochastic): CPU time (which a shared machine's load
+    moves less than wall time) and peak memory as peer / metricli, held-out 3-NN accuracy as
+    peer - metricli in points; '>' where the peer timed out (its wall-clock limit)."""
+    from metricli.learners.stochastic import AUTO_FULL_UP_TO
+
+    def ours(learner: str, n: int) -> dict | None:
+        solver = "full" if n <= AUTO_FULL_UP_TO else "stochastic"
+        found = [r for r in rows if r["library"] == "metricli" and r["learner"] == learner and r["n"] == n]
+        return next((r for r in found if r["solver"] == solver), next(iter(found), None))
+
+    lines = [
+        "| peer | n | peer CPU time | metricli CPU time (solver) | time ratio | memory ratio | 3-NN, peer − metricli (points) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        base = ours(r["learner"], r["n"]) if r["library"] != "metricli" else None
+        if base is None or base.get("status") != "ok":
+            continue
+        name = f"{r['library']} {r['learner'].upper()}"
+        mine = f"{base['cpu_seconds']:.1f} s ({base['solver']})"
+        if r["status"] == "ok":
+            peer, ratio = f"{r['cpu_seconds']:.1f} s", f"{r['cpu_seconds'] / base['cpu_seconds']:.0f}×"
+            memory = (
+                f"{r['peak_kib'] / base['peak_kib']:.1f}×"
+                if r.get("peak_kib") and base.get("peak_kib")
+                else "—"
+            )
+            delta = f"{100 * (r['knn_accuracy'] - base['knn_accuracy']):+.1f}"
+        elif r["status"].startswith("timeout"):
+            limit = float(r["status"].split()[2])
+            peer, ratio, memory, delta = (
+                f"> {limit:.0f} s wall",
+                f"> {limit / base['cpu_seconds']:.0f}×",
+                "—",
+                "—",
+            )
+        else:
+            peer, ratio, memory, delta = r["status"], "—", "—", "—"
+        lines.append(f"| {name} | {r['n']:,} | {peer} | {mine} | {ratio} | {memory} | {delta} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,8 +223,14 @@ def main() -> None:
     parser.add_argument("--peer-python", default=os.environ.get("PEER_PYTHON"))
     parser.add_argument("--peers", default="all", help="'all', 'none' or library:learner,...")
     parser.add_argument("--out", default=str(HERE / "results" / "scale_series.json"))
+    parser.add_argument(
+        "--ratios", metavar="JSON", help="only print the ratio table of a results file's last run"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
+    if args.ratios:
+        print(ratio_table(json.loads(Path(args.ratios).read_text())[-1]["rows"]))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     largest = max([*sizes, args.full_size])
     X, y = points(args.data, largest + args.test)
@@ -219,7 +269,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         baseline = {
             n: round(knn_accuracy(None, X[:n], y[:n], X_test, y_test), 4)
-            for n in sorted({*sizes, args.full_size})
+            for n in sorted({*sizes, args.full_size} - {0})
         }
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
@@ -244,6 +294,8 @@ def main() -> None:
         print(
             f"| {r['library']} | {r['learner']} | {r['solver']} | {r['n']:,} | {seconds} | {cpu} | {memory} | {r.get('knn_accuracy', '—')} | {r['status']} |"
         )
+    print()
+    print(ratio_table(rows))
 
 
 if __name__ == "__main__":

@@ -849,6 +849,21 @@ def select_columns(
     )
 
 
+def first_copies(X: np.ndarray) -> list[int]:
+    """For each column, the first column equal to it (itself when none is): columns grouped by
+    a digest of their bytes, then compared; one column's copy at a time, never a copy of X."""
+    seen: dict[bytes, list[int]] = {}
+    out = []
+    for j in range(X.shape[1]):
+        column = np.ascontiguousarray(X[:, j]) + 0.0  # -0.0 and 0.0 alike, as == sees them
+        group = seen.setdefault(hashlib.blake2b(column.tobytes(), digest_size=16).digest(), [])
+        same = next((a for a in group if np.array_equal(X[:, a], column)), None)
+        if same is None:
+            group.append(j)
+        out.append(j if same is None else same)
+    return out
+
+
 def degenerate_columns(X: np.ndarray, names: list[str], name: str) -> list[str]:
     """Notes on what no learner can use: constant columns, exact copies, more columns than rows.
 
@@ -865,11 +880,8 @@ def degenerate_columns(X: np.ndarray, names: list[str], name: str) -> list[str]:
             f"{', '.join(repr(c) for c in constant[:5])}: the metric cannot use "
             f"{'them' if len(constant) > 1 else 'it'}"
         )
-    _, first, inverse = np.unique(X.T, axis=0, return_index=True, return_inverse=True)
     copies = [
-        (names[first[g]], names[j])
-        for j, g in enumerate(np.ravel(inverse))
-        if first[g] != j and names[j] not in constant
+        (names[a], names[j]) for j, a in enumerate(first_copies(X)) if a != j and names[j] not in constant
     ]
     if copies:
         shown = ", ".join(f"'{b}' = '{a}'" for a, b in copies[:3])

@@ -21,6 +21,7 @@ miss; the lists only make them less noisy.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,15 +70,19 @@ def list_length(m: int, n: int, bounds: np.ndarray | None) -> int:
     return min(m, n - 1) if bounds is None else min(m, n - int(np.max(np.diff(bounds))))
 
 
-def random_others(n: int, size: int, bounds: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    """``size`` uniform draws per point (n x size) among the other points, or, with ``bounds``,
-    among the points of other classes: never the point itself, never a point of its class."""
+def random_others(
+    n: int, size: int, bounds: np.ndarray | None, rng: np.random.Generator, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """``size`` uniform draws per point (n x size; or for ``rows`` only) among the other points,
+    or, with ``bounds``, among the points of other classes: never the point itself, never a
+    point of its class."""
+    rows = np.arange(n) if rows is None else rows
     if bounds is None:
-        drawn = rng.integers(0, n - 1, size=(n, size))
-        return drawn + (drawn >= np.arange(n)[:, None])
-    codes = class_codes(bounds)
+        drawn = rng.integers(0, n - 1, size=(rows.size, size))
+        return drawn + (drawn >= rows[:, None])
+    codes = class_codes(bounds)[rows]
     low, count = bounds[:-1][codes, None], np.diff(bounds)[codes, None]
-    drawn = rng.integers(0, n - count, size=(n, size))
+    drawn = rng.integers(0, n - count, size=(rows.size, size))
     return drawn + np.where(drawn >= low, count, 0)
 
 
@@ -108,15 +113,23 @@ def pool_distances(Z: np.ndarray, pool: np.ndarray, rows: np.ndarray) -> np.ndar
     return np.einsum("bck,bck->bc", diff, diff)
 
 
-def descent_pool(near: np.ndarray, bounds: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    """One round of neighbour descent's candidates (n x c): each point's list, the first
-    DESCENT_FANOUT neighbours of its first DESCENT_FANOUT listed neighbours, and half a list
-    of random other points (so that a list can leave a wrong region)."""
+def descent_pool(
+    near: np.ndarray, bounds: np.ndarray | None, rng: np.random.Generator, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """One round of neighbour descent's candidates (n x c, or for ``rows`` only): each point's
+    list, the first DESCENT_FANOUT neighbours of its first DESCENT_FANOUT listed neighbours,
+    and half a list of random other points (so that a list can leave a wrong region)."""
     n, m = near.shape
+    rows = np.arange(n) if rows is None else rows
     s = min(DESCENT_FANOUT, m)
-    first = near[:, :s]
-    second = first[first].reshape(n, s * s)
-    return np.concatenate([near, second, random_others(n, max(1, m // 2), bounds, rng)], axis=1)
+    first = near[rows, :s]
+    second = near[first, :s].reshape(rows.size, s * s)
+    return np.concatenate([near[rows], second, random_others(n, max(1, m // 2), bounds, rng, rows)], axis=1)
+
+
+def descent_width(m: int) -> int:
+    """How many candidates :func:`descent_pool` gives a row of lists of m."""
+    return m + min(DESCENT_FANOUT, m) ** 2 + max(1, m // 2)
 
 
 def cell_plan(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -140,13 +153,17 @@ def lloyd(sample: np.ndarray, first: np.ndarray) -> np.ndarray:
     return centres
 
 
-def nearest_centre(Z: np.ndarray, centres: np.ndarray, block: int = 65536) -> np.ndarray:
-    """The nearest centre of each row of Z."""
+def nearest_centre(Z: np.ndarray, centres: np.ndarray, block_bytes: int = 2**25) -> np.ndarray:
+    """The nearest centre of each row of Z, in blocks of rows of about ``block_bytes`` of
+    distances (the row's own norm, the same for every centre, left out)."""
     c_sq = squared_norms(centres)
     out = np.empty(Z.shape[0], dtype=np.intp)
-    for start in range(0, Z.shape[0], block):
-        part = Z[start : start + block]
-        out[start : start + block] = np.argmin(c_sq[None, :] - 2.0 * part @ centres.T, axis=1)
+    step = max(1, block_bytes // (8 * max(centres.shape[0], 1)))
+    for start in range(0, Z.shape[0], step):
+        D = Z[start : start + step] @ centres.T
+        D *= -2.0
+        D += c_sq[None, :]
+        out[start : start + step] = np.argmin(D, axis=1)
     return out
 
 
@@ -226,21 +243,24 @@ def clustered_lists(
 
 def refined_lists(
     Z: np.ndarray,
-    pool: np.ndarray,
+    pool_of: Callable[[np.ndarray], np.ndarray],
+    width: int,
     m: int,
     bounds: np.ndarray | None,
     fallback: np.ndarray,
     memory: int = 2**22,
 ) -> np.ndarray:
-    """Each row's m nearest of its ``pool`` in Z (:func:`keep_nearest`), in blocks of rows."""
+    """Each row's m nearest of its pool in Z (:func:`keep_nearest`), in blocks of rows:
+    ``pool_of(rows)`` gives the block's pools (rows x ``width``), so that no n x width table
+    is ever held."""
     n = Z.shape[0]
     codes = None if bounds is None else class_codes(bounds)
     found = np.empty((n, m), dtype=np.intp)
-    step = max(256, memory // (8 * pool.shape[1] * max(Z.shape[1], 1)))
+    step = max(256, memory // (8 * width * max(Z.shape[1], 1)))
     for start in range(0, n, step):
         rows = np.arange(start, min(start + step, n))
-        sq_dist = pool_distances(Z, pool[rows], rows)
-        found[rows] = keep_nearest(sq_dist, pool[rows], rows, m, codes, fallback[rows])
+        pool = pool_of(rows)
+        found[rows] = keep_nearest(pool_distances(Z, pool, rows), pool, rows, m, codes, fallback[rows])
     return found
 
 
@@ -256,7 +276,11 @@ def lists_of(
     (``previous`` None), then one round of neighbour descent from ``previous``."""
     if previous is None:
         return clustered_lists(Z, m, bounds, rng, random_others(Z.shape[0], m, bounds, rng))
-    return refined_lists(Z, descent_pool(previous, bounds, rng), m, bounds, previous, memory)
+
+    def pool_of(rows: np.ndarray) -> np.ndarray:
+        return descent_pool(previous, bounds, rng, rows)
+
+    return refined_lists(Z, pool_of, descent_width(previous.shape[1]), m, bounds, previous, memory)
 
 
 def approximate_lists(

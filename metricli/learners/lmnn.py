@@ -170,7 +170,8 @@ class LMNN(MahalanobisLearner):
         plan = self._plan(y, X.shape[0])
         k, mu = plan.margin
         layout = class_layout(y, X.shape[0], self.name)
-        Xs = X[layout.order] - X.mean(axis=0)
+        Xs = X[layout.order]
+        Xs -= X.mean(axis=0)  # in place: one n x d copy, not two at once
         bounds = layout.bounds
         n = Xs.shape[0]
         L0 = initial_components(

@@ -123,7 +123,8 @@ class NCA(MahalanobisLearner):
         layout = class_layout(y, X.shape[0], self.name)
         plan = self._plan(y, X.shape[0])
         # sorted by class, the points of a class are one slice of columns
-        Xs = X[plan.order] - X.mean(axis=0)
+        Xs = X[plan.order]
+        Xs -= X.mean(axis=0)  # in place: one n x d copy, not two at once
         bounds, codes = layout.bounds, plan.supervision
         n = Xs.shape[0]
         L0 = initial_components(

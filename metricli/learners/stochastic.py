@@ -751,6 +751,7 @@ def fit_on_candidates(
     """The stochastic fit shared by NCA, LMNN and MLKR on points held in memory.
 
     ``supervision`` holds class codes (``classes``; X sorted by class) or regression targets.
+    X is the learner's own copy: its rows are moved in place (:func:`keep_rows`).
     A held-out sample (stratified by class, keeping ``keep`` points of each class in
     training) is scored after every epoch: k-NN accuracy for classes, minus the kernel
     regression error for targets, LMNN's own loss with ``margin`` = (k, μ).
@@ -758,7 +759,7 @@ def fit_on_candidates(
     rng = np.random.default_rng(learner.random_state)
     train, held, reference = split_points(X.shape[0], supervision, classes, keep, rng)
     score = held_out_score(X[reference], supervision[reference], X[held], supervision[held], classes, margin)
-    store = InMemoryPoints(X[train], memory)
+    store = InMemoryPoints(keep_rows(X, train), memory)
     return run_stochastic(
         learner,
         store,
@@ -770,6 +771,16 @@ def fit_on_candidates(
         impostors=impostors,
         reported=reported,
     )
+
+
+def keep_rows(X: np.ndarray, rows: np.ndarray, block: int = 65536) -> np.ndarray:
+    """X[rows] for increasing ``rows``, written over X's first rows in blocks (no second n x d
+    copy; X's other rows are left as they happen to be): row rows[i] >= i, so a block's sources
+    are never rows an earlier block wrote."""
+    for start in range(0, rows.size, block):
+        stop = min(start + block, rows.size)
+        X[start:stop] = X[rows[start:stop]]
+    return X[: rows.size]
 
 
 def run_stochastic(

@@ -268,3 +268,24 @@ def test_a_parquet_distance_matrix_with_repeated_ids_names_the_repeat_also_from_
             else:
                 with pytest.raises(MetricliError, match=expected):
                     read_square_table(source, "parquet")
+
+
+def test_first_copies_names_each_columns_first_equal_column():
+    """Duplicated columns are found without sorting a copy of the table: each column points at
+    the first column equal to it (== equality: 0.0 and -0.0 alike), or at itself."""
+    import numpy as np
+
+    from metricli.io.tables import degenerate_columns, first_copies
+
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=(3, 200))
+    zero_a = a.copy()
+    zero_a[5] = 0.0
+    negative_zero_a = zero_a.copy()
+    negative_zero_a[5] = -0.0
+    near_b = b.copy()
+    near_b[-1] = np.nextafter(near_b[-1], np.inf)  # one ulp away: not a copy
+    X = np.column_stack([a, b, a, c, b, zero_a, negative_zero_a, near_b])
+    assert first_copies(X) == [0, 1, 0, 3, 1, 5, 5, 7]
+    notes = degenerate_columns(X, list("abcdefgh"), "t.csv")
+    assert notes == ["t.csv: duplicated columns 'c' = 'a', 'e' = 'b', 'g' = 'f': the metric sees each once"]

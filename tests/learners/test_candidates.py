@@ -11,10 +11,11 @@ from metricli.learners.candidates import (
     approximate_lists,
     clustered_lists,
     descent_pool,
+    descent_width,
     keep_nearest,
+    lists_of,
     nearest_others,
     random_others,
-    refined_lists,
 )
 from metricli.learners.stochastic import InMemoryPoints
 
@@ -88,7 +89,7 @@ def test_descent_keeps_exact_lists_and_repairs_damaged_ones():
     exact = nearest_others(X, 10)
     rng = np.random.default_rng(3)
     # exact lists are a fixed point: their pool holds them, and nothing nearer exists
-    again = refined_lists(X, descent_pool(exact, None, rng), 10, None, exact)
+    again = lists_of(X, 10, None, exact, rng)  # one round of descent
     assert np.array_equal(again, exact)
     # lists with their second half replaced by random points come back close to exact
     damaged = exact.copy()
@@ -96,7 +97,7 @@ def test_descent_keeps_exact_lists_and_repairs_damaged_ones():
     assert recall(damaged, exact) < 0.55
     repaired = damaged
     for _ in range(2):
-        repaired = refined_lists(X, descent_pool(repaired, None, rng), 10, None, repaired)
+        repaired = lists_of(X, 10, None, repaired, rng)
     assert recall(repaired, exact) > 0.9
 
 
@@ -114,3 +115,24 @@ def test_approximate_lists_first_search_then_descend(monkeypatch):
     assert calls == ["clustered", "refine"]
     exact = nearest_others(X, 8)
     assert recall(second, exact) >= recall(first, exact) > 0.9
+
+
+@pytest.mark.parametrize("classes", [False, True])
+def test_a_descent_pool_built_block_by_block_is_the_whole_pool_s_rows(classes):
+    """refined_lists asks for the pools of a block of rows at a time (no n x c table): the pool
+    of given rows is those rows of the whole pool, its random part aside (other draws, same
+    rules: never the row itself, never its class with bounds), and descent_width is its width."""
+    X, _, b = blobs(900, d=2, classes=3)
+    bounds = b if classes else None
+    near = nearest_others(X, 8, bounds)
+    whole = descent_pool(near, bounds, np.random.default_rng(0))
+    rows = np.array([5, 17, 400, 899])
+    part = descent_pool(near, bounds, np.random.default_rng(1), rows)
+    assert whole.shape == (900, descent_width(8)) and part.shape == (4, descent_width(8))
+    listed = 8 + 6 * 6
+    np.testing.assert_array_equal(part[:, :listed], whole[rows, :listed])
+    drawn = part[:, listed:]
+    assert (drawn != rows[:, None]).all()
+    if classes:
+        codes = np.repeat(np.arange(3), np.diff(b))
+        assert (codes[drawn] != codes[rows][:, None]).all()

@@ -342,3 +342,18 @@ def test_a_large_epoch_is_cut_into_rounds_each_followed_by_a_held_out_check(monk
     assert first[2] == [16] * 125 + [8]
     np.testing.assert_array_equal(first[3], epoch)
     assert whole.n_iter == 3 and not whole.converged  # max_epochs reached before PATIENCE rounds
+
+
+def test_keep_rows_moves_the_chosen_rows_to_the_front_in_place():
+    """The stochastic fit keeps its training rows without a second copy of the points: blocks
+    smaller than the gaps and larger than them give X[rows] alike, in X's own memory."""
+    from metricli.learners.stochastic import keep_rows
+
+    rng = np.random.default_rng(0)
+    for block in (1, 3, 7, 1000):  # 7 leaves a short last block
+        X = rng.normal(size=(50, 3))
+        rows = np.sort(rng.choice(50, 31, replace=False))
+        expected = X[rows].copy()
+        kept = keep_rows(X, rows, block)
+        np.testing.assert_array_equal(kept, expected)
+        assert np.shares_memory(kept, X)
