@@ -1,6 +1,6 @@
 """Does ``metricli fit auto`` choose well? Its choice scored on outer folds it never saw.
 
-For each data set, on the same 5 outer folds (seed 0):
+For each data set, on the same 5 outer folds (seed 0, or each seed of ``--outer-seeds``):
 
 - ``compare``: every learner at its defaults and the two baselines, cross-validated on the
   outer folds: the best single learner's figure and Euclidean's;
@@ -10,7 +10,10 @@ For each data set, on the same 5 outer folds (seed 0):
 
 The issue's criterion: ``auto`` at least the best single learner minus 0.5 points of
 accuracy on at least 80% of the data sets, and never below Euclidean minus 0.5 points.
-For regression (diabetes) a point is 1% of Euclidean's RMSE.
+For regression (diabetes) a point is 1% of Euclidean's RMSE. With several ``--outer-seeds``
+(repeated outer cross-validation, every seed's folds unseen by the choices made on them), the
+criterion is judged on the scores averaged over the seeds: each single learner's mean, the best
+of those means, and fit auto's mean; the per-seed verdicts are printed and stored too.
 
 The inner leaderboards are computed once per outer training part; each rule of ``--rules``
 then picks from them (so rules are compared on the same boards):
@@ -103,6 +106,13 @@ def main() -> None:
     )
     parser.add_argument("--output", default=None, help="also write the results as JSON here")
     parser.add_argument(
+        "--outer-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds of the outer folds; with several, the criterion is judged on the scores averaged over them",
+    )
+    parser.add_argument(
         "--rules",
         nargs="+",
         default=["noninferior", "superior:0.95", "argmax"],
@@ -126,51 +136,20 @@ def main() -> None:
     print(f"load before: {os.getloadavg()[0]:.1f}")
     for name in args.data:
         X, labels, target = dataset(name)
-        start = time.perf_counter()
-        board = compare(X, labels=labels, target=target, n_splits=5, seed=0, budget=None)
-        compare_seconds = time.perf_counter() - start
-        by_rule, auto_seconds, inner_runs = auto_by_rule(
-            X, labels, target, args.budget, args.rules, args.repeats, args.inner_repeats
-        )
-        higher = board["higher_is_better"]
-        figure = board["figure"]
-        learners = [r for r in board["rows"] if not r["baseline"]]
-        best = max(learners, key=lambda r: r["mean"] if higher else -r["mean"])
-        euclidean = next(r for r in board["rows"] if r["name"] == "euclidean")
-        point = 0.01 if higher else 0.01 * euclidean["mean"]
-        sign = 1.0 if higher else -1.0
-        row = {
-            "data": name,
-            "n": int(X.shape[0]),
-            "d": int(X.shape[1]),
-            "figure": figure,
-            "euclidean": euclidean["mean"],
-            "best_learner": best["name"],
-            "best": best["mean"],
-            "fit_auto_seconds_per_outer_fold": auto_seconds,
-            "inner_runs_per_outer_part": inner_runs,
-            "compare_seconds": compare_seconds,
-            "auto": {},
-        }
-        for rule, nested in by_rule.items():
-            auto = nested["summary"]["learned"][figure]["mean"]
-            row["auto"][rule] = {
-                "score": auto,
-                "choices": [c["choice"] for c in nested["choices"]],
-                "within_half_point_of_best": bool(sign * (auto - best["mean"]) >= -0.5 * point - 1e-12),
-                "not_below_euclidean": bool(sign * (auto - euclidean["mean"]) >= -0.5 * point - 1e-12),
-            }
+        seeds = [one_seed(X, labels, target, seed, args) | {"outer_seed": seed} for seed in args.outer_seeds]
+        row = criterion(name, X, seeds, args.rules)
         results.append(row)
         print(
-            f"{name:>14} n={row['n']:<5} d={row['d']:<3} {figure}: euclidean {row['euclidean']:.4f}  "
-            f"best {best['name']} {row['best']:.4f}  fit auto {auto_seconds:.0f} s per outer fold, "
-            f"inner runs {inner_runs}  "
-            f"load {os.getloadavg()[0]:.1f}",
+            f"{name:>14} n={row['n']:<5} d={row['d']:<3} {row['figure']}, outer seeds {args.outer_seeds}: "
+            f"euclidean {row['euclidean']:.4f}  best {row['best_learner']} {row['best']:.4f}  "
+            f"fit auto {np.mean([s['fit_auto_seconds_per_outer_fold'] for s in seeds]):.0f} s per outer fold, "
+            f"inner runs {[s['inner_runs_per_outer_part'] for s in seeds]}  load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
         for rule, auto in row["auto"].items():
             print(
-                f"{'':>14} {rule}: auto {auto['score']:.4f} ({', '.join(auto['choices'])})  "
+                f"{'':>14} {rule}: auto {auto['score']:.4f} (gap {auto['gap_points']:+.2f} points; "
+                f"{' | '.join(', '.join(s['choices']) for s in auto['per_seed'])})  "
                 f"within 0.5 of best {auto['within_half_point_of_best']}  "
                 f"not below Euclidean {auto['not_below_euclidean']}",
                 flush=True,
@@ -179,15 +158,112 @@ def main() -> None:
     for rule in args.rules:
         share = float(np.mean([r["auto"][rule]["within_half_point_of_best"] for r in results]))
         never_below = all(r["auto"][rule]["not_below_euclidean"] for r in results)
-        summary[rule] = {"share_within_half_point_of_best": share, "never_below_euclidean": never_below}
+        per_seed = [s for r in results for s in r["auto"][rule]["per_seed"]]
+        summary[rule] = {
+            "share_within_half_point_of_best": share,
+            "never_below_euclidean": never_below,
+            "per_outer_seed_within": sum(s["within_half_point_of_best"] for s in per_seed),
+            "per_outer_seed_below_euclidean": sum(not s["not_below_euclidean"] for s in per_seed),
+            "per_outer_seed_cases": len(per_seed),
+        }
         print(
-            f"{rule} (repeats {args.repeats}): within 0.5 points of the best single learner on {share:.0%} of "
-            f"{len(results)} data sets; never below Euclidean minus 0.5 points: {never_below}"
+            f"{rule} (repeats {args.repeats}, outer seeds {args.outer_seeds} averaged): within 0.5 points of the "
+            f"best single learner on {share:.0%} of {len(results)} data sets; never below Euclidean minus 0.5 "
+            f"points: {never_below}; per outer seed: within on {summary[rule]['per_outer_seed_within']} of "
+            f"{len(per_seed)}, below Euclidean on {summary[rule]['per_outer_seed_below_euclidean']}"
         )
     if args.output:
         Path(args.output).write_text(
-            json.dumps({"repeats": args.repeats, "results": results, "summary": summary}, indent=1)
+            json.dumps(
+                {
+                    "repeats": args.repeats,
+                    "outer_seeds": args.outer_seeds,
+                    "results": results,
+                    "summary": summary,
+                },
+                indent=1,
+            )
         )
+
+
+def one_seed(X, labels, target, seed: int, args: argparse.Namespace) -> dict:
+    """The outer board (every learner at its defaults, both baselines) and fit auto's nested score
+    under each rule, on the 5 outer folds of ``seed``."""
+    start = time.perf_counter()
+    board = compare(X, labels=labels, target=target, n_splits=5, seed=seed, budget=None)
+    compare_seconds = time.perf_counter() - start
+    by_rule, auto_seconds, inner_runs = auto_by_rule(
+        X, labels, target, args.budget, args.rules, args.repeats, args.inner_repeats, seed
+    )
+    return {
+        "figure": board["figure"],
+        "higher_is_better": board["higher_is_better"],
+        "means": {r["name"]: r["mean"] for r in board["rows"]},
+        "learners": [r["name"] for r in board["rows"] if not r["baseline"]],
+        "auto": {
+            rule: {
+                "score": nested["summary"]["learned"][board["figure"]]["mean"],
+                "choices": [c["choice"] for c in nested["choices"]],
+            }
+            for rule, nested in by_rule.items()
+        },
+        "fit_auto_seconds_per_outer_fold": auto_seconds,
+        "inner_runs_per_outer_part": inner_runs,
+        "compare_seconds": compare_seconds,
+    }
+
+
+def criterion(name: str, X: np.ndarray, seeds: list[dict], rules: list[str]) -> dict:
+    """The issue's criterion on the outer seeds averaged (repeated outer cross-validation), and per seed.
+
+    Averaged: each single learner's outer score is its mean over the outer seeds, the best single
+    learner the best of those means; fit auto's score is the mean of its nested scores.
+    """
+    figure, higher = seeds[0]["figure"], seeds[0]["higher_is_better"]
+    sign = 1.0 if higher else -1.0
+
+    def judged(auto: float, means: dict[str, float]) -> dict:
+        learners = [n for n in seeds[0]["learners"] if n in means]
+        best = max(learners, key=lambda n: sign * means[n])
+        point = 0.01 if higher else 0.01 * means["euclidean"]
+        return {
+            "score": auto,
+            "best_learner": best,
+            "best": means[best],
+            "euclidean": means["euclidean"],
+            "gap_points": sign * (auto - means[best]) / point,
+            "within_half_point_of_best": bool(sign * (auto - means[best]) >= -0.5 * point - 1e-12),
+            "not_below_euclidean": bool(sign * (auto - means["euclidean"]) >= -0.5 * point - 1e-12),
+        }
+
+    names = [n for n in seeds[0]["means"] if all(n in s["means"] for s in seeds)]
+    means = {n: float(np.mean([s["means"][n] for s in seeds])) for n in names}
+    row = {"data": name, "n": int(X.shape[0]), "d": int(X.shape[1]), "figure": figure, "auto": {}}
+    for rule in rules:
+        averaged = judged(float(np.mean([s["auto"][rule]["score"] for s in seeds])), means)
+        row["auto"][rule] = {
+            **averaged,
+            "per_seed": [
+                {"outer_seed": s["outer_seed"], "choices": s["auto"][rule]["choices"]}
+                | judged(s["auto"][rule]["score"], s["means"])
+                for s in seeds
+            ],
+        }
+    first = row["auto"][rules[0]]
+    row.update(euclidean=first["euclidean"], best_learner=first["best_learner"], best=first["best"])
+    row["seeds"] = [
+        {
+            k: s[k]
+            for k in (
+                "outer_seed",
+                "fit_auto_seconds_per_outer_fold",
+                "inner_runs_per_outer_part",
+                "compare_seconds",
+            )
+        }
+        for s in seeds
+    ]
+    return row
 
 
 def combined(boards: list[dict]) -> tuple[dict, list[dict]]:
@@ -245,6 +321,7 @@ def auto_by_rule(
     rules: list[str],
     repeats: int,
     inner_repeats: int = REPEATS,
+    seed: int = 0,
 ) -> tuple[dict[str, dict], float, list[int]]:
     """Nested cross-validation of fit auto's choice under each pick rule.
 
@@ -279,7 +356,7 @@ def auto_by_rule(
             target=target,
             n_splits=5,
             inner_splits=5,
-            seed=0,
+            seed=seed,
             budget=budget * (1 - REFIT_SHARE) * 5,  # what fit auto gives its choice
             select=select,
         )

@@ -65,6 +65,11 @@ def test_paired_rows_by_hand() -> None:
     assert gain["p_value"] == pytest.approx(242 / 32768)
     assert (gain["better"], gain["worse"]) == (13, 2)
     assert selection.beats(gain)
+    # the one-sided 95% lower bound: z = 1.644854 instead, the same correction
+    assert gain["bound"] == pytest.approx(0.11 - 1.644854 * math.sqrt(13.79) / 100 - 0.01, abs=1e-6)
+    # at another level
+    bound = selection.paired_rows(candidate, baseline, "classification", bound_level=0.975)["bound"]
+    assert bound == pytest.approx(gain["low"], abs=1e-9)
 
 
 def test_paired_rows_ignore_rows_never_held_out_and_equal_predictions_gain_nothing() -> None:
@@ -84,6 +89,8 @@ def test_paired_rows_of_a_regression_on_the_rmse_scale_by_hand() -> None:
     half = 1.959964 * 2.986079 / 2
     assert gain["low"] == pytest.approx(math.sqrt(7.5) - math.sqrt(7.5 - (3.75 - half)), abs=1e-5)
     assert gain["high"] == pytest.approx(math.sqrt(7.5) - math.sqrt(max(7.5 - (3.75 + half), 0)), abs=1e-5)
+    one_sided = 3.75 - 1.644854 * 2.986079 / 2
+    assert gain["bound"] == pytest.approx(math.sqrt(7.5) - math.sqrt(7.5 - one_sided), abs=1e-5)
 
 
 def _outcome(candidate: Candidate, right: list[int], folds: int = 3) -> Outcome:
@@ -301,16 +308,17 @@ def test_estimates_grow_with_size() -> None:
 # -- the pick rule -------------------------------------------------------------------------------
 
 
-def _row(name: str, mean: float, low: float, high: float, *, estimate: float = 1.0) -> dict:
-    """A learner's leaderboard row with a given gain and 95% interval over the better baseline."""
-    gain = {"mean": mean, "low": low, "high": high, "p_value": 0.5}
+def _row(name: str, mean: float, bound: float, high: float, *, estimate: float = 1.0) -> dict:
+    """A learner's leaderboard row with a given gain, one-sided lower bound and upper end over the
+    better baseline (the two-sided interval's lower end set below the bound, as it always is)."""
+    gain = {"mean": mean, "low": bound - 0.001, "bound": bound, "high": high, "p_value": 0.5}
     return {"name": name, "baseline": False, "gain": gain, "estimate_seconds": estimate, "mean": 0.0}
 
 
 def _board(*learners: dict, base_mean: float = 0.9) -> list[dict]:
     base = {"name": "euclidean", "baseline": True, "mean": base_mean, "estimate_seconds": 0.0}
     other = {"name": "standardized", "baseline": True, "mean": base_mean - 0.1, "estimate_seconds": 0.0}
-    other["gain"] = {"mean": -0.1, "low": -0.12, "high": -0.08, "p_value": 0.001}
+    other["gain"] = {"mean": -0.1, "low": -0.12, "bound": -0.117, "high": -0.08, "p_value": 0.001}
     return [base, other, *learners]
 
 
@@ -325,12 +333,35 @@ def test_pick_takes_the_largest_gain_that_rules_out_a_loss_beyond_the_margin() -
     # a margin of 3 points admits "wide"; a margin of 0.2 points leaves only "sure"
     assert selection.pick(rows, "classification", points=3)["name"] == "wide"
     assert selection.pick(rows, "classification", points=0.2)["name"] == "sure"
-    # the lower end must lie above -0.5 points, not on it
+    # the bound must lie above -0.5 points, not on it
     edge = _board(_row("edge", 0.03, -0.005, 0.065), _row("inside", 0.02, -0.0049, 0.0449))
     assert selection.pick(edge, "classification")["name"] == "inside"
-    # no positive gain, or none whose interval rules out the loss: the baseline
+    # no positive gain, or none whose bound rules out the loss: the baseline
     assert selection.pick(_board(_row("worse", -0.01, -0.004, 0.02)), "classification") is None
     assert selection.pick(_board(_row("wide", 0.05, -0.02, 0.12)), "classification") is None
+
+
+def test_the_pick_is_a_one_sided_test_at_five_percent() -> None:
+    # 400 rows, 5 better and 1 worse: +1.0 point; se sqrt(6 - 16/400)/400, correction 1/400.
+    # The two-sided 95% interval's lower end, 0.01 - 1.959964 * 0.0061 - 0.0025 = -0.45 points,
+    # rules out a loss of half a point; so does the one-sided 95% bound, -0.25 points
+    board = _nca_board(5, 1)
+    nca = next(r for r in board["rows"] if r["name"] == "nca")
+    se = math.sqrt(6 - 16 / 400) / 400
+    assert nca["gain"]["low"] == pytest.approx(0.01 - 1.959964 * se - 0.0025)
+    assert nca["gain"]["bound"] == pytest.approx(0.01 - 1.644854 * se - 0.0025, abs=1e-8)
+    assert board["choice"] == "nca"
+    # 4 better and 1 worse: +0.75 points, se sqrt(5 - 9/400)/400: two-sided lower end -0.59 points
+    # (a one-sided test at 2.5% keeps the baseline), one-sided bound -0.42: a loss of more than
+    # half a point is ruled out at 5%, and nca is chosen
+    board = _nca_board(4, 1)
+    nca = next(r for r in board["rows"] if r["name"] == "nca")
+    assert nca["gain"]["low"] < -0.005 < nca["gain"]["bound"]
+    assert board["choice"] == "nca"
+    rows = [
+        {**r, "gain": {**r["gain"], "bound": r["gain"]["low"]}} if "gain" in r else r for r in board["rows"]
+    ]
+    assert selection.pick(rows, "classification") is None
 
 
 def test_pick_gives_equal_gains_to_the_cheaper_learner_then_the_name() -> None:
@@ -382,18 +413,22 @@ def _nca_board(better: int, worse: int) -> dict:
 def test_the_verdict_says_why_the_pick_was_made_or_not() -> None:
     # 400 rows, 7 better and 1 worse: gain 6/400 = +1.5 points, 95% CI 0.015 -+ (1.959964 *
     # sqrt(8 - 36/400) / 400 + 1/400) = -0.13 to +3.13 points; McNemar p = 2 * 9/256 = 0.0703:
-    # not a significant gain, but a loss of more than half a point is ruled out
+    # not a significant gain, but a loss of more than half a point is ruled out (one-sided bound
+    # 0.015 - 1.644854 * sqrt(7.91) / 400 - 0.0025 = +0.09 points)
     board = _nca_board(7, 1)
     nca = next(r for r in board["rows"] if r["name"] == "nca")
     assert nca["gain"]["p_value"] == pytest.approx(18 / 256)
     assert nca["gain"]["low"] == pytest.approx(0.015 - 1.959964 * math.sqrt(8 - 0.09) / 400 - 0.0025)
+    assert nca["gain"]["bound"] == pytest.approx(
+        0.015 - 1.644854 * math.sqrt(8 - 0.09) / 400 - 0.0025, abs=1e-8
+    )
     assert not selection.beats(nca["gain"])
     assert board["choice"] == "nca"
     assert board["verdict"] == (
         "use nca: +1.5 points of accuracy over Euclidean (95% CI -0.1 to +3.1, p = 0.07); "
-        "the largest gain whose CI rules out a loss of more than 0.5 points"
+        "the largest gain whose one-sided 95% lower bound (+0.1) rules out a loss of more than 0.5 points"
     )
-    # 3 better and 1 worse: +0.5 points, lower end 0.005 - 1.959964 * sqrt(3.99) / 400 - 0.0025 = -0.73
+    # 3 better and 1 worse: +0.5 points, bound 0.005 - 1.644854 * sqrt(3.99) / 400 - 0.0025 = -0.57
     board = _nca_board(3, 1)
     assert board["choice"] is None
     assert board["verdict"] == (
@@ -565,6 +600,10 @@ def test_paired_runs_average_the_runs_gains_and_keep_one_runs_width() -> None:
     width = ((one["high"] - one["low"]) + (two["high"] - two["low"])) / 2
     assert gain["high"] - gain["low"] == pytest.approx(width)
     assert gain["low"] == pytest.approx(0.01 - (one["mean"] - one["low"] + two["mean"] - two["low"]) / 2)
+    # the one-sided bound likewise: the runs' mean distance below their gains
+    assert gain["bound"] == pytest.approx(
+        0.01 - (one["mean"] - one["bound"] + two["mean"] - two["bound"]) / 2
+    )
     assert gain["p_value"] == pytest.approx((one["p_value"] + two["p_value"]) / 2)  # median of two
     assert gain["runs"] == 2
     # one run is paired_rows itself

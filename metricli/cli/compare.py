@@ -135,8 +135,8 @@ def compare(
     held-out predictions (every row is held out once): for accuracy, the rows only it gets
     right minus the rows only the baseline gets right, with a 95% interval and McNemar's
     exact test; for RMSE, a paired test of squared errors. The verdict names the learner
-    with the largest gain whose 95% interval rules out a loss of more than half a point
-    (equal gains: the cheaper learner), or says that none qualifies. The
+    with the largest gain whose one-sided 95% lower bound rules out a loss of more than half
+    a point (equal gains: the cheaper learner), or says that none qualifies. The
     JSON also holds the fold-by-fold comparison (fold_gain: corrected resampled t-test,
     Nadeau & Bengio 2003), which is more cautious.
     """

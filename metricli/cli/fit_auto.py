@@ -79,8 +79,8 @@ def fit_auto(
     NCA's and MLKR's rank, LFDA's and SELF's k and rank, ITML's gamma) on the same folds;
     round 3 repeats it all on other folds (at most 4 runs) while the budget allows, and
     averages each candidate's gain over the runs.
-    The chosen one has the largest gain over the better baseline among those whose 95%
-    interval rules out a loss of more than half a point (paired held-out predictions, as
+    The chosen one has the largest gain over the better baseline among those whose one-sided
+    95% lower bound rules out a loss of more than half a point (paired held-out predictions, as
     'metricli compare' judges; equal gains go to the cheaper learner). When none qualifies,
     the bundle is that baseline (the identity, or the standardization as a diagonal L) and
     says so. A quarter of --budget is kept for refitting the winner on all rows.

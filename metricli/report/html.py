@@ -336,7 +336,10 @@ def _rule_note(selection: dict[str, Any], accuracy: bool) -> str:
     if points is None:
         return ""
     loss = f"{points:g} points of accuracy" if accuracy else f"{points:g}% of the baseline's RMSE"
-    return f" Chosen: the largest gain whose CI rules out a loss of more than {loss}."
+    level = selection.get("bound_level")
+    if level is None:  # written before the one-sided bound: the two-sided interval's lower end
+        return f" Chosen: the largest gain whose CI rules out a loss of more than {loss}."
+    return f" Chosen: the largest gain whose one-sided {level:.0%} lower bound rules out a loss of more than {loss}."
 
 
 def _selection_section(selection: dict[str, Any] | None) -> str:

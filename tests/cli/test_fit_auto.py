@@ -86,5 +86,8 @@ def test_report_shows_the_choice_and_why(cli, tmp_path) -> None:
     verdict = load_bundle(out).metadata["selection"]["verdict"]
     assert "How this metric was chosen" in html
     assert html_module.escape(verdict) in html
-    assert "Chosen: the largest gain whose CI rules out a loss of more than 0.5 points of accuracy." in html
+    assert (
+        "Chosen: the largest gain whose one-sided 95% lower bound rules out a loss of more than "
+        "0.5 points of accuracy." in html
+    )
     assert html.count("<tr><td class='num'>") >= 14  # every candidate of the leaderboard has a row
