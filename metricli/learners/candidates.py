@@ -80,7 +80,7 @@ def random_others(
     if bounds is None:
         drawn = rng.integers(0, n - 1, size=(rows.size, size))
         return drawn + (drawn >= rows[:, None])
-    codes = class_codes(bounds)[rows]
+    codes = np.searchsorted(bounds, rows, side="right") - 1  # each row's class, without an n-long array
     low, count = bounds[:-1][codes, None], np.diff(bounds)[codes, None]
     drawn = rng.integers(0, n - count, size=(rows.size, size))
     return drawn + np.where(drawn >= low, count, 0)
