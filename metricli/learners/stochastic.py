@@ -487,12 +487,15 @@ def margin_score(
     def score(L: np.ndarray) -> Score:
         reference, held = project(X_train, L), project(X_held, L)
         loss = 0.0
-        for rows, D in iter_sq_distances(held, reference, 2**22 // max(k, 1)):
+        for rows, D in iter_sq_distances(held, reference, 2**22):
             target_dist = np.take_along_axis(D, targets[rows], axis=1)
-            other = codes_train[None, :] != codes_held[rows, None]
-            hinge = 1.0 + target_dist[:, :, None] - D[:, None, :]
-            hinge *= other[:, None, :]
-            loss += (1.0 - mu) * float(target_dist.sum()) + mu * float(np.maximum(hinge, 0.0).sum())
+            D[codes_train[None, :] == codes_held[rows, None]] = np.inf  # only other classes impose
+            hinge = np.empty_like(D)
+            pushed = 0.0
+            for t in range(k):  # [1 + d(i, target) - d(i, l)]_+ summed over impostors l, a target at a time
+                np.subtract(target_dist[:, t, None] + 1.0, D, out=hinge)
+                pushed += float(np.maximum(hinge, 0.0, out=hinge).sum())
+            loss += (1.0 - mu) * float(target_dist.sum()) + mu * pushed
         accuracy = float(np.mean(knn_classify(reference, codes_train, held, 3) == codes_held))
         mean = loss / len(codes_held)
         return -mean, {"held_out_knn": round(accuracy, 4), "held_out_loss": round(mean, 4)}

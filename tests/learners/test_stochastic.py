@@ -357,3 +357,27 @@ def test_keep_rows_moves_the_chosen_rows_to_the_front_in_place():
         kept = keep_rows(X, rows, block)
         np.testing.assert_array_equal(kept, expected)
         assert np.shares_memory(kept, X)
+
+
+def test_lmnn_held_out_score_is_minus_its_mean_loss_counted_pair_by_pair():
+    """margin_score: each held-out point's k nearest same-class reference points (input space)
+    are its targets; the loss is (1 - mu) times their squared distances plus mu times the hinge
+    [1 + d(i, target) - d(i, l)]_+ over every other-class reference point l, in x -> L x."""
+    from metricli.learners.stochastic import margin_score
+
+    rng = np.random.default_rng(0)
+    X_ref, X_held = rng.normal(size=(40, 3)), rng.normal(size=(9, 3))
+    c_ref, c_held = rng.integers(0, 3, 40), rng.integers(0, 3, 9)
+    L = rng.normal(size=(2, 3))
+    k, mu = 2, 0.4
+    total = 0.0
+    for x, c in zip(X_held, c_held, strict=True):
+        same = np.flatnonzero(c_ref == c)
+        targets = same[np.argsort(((X_ref[same] - x) ** 2).sum(axis=1), kind="stable")[:k]]
+        d = (((X_ref - x) @ L.T) ** 2).sum(axis=1)
+        for t in targets:
+            total += (1 - mu) * d[t]
+            total += mu * sum(max(0.0, 1 + d[t] - d[m]) for m in np.flatnonzero(c_ref != c))
+    value, shown = margin_score(X_ref, c_ref, X_held, c_held, k, mu)(L)
+    assert value == pytest.approx(-total / 9, rel=1e-12)
+    assert shown["held_out_loss"] == round(total / 9, 4)
