@@ -540,6 +540,10 @@ BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 #: an epoch takes at least this many steps (smaller batches on small sets)
 MIN_STEPS_PER_EPOCH = 32
 
+#: approximate candidate lists (above EXACT_LISTS_UP_TO points) are refreshed every this many
+#: epochs: one round of neighbour descent is a third of an LMNN epoch at 100,000 points
+APPROXIMATE_REFRESH_EVERY = 2
+
 #: the first step size, as a fraction of the root-mean-square entry of the starting L
 STEP_FRACTION = 0.1
 
@@ -838,4 +842,5 @@ def run_stochastic(
         score=score,
         learner=learner,
         reported=reported,
+        refresh_every=1 if store.n <= EXACT_LISTS_UP_TO else APPROXIMATE_REFRESH_EVERY,
     )

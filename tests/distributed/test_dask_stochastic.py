@@ -12,6 +12,7 @@ import pytest
 from metricli.engines import Source, make_engine
 from metricli.engines.fitting import fit_from_pieces
 from metricli.learners import LMNN, MLKR, NCA, candidates
+from metricli.learners.stochastic import APPROXIMATE_REFRESH_EVERY
 
 from ..conftest import assert_one_line_error
 from .conftest import write_partitioned
@@ -117,7 +118,7 @@ def test_approximate_candidate_lists_on_dask_give_the_local_metric(
     client, noisy, monkeypatch, request, cls, column
 ):
     """Above EXACT_LISTS_UP_TO points the lists come from the clustered search (epoch 1) and
-    neighbour descent (epoch 2): lowered here to 0, with 15 cells of 20 points, so that the
+    neighbour descent (epoch 3: they are refreshed every second epoch): lowered here to 0, with 15 cells of 20 points, so that the
     300 points take that path; the worker's search must find the lists the local fit finds."""
     monkeypatch.setattr("metricli.learners.stochastic.EXACT_LISTS_UP_TO", 0)
     # the Dask fit searches on a worker: the same cell size there, restored afterwards
@@ -133,7 +134,8 @@ def test_approximate_candidate_lists_on_dask_give_the_local_metric(
         return real(store, *args)
 
     monkeypatch.setattr("metricli.learners.stochastic.approximate_lists", counted)
-    params = {"solver": "stochastic", "random_state": 4, "max_epochs": 2, "n_components": 3}
+    assert APPROXIMATE_REFRESH_EVERY == 2
+    params = {"solver": "stochastic", "random_state": 4, "max_epochs": 3, "n_components": 3}
     here, there, _ = fit_here_and_there(client, noisy, cls, column, params)
     assert calls == ["InMemoryPoints"] * 2 + ["PartStore"] * 2
     assert_same_fit(here, there)
