@@ -206,11 +206,6 @@ def cell_lists(
             if w < pool.size
             else np.broadcast_to(np.arange(w), (rows.size, w))
         )
-        if w < m:  # a pool smaller than the list: pad with unusable slots
-            best = np.concatenate([best, np.zeros((rows.size, m - w), dtype=best.dtype)], axis=1)
-            sq = np.concatenate([sq, np.full((rows.size, 1), np.inf)], axis=1)
-            best[:, w:] = pool.size
-            pool = np.append(pool, 0)
         usable = np.isfinite(np.take_along_axis(sq, best, axis=1))
         chosen = pool[best]
         diff = Z[chosen] - Zq[:, None, :]
@@ -221,12 +216,13 @@ def cell_lists(
 
 def best_of(found: np.ndarray, dist: np.ndarray, m: int, fallback: np.ndarray) -> np.ndarray:
     """The m nearest of each row's found points (-1: none), ties to the lower number; slots
-    left empty keep ``fallback``'s entries."""
+    left empty (or beyond the found points' width) keep ``fallback``'s entries."""
     order = np.lexsort((np.where(found < 0, np.iinfo(np.intp).max, found), dist), axis=-1)[:, :m]
     chosen = np.take_along_axis(found, order, axis=1)
-    empty = chosen < 0
-    chosen[empty] = fallback[:, :m][empty]
-    return chosen
+    out = np.array(fallback[:, :m], dtype=np.intp)
+    filled = out[:, : chosen.shape[1]]
+    filled[chosen >= 0] = chosen[chosen >= 0]
+    return out
 
 
 def clustered_lists(
